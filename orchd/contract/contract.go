@@ -1,0 +1,136 @@
+// Package contract holds the JSON rows that flow between orchd's pipeline stages:
+// Spec (package spec) -> Cuttings (sow) -> Beds (plant) -> files + processes (tend),
+// and the per-service Unit that a supervisor reads.
+package contract
+
+import (
+	"github.com/orchd/orchd/orchd/spec"
+)
+
+// Version of the Cuttings, Beds and Unit contracts.
+const Version = "1"
+
+// Cuttings is what sow emits: one cutting per service, for one runtime.
+type Cuttings struct {
+	Version  string    `json:"version"`
+	Runtime  string    `json:"runtime"`
+	Env      Env       `json:"env"`
+	Cuttings []Cutting `json:"cuttings"`
+}
+
+// Env is the resolved environment the rows were computed for.
+type Env struct {
+	ProjectDir string `json:"project_dir"`
+	StateDir   string `json:"state_dir"`
+	DataDir    string `json:"data_dir"`
+	Namespace  string `json:"namespace"`
+	Orchd      string `json:"orchd"` // absolute path of the orchd binary the cuttings call
+}
+
+// Cutting says how one service is executed by a runtime.
+type Cutting struct {
+	Service spec.Service `json:"service"`
+	Exec    Exec         `json:"exec"`
+	// Process applies to every command in Exec (host processes).
+	Process Process `json:"process"`
+	// Files the runtime needs written before start (e.g. a 0600 containerd-run spec).
+	Files []File `json:"files,omitempty"`
+	// Skip, when set, says why this service cannot run under this runtime; it is
+	// reported and the rest still grow.
+	Skip string `json:"skip,omitempty"`
+}
+
+// Exec holds argv vectors; no command is passed through a shell unless its argv says so.
+type Exec struct {
+	PreStart []string `json:"pre_start,omitempty"`
+	Start    []string `json:"start"`
+	Stop     []string `json:"stop,omitempty"`
+	PostStop []string `json:"post_stop,omitempty"`
+}
+
+// Process is the host-process context the supervisor applies to Exec commands.
+type Process struct {
+	Dir      string            `json:"dir,omitempty"`
+	User     string            `json:"user,omitempty"`
+	Env      map[string]string `json:"env,omitempty"`
+	EnvFiles []string          `json:"env_files,omitempty"`
+	Rlimits  []Rlimit          `json:"rlimits,omitempty"`
+}
+
+// Rlimit is one POSIX resource limit ("RLIMIT_NOFILE", soft, hard).
+type Rlimit struct {
+	Type string `json:"type"`
+	Soft uint64 `json:"soft"`
+	Hard uint64 `json:"hard"`
+}
+
+// File is a file a row wants written: path, content and mode (octal, e.g. 0600).
+type File struct {
+	Path    string `json:"path"`
+	Content string `json:"content"`
+	Mode    uint32 `json:"mode"`
+}
+
+// Beds is what plant emits: the artifacts a platform installs per service.
+type Beds struct {
+	Version   string `json:"version"`
+	Platform  string `json:"platform"`
+	Namespace string `json:"namespace"`
+	Scope     string `json:"scope"`
+	StateDir  string `json:"state_dir"`
+	Beds      []Bed  `json:"beds"`
+}
+
+// Bed is one service's artifacts.
+type Bed struct {
+	Label     string     `json:"label"` // <namespace>.<service>
+	Service   string     `json:"service"`
+	Disabled  bool       `json:"disabled,omitempty"`
+	Skip      string     `json:"skip,omitempty"`
+	Requires  []string   `json:"requires,omitempty"`
+	After     []string   `json:"after,omitempty"`
+	Artifacts []Artifact `json:"artifacts"`
+}
+
+// Artifact kinds.
+const (
+	KindUnit = "unit" // a supervise Unit JSON (orchdi)
+	KindFile = "file" // a plain file a runtime needs
+)
+
+// Artifact is one file a platform installs.
+type Artifact struct {
+	Kind    string `json:"kind"`
+	Path    string `json:"path"`
+	Content string `json:"content"`
+	Mode    uint32 `json:"mode"`
+}
+
+// Unit is what `orchd supervise --spec FILE` reads: everything one supervisor needs.
+type Unit struct {
+	Version          string        `json:"version"`
+	Label            string        `json:"label"`
+	Service          string        `json:"service"`
+	Namespace        string        `json:"namespace"`
+	Runtime          string        `json:"runtime"`
+	StateDir         string        `json:"state_dir"`
+	Exec             Exec          `json:"exec"`
+	Process          Process       `json:"process"`
+	Healthcheck      string        `json:"healthcheck,omitempty"`
+	ReadinessTimeout spec.Duration `json:"readiness_timeout,omitempty"`
+	Oneshot          bool          `json:"oneshot"`
+	Restart          spec.Restart  `json:"restart"`
+	Timeouts         spec.Timeouts `json:"timeouts"`
+	Stdout           string        `json:"stdout"`
+	Stderr           string        `json:"stderr"`
+	Requires         []Dependency  `json:"requires,omitempty"`
+	After            []Dependency  `json:"after,omitempty"`
+}
+
+// Dependency names another service's label and how long to wait for it.
+type Dependency struct {
+	Service          string        `json:"service"`
+	Label            string        `json:"label"`
+	Oneshot          bool          `json:"oneshot"`
+	ReadinessTimeout spec.Duration `json:"readiness_timeout"`
+}

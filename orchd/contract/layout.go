@@ -1,0 +1,62 @@
+package contract
+
+import (
+	"path/filepath"
+	"time"
+)
+
+// Layout names the files orchd keeps under its state dir. Every component that
+// reads or writes state goes through it, so the tree is described in one place:
+//
+//	<state>/run/<label>.unit.json    the supervisor's Unit (0600)
+//	<state>/run/<label>.crun.json    a containerd-run spec (0600)
+//	<state>/run/<label>.pid          the supervisor's pid
+//	<state>/status/<label>.json      the supervisor's Status (atomic writes)
+//	<state>/status/<label>.ready     the ready marker (oneshot exit 0 / healthy)
+//	<state>/logs/<label>.log         the service's output (default STDOUT/STDERR)
+//	<state>/logs/<label>.supervise.log  the supervisor's own log
+type Layout struct{ StateDir string }
+
+func (l Layout) RunDir() string    { return filepath.Join(l.StateDir, "run") }
+func (l Layout) StatusDir() string { return filepath.Join(l.StateDir, "status") }
+func (l Layout) LogDir() string    { return filepath.Join(l.StateDir, "logs") }
+
+func (l Layout) UnitFile(label string) string   { return filepath.Join(l.RunDir(), label+".unit.json") }
+func (l Layout) CrunFile(label string) string   { return filepath.Join(l.RunDir(), label+".crun.json") }
+func (l Layout) PidFile(label string) string    { return filepath.Join(l.RunDir(), label+".pid") }
+func (l Layout) StatusFile(label string) string { return filepath.Join(l.StatusDir(), label+".json") }
+func (l Layout) ReadyFile(label string) string  { return filepath.Join(l.StatusDir(), label+".ready") }
+func (l Layout) LogFile(label string) string    { return filepath.Join(l.LogDir(), label+".log") }
+func (l Layout) SuperviseLog(label string) string {
+	return filepath.Join(l.LogDir(), label+".supervise.log")
+}
+
+// Label is the platform-wide name of a service: <namespace>.<service>.
+func Label(namespace, service string) string { return namespace + "." + service }
+
+// States a supervisor reports.
+const (
+	StateWaiting    = "waiting"
+	StateStarting   = "starting"
+	StateRunning    = "running"
+	StateRestarting = "restarting"
+	StateExited     = "exited"
+	StateFailed     = "failed"
+	StateStopped    = "stopped"
+)
+
+// Status is a supervisor's view of its service, written atomically after each change.
+type Status struct {
+	Label         string    `json:"label"`
+	Service       string    `json:"service"`
+	State         string    `json:"state"`
+	Pid           int       `json:"pid"`
+	SupervisorPid int       `json:"supervisor_pid"`
+	Restarts      int       `json:"restarts"`
+	ExitCode      *int      `json:"exit_code,omitempty"`
+	Healthy       bool      `json:"healthy"`
+	Since         time.Time `json:"since"`
+	Message       string    `json:"message,omitempty"`
+	// Hash of the Unit the supervisor runs; grow compares it to decide "changed".
+	UnitHash string `json:"unit_hash,omitempty"`
+}
