@@ -1,11 +1,65 @@
 package main
 
 import (
-	"errors"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
 
+	"github.com/orchd/orchd/harness/toolchain"
 	"github.com/spf13/cobra"
 )
 
 func newStageCmd() *cobra.Command {
-	return &cobra.Command{Use: "stage", RunE: func(*cobra.Command, []string) error { return errors.New("stage: not built yet") }}
+	var (
+		opts   toolchain.Options
+		all    bool
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "stage",
+		Short: "Locate or build the containerd toolchain and print its components",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Progress = cmd.ErrOrStderr()
+			var tcs []*toolchain.Toolchain
+			if all {
+				var err error
+				if tcs, err = toolchain.Available(cmd.Context(), opts); err != nil {
+					return err
+				}
+			} else {
+				tc, err := toolchain.Resolve(cmd.Context(), opts)
+				if err != nil {
+					return err
+				}
+				tcs = []*toolchain.Toolchain{tc}
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if all {
+					return enc.Encode(tcs)
+				}
+				return enc.Encode(tcs[0])
+			}
+			return printToolchains(cmd.OutOrStdout(), tcs)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "build cache dir (default $XDG_CACHE_HOME/orchd-harness/toolchain)")
+	cmd.Flags().StringVar(&opts.Containerd, "containerd", "", `"system" or a 2.x version such as `+toolchain.Pinned+` (default: prefer `+toolchain.Pinned+`)`)
+	cmd.Flags().BoolVar(&all, "all", false, "list every toolchain present (no build)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func printToolchains(w io.Writer, tcs []*toolchain.Toolchain) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOOLCHAIN\tCOMPONENT\tVERSION\tPATH\tSOURCE")
+	for _, tc := range tcs {
+		for _, c := range tc.Components() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", tc.Name, c.Name, c.Version, c.Path, c.Source)
+		}
+	}
+	return tw.Flush()
 }
