@@ -1,0 +1,23 @@
+# Every recipe is also a plain command (see README.md); `just` is optional.
+
+build:
+    CGO_ENABLED=0 go build -o bin/orchd ./cmd/orchd
+    go build -o bin/orchd-harness ./cmd/orchd-harness
+
+test:
+    go test ./...
+
+suites:
+    go run ./cmd/orchd-harness suites --report-dir reports
+
+stress cycles="10" services="6":
+    go run ./cmd/orchd-harness stress --cycles {{cycles}} --services {{services}}
+
+inception:
+    go run ./cmd/orchd-harness inception
+
+bench:
+    go run ./cmd/orchd-harness bench
+
+stage:
+    go run ./cmd/orchd-harness stage --all

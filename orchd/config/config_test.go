@@ -1,0 +1,122 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+// load binds fresh flags, parses argv and resolves with the given env map.
+func load(t *testing.T, argv []string, env map[string]string) (*Config, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	f := Bind(fs)
+	if err := fs.Parse(argv); err != nil {
+		t.Fatal(err)
+	}
+	return f.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+}
+
+func TestPrecedence(t *testing.T) {
+	home, project := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(home, ".orchrc"), "namespace = fromhome\nruntime = containerd\nstate-dir = /home-state\n")
+	write(t, filepath.Join(project, ".orchrc"), "# project settings\nnamespace = fromproject\n\noverlay = dev.orch\narg = a=rc\n")
+	base := map[string]string{"HOME": home}
+
+	tests := []struct {
+		name string
+		argv []string
+		env  map[string]string
+		want func(*Config) (string, string)
+	}{
+		{"project rc beats home rc", nil, nil, func(c *Config) (string, string) { return c.Namespace, "fromproject" }},
+		{"home rc beats default", nil, nil, func(c *Config) (string, string) { return c.Runtime, "containerd" }},
+		{"env beats rc", nil, map[string]string{"ORCH_NAMESPACE": "fromenv"}, func(c *Config) (string, string) { return c.Namespace, "fromenv" }},
+		{"flag beats env", []string{"--namespace", "fromflag"}, map[string]string{"ORCH_NAMESPACE": "fromenv"}, func(c *Config) (string, string) { return c.Namespace, "fromflag" }},
+		{"default platform", nil, nil, func(c *Config) (string, string) { return c.Platform, DefaultPlatform() }},
+		{"data dir follows state dir", []string{"--state-dir", "/s"}, nil, func(c *Config) (string, string) { return c.DataDir, "/s/data" }},
+		{"rc state dir", nil, nil, func(c *Config) (string, string) { return c.StateDir, "/home-state" }},
+		{"orchfile default", nil, nil, func(c *Config) (string, string) { return c.Orchfile, filepath.Join(project, "Orchfile") }},
+		{"rc overlay relative to project", nil, nil, func(c *Config) (string, string) {
+			return strings.Join(c.Overlays, ","), filepath.Join(project, "dev.orch")
+		}},
+		{"flag arg beats rc arg", []string{"--arg", "a=flag"}, nil, func(c *Config) (string, string) { return c.Args["a"], "flag" }},
+		{"scope flag", []string{"--system"}, nil, func(c *Config) (string, string) { return c.Scope, "system" }},
+		{"scope env", nil, map[string]string{"ORCH_SCOPE": "system"}, func(c *Config) (string, string) { return c.Scope, "system" }},
+		{"scope default", nil, nil, func(c *Config) (string, string) { return c.Scope, "user" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"ORCH_PROJECT": project}
+			for k, v := range base {
+				env[k] = v
+			}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			c, err := load(t, tt.argv, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := tt.want(c); got != want {
+				t.Errorf("got %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	home, project := t.TempDir(), t.TempDir()
+	env := map[string]string{"HOME": home, "ORCH_PROJECT": project}
+	tests := []struct {
+		name, rc string
+		argv     []string
+		env      map[string]string
+		want     string
+	}{
+		{"bad rc line", "namespace fromproject\n", nil, nil, ".orchrc:1: want \"key = value\""},
+		{"unknown rc key names the file, line and nearest key", "# c\nnamespce = x\n", nil, nil, ".orchrc:2: unknown setting \"namespce\" (did you mean \"namespace\"?)"},
+		{"empty rc value", "runtime =\n", nil, nil, ".orchrc:1: runtime has no value"},
+		{"bad namespace", "", []string{"--namespace", "Bad_NS"}, nil, "must be a DNS label"},
+		{"namespace with traversal", "", []string{"--namespace", "../x"}, nil, "must be a DNS label"},
+		{"bad runtime from env", "", nil, map[string]string{"ORCH_RUNTIME": "docker"}, "runtime \"docker\" (from env ORCH_RUNTIME)"},
+		{"bad platform", "", []string{"--platform", "upstart"}, nil, "platform \"upstart\""},
+		{"user and system", "", []string{"--user", "--system"}, nil, "mutually exclusive"},
+		{"bad arg", "", []string{"--arg", "novalue"}, nil, "want name=value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			write(t, filepath.Join(project, ".orchrc"), tt.rc)
+			e := map[string]string{}
+			for k, v := range env {
+				e[k] = v
+			}
+			for k, v := range tt.env {
+				e[k] = v
+			}
+			_, err := load(t, tt.argv, e)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNearest(t *testing.T) {
+	if got := nearest("runtim", rcKeys); got != "runtime" {
+		t.Errorf("nearest = %q", got)
+	}
+	if got := nearest("zzzzzzzz", rcKeys); got != "" {
+		t.Errorf("nearest = %q, want none", got)
+	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
