@@ -1,0 +1,270 @@
+// Package procfs reads the few /proc facts the harness needs to find what a
+// containerd daemon left behind: processes (argv, parent), mounts, and
+// kills/unmounts them.
+package procfs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Proc is one process.
+type Proc struct {
+	Pid  int
+	PPid int
+	Argv []string
+}
+
+// Cmdline is argv joined with spaces (for reports).
+func (p Proc) Cmdline() string { return strings.Join(p.Argv, " ") }
+
+// Processes lists every readable process; ones that vanish mid-scan are skipped.
+func Processes() ([]Proc, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list /proc: %w", err)
+	}
+	var out []Proc
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(raw) == 0 {
+			continue // gone, or a kernel thread
+		}
+		argv := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		out = append(out, Proc{Pid: pid, PPid: ppid(pid), Argv: argv})
+	}
+	return out, nil
+}
+
+func ppid(pid int) int {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// comm may contain spaces and parens: the fields after the last ')' are fixed.
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(raw[i+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[1])
+	return n
+}
+
+// Environ returns a process's environment (nil if unreadable).
+func Environ(pid int) []string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil || len(raw) == 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+}
+
+// Flag returns the value of -name/--name (as "-name v" or "-name=v") in argv.
+func Flag(argv []string, name string) string {
+	for i, a := range argv {
+		a = strings.TrimLeft(a, "-")
+		if a == name && i+1 < len(argv) {
+			return argv[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// Shim describes a containerd shim process.
+type Shim struct {
+	Proc
+	Address, Namespace, ID string
+}
+
+// Shims lists containerd-shim* processes with their -address/-namespace/-id.
+func Shims(procs []Proc) []Shim {
+	var out []Shim
+	for _, p := range procs {
+		if !strings.HasPrefix(filepath.Base(p.Argv[0]), "containerd-shim") {
+			continue
+		}
+		out = append(out, Shim{
+			Proc:      p,
+			Address:   TrimUnix(Flag(p.Argv, "address")),
+			Namespace: Flag(p.Argv, "namespace"),
+			ID:        Flag(p.Argv, "id"),
+		})
+	}
+	return out
+}
+
+// TrimUnix drops a unix:// scheme so addresses compare as paths.
+func TrimUnix(a string) string { return strings.TrimPrefix(a, "unix://") }
+
+// Descendants returns every process below pid (children first-level and deeper).
+func Descendants(procs []Proc, pid int) []int {
+	kids := map[int][]int{}
+	for _, p := range procs {
+		kids[p.PPid] = append(kids[p.PPid], p.Pid)
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		for _, k := range kids[n] {
+			out = append(out, k)
+			queue = append(queue, k)
+		}
+	}
+	return out
+}
+
+// KillTree SIGKILLs pid and all its descendants; the parent goes first so it
+// cannot fork replacements or restart children.
+func KillTree(procs []Proc, pid int) {
+	desc := Descendants(procs, pid)
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	for _, d := range desc {
+		_ = syscall.Kill(d, syscall.SIGKILL)
+	}
+}
+
+// Alive reports whether pid exists and is not a zombie.
+func Alive(pid int) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 || i+2 >= len(raw) {
+		return false
+	}
+	return raw[i+2] != 'Z'
+}
+
+// Mount is one line of mountinfo.
+type Mount struct {
+	Point  string
+	FSType string
+	Source string
+}
+
+// Mounts parses /proc/self/mountinfo.
+func Mounts() ([]Mount, error) {
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read mountinfo: %w", err)
+	}
+	var out []Mount
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 10 {
+			continue
+		}
+		sep := -1
+		for i := 6; i < len(f); i++ {
+			if f[i] == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 0 || sep+2 >= len(f) {
+			continue
+		}
+		out = append(out, Mount{Point: unescape(f[4]), FSType: f[sep+1], Source: unescape(f[sep+2])})
+	}
+	return out, nil
+}
+
+// unescape decodes mountinfo's octal escapes (\040 for space, ...).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// Under reports whether path is dir or inside it.
+func Under(path, dir string) bool {
+	if dir == "" {
+		return false
+	}
+	dir = filepath.Clean(dir)
+	return path == dir || strings.HasPrefix(path, dir+"/")
+}
+
+// MountsUnder lists mount points inside any of dirs, deepest first.
+func MountsUnder(dirs ...string) ([]Mount, error) {
+	all, err := Mounts()
+	if err != nil {
+		return nil, err
+	}
+	var out []Mount
+	for _, m := range all {
+		for _, d := range dirs {
+			if Under(m.Point, d) {
+				out = append(out, m)
+				break
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		return strings.Count(out[i].Point, "/") > strings.Count(out[j].Point, "/")
+	})
+	return out, nil
+}
+
+// UnmountUnder unmounts everything inside dirs, deepest first, falling back
+// to a lazy detach when a mount is busy.
+func UnmountUnder(dirs ...string) error {
+	var errs []error
+	// Stacked mounts on one point need several passes; bound them.
+	for pass := 0; pass < 8; pass++ {
+		ms, err := MountsUnder(dirs...)
+		if err != nil {
+			return err
+		}
+		if len(ms) == 0 {
+			return nil
+		}
+		errs = errs[:0]
+		for _, m := range ms {
+			if err := unix.Unmount(m.Point, 0); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+				if err2 := unix.Unmount(m.Point, unix.MNT_DETACH); err2 != nil && !errors.Is(err2, unix.EINVAL) {
+					errs = append(errs, fmt.Errorf("unmount %s: %w", m.Point, err2))
+				}
+			}
+		}
+	}
+	if ms, err := MountsUnder(dirs...); err == nil && len(ms) > 0 {
+		errs = append(errs, fmt.Errorf("still mounted: %s", ms[0].Point))
+	}
+	return errors.Join(errs...)
+}
