@@ -1,0 +1,755 @@
+package spec
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Source is one Orchfile's content; Name (the path as given) is used in errors.
+type Source struct {
+	Name string
+	Data []byte
+}
+
+// Options are the inputs to a parse besides the files.
+type Options struct {
+	// Args are --arg name=value overrides; they win over ORCH_ARG_<name> and
+	// over ARG defaults, and define the variable even without an ARG line.
+	Args map[string]string
+	// LookupEnv reads ORCH_ARG_<name> for each declared ARG; nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+}
+
+// ParseFiles reads the files (base first, overlays after) and parses them.
+// A file that cannot be read is an error naming it.
+func ParseFiles(paths []string, opts Options) (*Spec, error) {
+	sources := make([]Source, 0, len(paths))
+	var errs ErrorList
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			errs = append(errs, &Error{File: p, Msg: fmt.Sprintf("cannot read Orchfile: %v", err)})
+			continue
+		}
+		sources = append(sources, Source{Name: p, Data: data})
+	}
+	if len(errs) > 0 {
+		return nil, &errs
+	}
+	return Parse(sources, opts)
+}
+
+// Parse parses an Orchfile and its overlays (base first) into a merged, expanded
+// Spec. On failure the error is an *ErrorList holding every problem found.
+func Parse(sources []Source, opts Options) (*Spec, error) {
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = os.LookupEnv
+	}
+	p := &parser{opts: opts, services: map[string]*msvc{}}
+	if len(sources) == 0 {
+		p.errs = append(p.errs, errEntry{src: -1, e: &Error{File: "orchd", Msg: "no Orchfile given"}})
+		return nil, p.errorList()
+	}
+	lexed := make([][]rawDirective, len(sources))
+	for i, s := range sources {
+		lexed[i] = p.lex(i, s)
+	}
+	p.resolveArgs()
+	for _, file := range lexed {
+		p.parseServices(file)
+	}
+	s := p.build()
+	if len(p.errs) > 0 {
+		return nil, p.errorList()
+	}
+	return s, nil
+}
+
+// pos locates a directive: source index (for sorting), file name and line.
+type pos struct {
+	src  int
+	file string
+	line int
+}
+
+func (p pos) String() string { return p.file + ":" + strconv.Itoa(p.line) }
+
+func (p pos) before(q pos) bool {
+	return p.src < q.src || p.src == q.src && p.line < q.line
+}
+
+type rawDirective struct {
+	at  pos
+	kw  string
+	val string
+}
+
+type errEntry struct {
+	src int
+	seq int
+	e   *Error
+}
+
+type argDecl struct {
+	at         pos
+	value      string
+	hasDefault bool
+}
+
+// entry is one directive value with where it came from.
+type entry struct {
+	val string
+	at  pos
+}
+
+type pubEntry struct {
+	p  Publish
+	at pos
+}
+
+type volEntry struct {
+	v   Volume
+	key string // cleaned destination
+	at  pos
+}
+
+// block is one SERVICE block of one file.
+type block struct {
+	name    string
+	at      pos
+	valid   bool
+	scalars map[string]entry
+	env     map[string]entry
+	publish []pubEntry
+	volumes []volEntry
+	lists   map[string][]entry // ENV_FILE, REQUIRES, AFTER
+	clears  map[string]bool
+}
+
+// msvc is a service being merged across files.
+type msvc struct {
+	name    string
+	at      pos // SERVICE line of its first definition
+	scalars map[string]entry
+	env     map[string]entry
+	publish []pubEntry
+	volumes []volEntry
+	lists   map[string][]entry
+}
+
+type parser struct {
+	opts     Options
+	errs     []errEntry
+	argDecls map[string]*argDecl
+	argVals  map[string]string
+	services map[string]*msvc
+	order    []*msvc
+}
+
+func (p *parser) errorf(at pos, hint, format string, a ...any) {
+	p.errs = append(p.errs, errEntry{src: at.src, seq: len(p.errs), e: &Error{
+		File: at.file, Line: at.line, Msg: fmt.Sprintf(format, a...), Hint: hint,
+	}})
+}
+
+func (p *parser) errorList() *ErrorList {
+	slices.SortStableFunc(p.errs, func(a, b errEntry) int {
+		if c := cmp.Compare(a.src, b.src); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.e.Line, b.e.Line); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	l := make(ErrorList, len(p.errs))
+	for i, e := range p.errs {
+		l[i] = e.e
+	}
+	return &l
+}
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// lex splits a source into directives, reporting lexical errors, and handles the
+// global directives (ORCH_VERSION, ARG). Lines are cut with bytes.IndexByte, so
+// line length is bounded only by memory.
+func (p *parser) lex(src int, s Source) []rawDirective {
+	var out []rawDirective
+	data := bytes.TrimPrefix(s.Data, utf8BOM)
+	first := true
+	for n := 1; len(data) > 0; n++ {
+		var ln []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			ln, data = data[:i], data[i+1:]
+		} else {
+			ln, data = data, nil
+		}
+		ln = bytes.TrimSuffix(ln, []byte{'\r'})
+		at := pos{src: src, file: s.Name, line: n}
+		if bytes.IndexByte(ln, 0) >= 0 {
+			p.errorf(at, "Orchfiles are UTF-8 text", "NUL byte in line")
+			continue
+		}
+		if !utf8.Valid(ln) {
+			p.errorf(at, "Orchfiles are UTF-8 text", "invalid UTF-8 in line")
+			continue
+		}
+		text := strings.TrimLeft(string(ln), " \t")
+		if text == "" || text[0] == '#' {
+			continue
+		}
+		kw, val := text, ""
+		if i := strings.IndexAny(text, " \t"); i >= 0 {
+			kw, val = text[:i], strings.Trim(text[i+1:], " \t")
+		}
+		d, known := directives[kw]
+		if !known {
+			p.unknown(at, kw)
+			continue
+		}
+		if val == "" {
+			p.errorf(at, "write "+d.usage, "%s needs a value", kw)
+			continue
+		}
+		switch kw {
+		case "ORCH_VERSION":
+			if !first {
+				p.errorf(at, "put ORCH_VERSION "+Version+" on the first line, before any ARG or SERVICE", "ORCH_VERSION must be the first directive")
+			} else if val != Version && val != "0.2.0" && val != "0.2" {
+				p.errorf(at, "this orchd implements Orchfile version "+Version, "unsupported ORCH_VERSION %s", quote(val))
+			}
+		case "ARG":
+			p.declareArg(at, val)
+		default:
+			out = append(out, rawDirective{at: at, kw: kw, val: val})
+		}
+		first = false
+	}
+	return out
+}
+
+func (p *parser) unknown(at pos, kw string) {
+	up := strings.ToUpper(kw)
+	if _, ok := directives[up]; ok && up != kw {
+		p.errorf(at, "directives are UPPERCASE: write "+up, "unknown directive %s", quote(kw))
+		return
+	}
+	hint := ""
+	if s := suggest(kw); s != "" {
+		hint = "did you mean " + s + "?"
+		if up != kw {
+			hint += " (directives are UPPERCASE)"
+		}
+	} else if up != kw && utf8.RuneCountInString(kw) <= 32 {
+		hint = "directives are UPPERCASE"
+	}
+	p.errorf(at, hint, "unknown directive %s", quote(kw))
+}
+
+func (p *parser) declareArg(at pos, val string) {
+	name, def, hasDefault := strings.Cut(val, "=")
+	if !argNameRe.MatchString(name) {
+		p.errorf(at, "an ARG name is a letter followed by letters, digits or _; write ARG name=default", "invalid ARG name %s", quote(name))
+		return
+	}
+	if p.argDecls == nil {
+		p.argDecls = map[string]*argDecl{}
+	}
+	// Later declarations (later lines, later files) win.
+	p.argDecls[name] = &argDecl{at: at, value: def, hasDefault: hasDefault}
+}
+
+// resolveArgs computes the final ARG values: --arg > ORCH_ARG_<name> > the last
+// declaration's default. Defaults may refer to other ARGs and to built-ins.
+func (p *parser) resolveArgs() {
+	p.argVals = map[string]string{}
+	for _, name := range slices.Sorted(mapKeys(p.opts.Args)) {
+		if !argNameRe.MatchString(name) {
+			p.errs = append(p.errs, errEntry{src: -1, seq: len(p.errs), e: &Error{
+				File: "--arg", Msg: fmt.Sprintf("invalid ARG name %s", quote(name)),
+				Hint: "an ARG name is a letter followed by letters, digits or _",
+			}})
+			continue
+		}
+		p.argVals[name] = p.opts.Args[name]
+	}
+	state := map[string]uint8{} // 1 resolving, 2 done
+	var resolve func(name string) (string, bool)
+	resolve = func(name string) (string, bool) {
+		if v, ok := p.argVals[name]; ok {
+			return v, true
+		}
+		d, ok := p.argDecls[name]
+		if !ok {
+			return "", false
+		}
+		switch state[name] {
+		case 1:
+			return "", false
+		case 2: // resolved with an error; keep the reference
+			return "${" + name + "}", true
+		}
+		state[name] = 1
+		defer func() { state[name] = 2 }()
+		if v, ok := p.opts.LookupEnv("ORCH_ARG_" + name); ok {
+			p.argVals[name] = v
+			return v, true
+		}
+		if !d.hasDefault {
+			p.errorf(d.at, "give it a default (ARG "+name+"=...), pass --arg "+name+"=... or set ORCH_ARG_"+name, "ARG %s has no value", name)
+			return "${" + name + "}", true
+		}
+		v, undefined := expandVars(d.value, func(ref string) (string, bool) {
+			if state[ref] == 1 {
+				p.errorf(d.at, "", "ARG %s refers to itself through ${%s}", name, ref)
+				return "${" + ref + "}", true
+			}
+			if v, ok := resolve(ref); ok {
+				return v, true
+			}
+			if isBuiltin(ref) {
+				return "${" + ref + "}", true
+			}
+			return "", false
+		})
+		for _, u := range undefined {
+			p.errorf(d.at, "declare ARG "+u+"=... or pass --arg "+u+"=...", "undefined variable ${%s}", u)
+		}
+		p.argVals[name] = v
+		return v, true
+	}
+	for _, name := range slices.Sorted(mapKeys(p.argDecls)) {
+		resolve(name)
+	}
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// expand substitutes ARG values into a directive's value; built-ins without a
+// value stay verbatim and any other unknown reference is an error.
+func (p *parser) expand(d rawDirective) (string, bool) {
+	v, undefined := expandVars(d.val, func(name string) (string, bool) {
+		if v, ok := p.argVals[name]; ok {
+			return v, true
+		}
+		if isBuiltin(name) {
+			return "${" + name + "}", true
+		}
+		return "", false
+	})
+	for _, u := range undefined {
+		p.errorf(d.at, "declare ARG "+u+"=... or pass --arg "+u+"=...", "undefined variable ${%s}", u)
+	}
+	if len(undefined) > 0 {
+		return "", false
+	}
+	if strings.Trim(v, " \t") == "" {
+		p.errorf(d.at, "write "+directives[d.kw].usage, "%s is empty after expanding variables", d.kw)
+		return "", false
+	}
+	return v, true
+}
+
+// parseServices walks one file's SERVICE blocks and merges each into the result.
+func (p *parser) parseServices(file []rawDirective) {
+	var cur *block
+	seen := map[string]pos{}
+	for _, d := range file {
+		if d.kw == "SERVICE" {
+			p.merge(cur)
+			cur = &block{at: d.at}
+			name, ok := p.expand(d)
+			if !ok {
+				continue
+			}
+			cur.name = name
+			if !ValidServiceName(name) {
+				p.errorf(d.at, "a service name is a lowercase letter followed by lowercase letters, digits or -, at most 63 characters", "invalid service name %s", quote(name))
+				continue
+			}
+			if first, dup := seen[name]; dup {
+				p.errorf(d.at, "merge the two blocks into one; overlays go in a separate file", "duplicate SERVICE %s (first defined at %s)", name, first)
+				continue
+			}
+			seen[name] = d.at
+			cur.valid = true
+			continue
+		}
+		if cur == nil {
+			p.errorf(d.at, "only ORCH_VERSION and ARG may appear before the first SERVICE; start a block with SERVICE <name>", "%s outside a SERVICE block", d.kw)
+			continue
+		}
+		v, ok := p.expand(d)
+		if !ok {
+			continue
+		}
+		p.directive(cur, d, v)
+	}
+	p.merge(cur)
+}
+
+// directive validates one service directive and records it in the block.
+func (p *parser) directive(b *block, d rawDirective, v string) {
+	def := directives[d.kw]
+	builtinHint := func(hint string) string {
+		if strings.Contains(v, "${") {
+			return "built-in variables are filled at run time and cannot be used in " + d.kw
+		}
+		return hint
+	}
+	switch def.kind {
+	case kindScalar:
+		if prev, dup := b.scalars[d.kw]; dup {
+			p.errorf(d.at, "a directive appears once per SERVICE block", "duplicate %s in service %s (first at %s)", d.kw, b.name, prev.at)
+			return
+		}
+		if def.check != nil {
+			if msg, hint := def.check(v); msg != "" {
+				p.errorf(d.at, builtinHint(hint), "%s: %s", d.kw, msg)
+			}
+		}
+		if b.scalars == nil {
+			b.scalars = map[string]entry{}
+		}
+		// Kept even when invalid, so that C1-C3 do not report follow-up errors.
+		b.scalars[d.kw] = entry{val: v, at: d.at}
+	case kindClear:
+		for _, f := range strings.Fields(v) {
+			if !isClearable(f) {
+				p.errorf(d.at, "CLEAR applies to ENV, ENV_FILE, PUBLISH, VOLUME, REQUIRES or AFTER; a scalar is replaced by setting it again", "cannot CLEAR %s", quote(f))
+				continue
+			}
+			if b.clears == nil {
+				b.clears = map[string]bool{}
+			}
+			b.clears[f] = true
+		}
+	case kindList:
+		switch d.kw {
+		case "ENV":
+			key, val, ok := strings.Cut(v, "=")
+			if !ok {
+				p.errorf(d.at, "write ENV KEY=value", "ENV: missing '=' in %s", quote(v))
+				return
+			}
+			if !envKeyRe.MatchString(key) {
+				p.errorf(d.at, "a key is a letter or _ followed by letters, digits or _, with no spaces around =", "ENV: invalid key %s", quote(key))
+				return
+			}
+			if prev, dup := b.env[key]; dup {
+				p.errorf(d.at, "set each key once per SERVICE block", "duplicate ENV %s in service %s (first at %s)", key, b.name, prev.at)
+				return
+			}
+			if b.env == nil {
+				b.env = map[string]entry{}
+			}
+			b.env[key] = entry{val: val, at: d.at}
+		case "PUBLISH":
+			pub, err := ParsePublish(v)
+			if err != nil {
+				p.errorf(d.at, builtinHint("write PUBLISH [addr:]host:container, e.g. 8080:80 or 127.0.0.1:8080:80 or [::1]:8080:80"), "PUBLISH %s: %v", quote(v), err)
+				return
+			}
+			for _, e := range b.publish {
+				if e.p.Container == pub.Container {
+					p.errorf(d.at, "publish each container port once per SERVICE block", "duplicate PUBLISH for container port %d in service %s (first at %s)", pub.Container, b.name, e.at)
+					return
+				}
+			}
+			b.publish = append(b.publish, pubEntry{p: pub, at: d.at})
+		case "VOLUME":
+			vol, err := ParseVolume(v)
+			if err != nil {
+				p.errorf(d.at, "write VOLUME name:/path or VOLUME /host/path:/path (relative host paths: ${ORCH_PROJECT}/dir)", "VOLUME %s: %v", quote(v), err)
+				return
+			}
+			key := path.Clean(vol.Destination)
+			for _, e := range b.volumes {
+				if e.key == key {
+					p.errorf(d.at, "mount each destination once per SERVICE block", "duplicate VOLUME destination %s in service %s (first at %s)", vol.Destination, b.name, e.at)
+					return
+				}
+			}
+			b.volumes = append(b.volumes, volEntry{v: vol, key: key, at: d.at})
+		case "ENV_FILE":
+			b.addList(d.kw, entry{val: v, at: d.at})
+		case "REQUIRES", "AFTER":
+			for _, name := range strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == '\t' || r == ',' }) {
+				if !ValidServiceName(name) {
+					p.errorf(d.at, "", "%s: invalid service name %s", d.kw, quote(name))
+					continue
+				}
+				b.addList(d.kw, entry{val: name, at: d.at})
+			}
+		}
+	}
+}
+
+func (b *block) addList(kw string, e entry) {
+	if b.lists == nil {
+		b.lists = map[string][]entry{}
+	}
+	b.lists[kw] = appendDedup(b.lists[kw], e)
+}
+
+func appendDedup(list []entry, e entry) []entry {
+	for _, x := range list {
+		if x.val == e.val {
+			return list
+		}
+	}
+	return append(list, e)
+}
+
+var (
+	hostOnly      = [...]string{"USER", "STOP", "RELOAD"}
+	containerOnly = [...]string{"ENTRYPOINT", "CMD"}
+)
+
+// merge applies one file's block onto the merged service (creating it when the
+// service is new): mode switch, then CLEAR, then this block's values.
+func (p *parser) merge(b *block) {
+	if b == nil || !b.valid {
+		return
+	}
+	m, ok := p.services[b.name]
+	if !ok {
+		m = &msvc{name: b.name, at: b.at, scalars: map[string]entry{}, env: map[string]entry{}, lists: map[string][]entry{}}
+		p.services[b.name] = m
+		p.order = append(p.order, m)
+	}
+	_, bFrom := b.scalars["FROM"]
+	_, bRun := b.scalars["RUN"]
+	_, mFrom := m.scalars["FROM"]
+	_, mRun := m.scalars["RUN"]
+	if bFrom && !bRun && mRun {
+		delete(m.scalars, "RUN")
+		for _, k := range hostOnly {
+			delete(m.scalars, k)
+		}
+	}
+	if bRun && !bFrom && mFrom {
+		delete(m.scalars, "FROM")
+		for _, k := range containerOnly {
+			delete(m.scalars, k)
+		}
+		m.publish, m.volumes = nil, nil
+	}
+	for c := range b.clears {
+		switch c {
+		case "ENV":
+			clear(m.env)
+		case "PUBLISH":
+			m.publish = nil
+		case "VOLUME":
+			m.volumes = nil
+		default:
+			delete(m.lists, c)
+		}
+	}
+	for k, e := range b.scalars {
+		m.scalars[k] = e
+	}
+	for k, e := range b.env {
+		m.env[k] = e
+	}
+	for _, e := range b.publish {
+		i := slices.IndexFunc(m.publish, func(x pubEntry) bool { return x.p.Container == e.p.Container })
+		if i >= 0 {
+			m.publish[i] = e
+		} else {
+			m.publish = append(m.publish, e)
+		}
+	}
+	for _, e := range b.volumes {
+		i := slices.IndexFunc(m.volumes, func(x volEntry) bool { return x.key == e.key })
+		if i >= 0 {
+			m.volumes[i] = e
+		} else {
+			m.volumes = append(m.volumes, e)
+		}
+	}
+	for _, kw := range [...]string{"ENV_FILE", "REQUIRES", "AFTER"} {
+		for _, e := range b.lists[kw] {
+			m.lists[kw] = appendDedup(m.lists[kw], e)
+		}
+	}
+}
+
+// build checks the constraints on the merged services and produces the Spec.
+func (p *parser) build() *Spec {
+	s := &Spec{Version: Version, Services: make([]Service, 0, len(p.order))}
+	if len(p.argVals) > 0 {
+		s.Args = p.argVals
+	}
+	index := make(map[string]int, len(p.order))
+	for i, m := range p.order {
+		index[m.name] = i
+	}
+	adj := make([][]depEdge, len(p.order))
+	for i, m := range p.order {
+		p.checkMode(m)
+		for _, kw := range [...]string{"REQUIRES", "AFTER"} {
+			for _, e := range m.lists[kw] {
+				j, ok := index[e.val]
+				if !ok {
+					if kw == "REQUIRES" {
+						p.errorf(e.at, "define SERVICE "+e.val+", or use AFTER for an optional ordering", "service %s REQUIRES undefined service %s", m.name, e.val)
+					}
+					continue
+				}
+				adj[i] = append(adj[i], depEdge{to: j, at: e.at})
+			}
+		}
+		s.Services = append(s.Services, m.service())
+	}
+	for _, c := range findCycles(adj) {
+		p.errorf(c.edge.at, "REQUIRES and AFTER must not form a cycle", "dependency cycle: %s", cycleString(c.cycle, func(i int) string { return p.order[i].name }))
+	}
+	return s
+}
+
+// checkMode enforces C1 (exactly one of FROM/RUN), C2 and C3.
+func (p *parser) checkMode(m *msvc) {
+	from, hasFrom := m.scalars["FROM"]
+	run, hasRun := m.scalars["RUN"]
+	switch {
+	case hasFrom && hasRun:
+		later := run.at
+		if run.at.before(from.at) {
+			later = from.at
+		}
+		p.errorf(later, "a service is either a container (FROM image) or a host process (RUN command); keep one",
+			"service %s has both FROM (at %s) and RUN (at %s)", m.name, from.at, run.at)
+	case !hasFrom && !hasRun:
+		p.errorf(m.at, "add FROM image (container) or RUN command (host process)", "service %s has neither FROM nor RUN", m.name)
+	case hasRun:
+		for _, k := range containerOnly {
+			if e, ok := m.scalars[k]; ok {
+				p.errorf(e.at, "remove "+k+", or replace RUN with FROM image", "%s is only valid with FROM: service %s is a host service (RUN at %s)", k, m.name, run.at)
+			}
+		}
+		for _, e := range m.publish {
+			p.errorf(e.at, "remove PUBLISH (a host process binds its own ports), or replace RUN with FROM image", "PUBLISH is only valid with FROM: service %s is a host service (RUN at %s)", m.name, run.at)
+		}
+		for _, e := range m.volumes {
+			p.errorf(e.at, "remove VOLUME, or replace RUN with FROM image", "VOLUME is only valid with FROM: service %s is a host service (RUN at %s)", m.name, run.at)
+		}
+	case hasFrom:
+		for _, k := range hostOnly {
+			if e, ok := m.scalars[k]; ok {
+				p.errorf(e.at, "remove "+k+", or replace FROM with RUN command", "%s is only valid with RUN: service %s is a container service (FROM at %s)", k, m.name, from.at)
+			}
+		}
+	}
+}
+
+// service converts a merged service to its JSON form, filling the defaults that
+// readers need to see (restart, timeouts, recreate).
+func (m *msvc) service() Service {
+	sc := func(k string) string { return m.scalars[k].val }
+	svc := Service{
+		Name:             m.name,
+		Image:            sc("FROM"),
+		RunCommand:       sc("RUN"),
+		Entrypoint:       sc("ENTRYPOINT"),
+		Cmd:              sc("CMD"),
+		User:             sc("USER"),
+		StopCommand:      sc("STOP"),
+		ReloadCommand:    sc("RELOAD"),
+		Workdir:          sc("WORKDIR"),
+		Healthcheck:      sc("HEALTHCHECK"),
+		ReadinessTimeout: Duration(sc("READINESS_TIMEOUT")),
+		Oneshot:          sc("ONESHOT") == "true",
+		Disabled:         sc("DISABLED") == "true",
+		Recreate:         cmp.Or(sc("RECREATE"), "never"),
+		Restart: Restart{
+			Policy:             RestartNo,
+			Delay:              cmp.Or(Duration(sc("RESTART_DELAY")), DefaultRestartDelay),
+			StartLimitBurst:    DefaultStartLimitBurst,
+			StartLimitInterval: cmp.Or(Duration(sc("START_LIMIT_INTERVAL")), DefaultStartLimitInterval),
+		},
+		Timeouts: Timeouts{
+			Start: cmp.Or(Duration(sc("TIMEOUT_START")), DefaultTimeoutStart),
+			Stop:  cmp.Or(Duration(sc("TIMEOUT_STOP")), DefaultTimeoutStop),
+		},
+		Resources: Resources{Memory: sc("MEMORY"), CPUQuota: sc("CPU_QUOTA")},
+		Logging:   Logging{Stdout: sc("STDOUT"), Stderr: sc("STDERR")},
+	}
+	if svc.Image != "" {
+		svc.Mode = ModeContainer
+	} else {
+		svc.Mode = ModeHost
+	}
+	switch sc("RESTART") {
+	case "always":
+		svc.Restart.Policy = RestartAlways
+	case "on-failure":
+		svc.Restart.Policy = RestartOnFailure
+	}
+	if n, err := strconv.Atoi(sc("START_LIMIT_BURST")); err == nil && n > 0 {
+		svc.Restart.StartLimitBurst = n
+	}
+	if e, ok := m.scalars["CPUS"]; ok {
+		if f, err := strconv.ParseFloat(e.val, 64); err == nil {
+			svc.Resources.CPUs = &f
+		}
+	}
+	svc.Resources.LimitNofile, _ = strconv.ParseInt(sc("LIMIT_NOFILE"), 10, 64)
+	svc.Resources.LimitNproc, _ = strconv.ParseInt(sc("LIMIT_NPROC"), 10, 64)
+	svc.Resources.TasksMax, _ = strconv.ParseInt(sc("TASKS_MAX"), 10, 64)
+	svc.Resources.IOWeight, _ = strconv.Atoi(sc("IO_WEIGHT"))
+	if len(m.env) > 0 {
+		svc.Env = make(map[string]string, len(m.env))
+		for k, e := range m.env {
+			svc.Env[k] = e.val
+		}
+	}
+	for _, e := range m.publish {
+		svc.Publish = append(svc.Publish, e.p)
+	}
+	for _, e := range m.volumes {
+		svc.Volumes = append(svc.Volumes, e.v)
+	}
+	svc.EnvFiles = values(m.lists["ENV_FILE"])
+	svc.Requires = values(m.lists["REQUIRES"])
+	svc.After = values(m.lists["AFTER"])
+	return svc
+}
+
+func values(list []entry) []string {
+	if len(list) == 0 {
+		return nil
+	}
+	out := make([]string, len(list))
+	for i, e := range list {
+		out[i] = e.val
+	}
+	return out
+}
+
+// Service returns the named service.
+func (s *Spec) Service(name string) (*Service, bool) {
+	for i := range s.Services {
+		if s.Services[i].Name == name {
+			return &s.Services[i], true
+		}
+	}
+	return nil, false
+}
