@@ -1,0 +1,227 @@
+package cycles
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/orchd/orchd/orchd/platform"
+)
+
+// Inspector counts what a namespace leaked after fell; report is human readable.
+type Inspector func(ctx context.Context) (count int, report string, err error)
+
+// Options configure Run.
+type Options struct {
+	CLI
+	// Services per cycle (default 6) and Cycles (default 5).
+	Services int
+	Cycles   int
+	// Image is the FROM value of the probe image (a local OCI layout reference).
+	Image string
+	// Command is the CMD each service runs (default "sleep forever").
+	Command string
+	// Inspect is the leak check after each fell; required.
+	Inspect Inspector
+	// RunningTimeout bounds grow-to-running (default 2m); FellTimeout bounds fell (default 2m).
+	RunningTimeout time.Duration
+	FellTimeout    time.Duration
+	// Progress receives one line per phase; nil = silent.
+	Progress io.Writer
+}
+
+// Cycle is one grow / running / fell / inspect round.
+type Cycle struct {
+	N             int           `json:"n"`
+	GrowToRunning time.Duration `json:"grow_to_running_ns"`
+	FellToSettled time.Duration `json:"fell_to_settled_ns"`
+	Running       int           `json:"running"`
+	Services      int           `json:"services"`
+	Leaks         int           `json:"leaks"`
+	LeakReport    string        `json:"leak_report,omitempty"`
+	Error         string        `json:"error,omitempty"`
+}
+
+// OK says the cycle had every service running and nothing leaked.
+func (c Cycle) OK() bool { return c.Error == "" && c.Running == c.Services && c.Leaks == 0 }
+
+// Result is every cycle of a run.
+type Result struct {
+	Services int     `json:"services"`
+	Cycles   []Cycle `json:"cycles"`
+}
+
+// OK says every cycle was OK.
+func (r *Result) OK() bool {
+	for _, c := range r.Cycles {
+		if !c.OK() {
+			return false
+		}
+	}
+	return len(r.Cycles) > 0
+}
+
+// Orchfile renders the Orchfile of one cycle: n probe services.
+func Orchfile(image, command string, n int) string {
+	var b strings.Builder
+	b.WriteString("# stress cycle: probe services that run until felled\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "\nSERVICE svc-%02d\nFROM %s\nCMD %s\nTIMEOUT_STOP 2s\n", i, image, command)
+	}
+	return b.String()
+}
+
+// Run performs the cycles. It returns an error only when it could not run at
+// all; per-cycle failures are in Result (a failed cycle ends the run, because
+// what it left behind would be counted again by the next one).
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	if opts.Services <= 0 {
+		opts.Services = 6
+	}
+	if opts.Cycles <= 0 {
+		opts.Cycles = 5
+	}
+	if opts.Command == "" {
+		opts.Command = "sleep forever"
+	}
+	if opts.RunningTimeout <= 0 {
+		opts.RunningTimeout = 2 * time.Minute
+	}
+	if opts.FellTimeout <= 0 {
+		opts.FellTimeout = 2 * time.Minute
+	}
+	switch {
+	case opts.Inspect == nil:
+		return nil, errors.New("cycles: no leak inspector")
+	case opts.Image == "":
+		return nil, errors.New("cycles: no image")
+	case opts.Orchd == "" || opts.Address == "" || opts.Namespace == "" || opts.StateDir == "" || opts.ProjectDir == "":
+		return nil, errors.New("cycles: orchd, address, namespace, state dir and project dir are required")
+	}
+	if err := opts.WriteOrchfile(Orchfile(opts.Image, opts.Command, opts.Services)); err != nil {
+		return nil, err
+	}
+	res := &Result{Services: opts.Services}
+	for i := 1; i <= opts.Cycles; i++ {
+		c := runCycle(ctx, opts, i)
+		res.Cycles = append(res.Cycles, c)
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		if !c.OK() {
+			break
+		}
+	}
+	return res, nil
+}
+
+func (o Options) progressf(format string, args ...any) {
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, format+"\n", args...)
+	}
+}
+
+func runCycle(ctx context.Context, o Options, n int) Cycle {
+	c := Cycle{N: n, Services: o.Services}
+	fail := func(err error) Cycle {
+		c.Error = err.Error()
+		o.progressf("cycle %d: %v", n, err)
+		return c
+	}
+	o.progressf("cycle %d: grow %d services", n, o.Services)
+	start := time.Now()
+	res, err := o.Run(ctx, "grow")
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		c.Error = fmt.Sprintf("grow: %v", err)
+		o.progressf("cycle %d: %s", n, c.Error)
+		// Still fell, so the next caller finds a clean namespace.
+		_, _ = o.Run(context.WithoutCancel(ctx), "fell")
+		return c
+	}
+	running, err := waitRunning(ctx, o)
+	c.Running = running
+	c.GrowToRunning = time.Since(start)
+	if err != nil {
+		c.Error = fmt.Sprintf("wait running: %v", err)
+		o.progressf("cycle %d: %s", n, c.Error)
+	} else {
+		o.progressf("cycle %d: %d/%d running after %s", n, running, o.Services, c.GrowToRunning.Round(time.Millisecond))
+	}
+
+	fellStart := time.Now()
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.FellTimeout)
+	res, ferr := o.Run(fctx, "fell")
+	cancel()
+	if ferr == nil {
+		ferr = res.Err()
+	}
+	c.FellToSettled = time.Since(fellStart)
+	if ferr != nil {
+		return fail(fmt.Errorf("fell: %w", ferr))
+	}
+	o.progressf("cycle %d: felled in %s", n, c.FellToSettled.Round(time.Millisecond))
+
+	count, report, err := o.Inspect(context.WithoutCancel(ctx))
+	if err != nil {
+		return fail(fmt.Errorf("leak inspection: %w", err))
+	}
+	c.Leaks, c.LeakReport = count, report
+	if count > 0 {
+		o.progressf("cycle %d: %d leaked objects\n%s", n, count, report)
+	}
+	return c
+}
+
+// waitRunning polls survey until every service is running with a RUNNING task.
+func waitRunning(ctx context.Context, o Options) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.RunningTimeout)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var last []platform.ServiceStatus
+	for {
+		rows, err := o.Survey(ctx)
+		if err == nil {
+			last = rows
+			if n := countRunning(rows); n == o.Services {
+				return n, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return countRunning(last), fmt.Errorf("%d/%d running after %s: %s", countRunning(last), o.Services, o.RunningTimeout, describe(last))
+		case <-tick.C:
+		}
+	}
+}
+
+func countRunning(rows []platform.ServiceStatus) int {
+	n := 0
+	for _, r := range rows {
+		if r.State == "running" && strings.EqualFold(r.TaskStatus, "running") {
+			n++
+		}
+	}
+	return n
+}
+
+func describe(rows []platform.ServiceStatus) string {
+	var parts []string
+	for _, r := range rows {
+		s := fmt.Sprintf("%s=%s", r.Name, r.State)
+		if r.TaskStatus != "" {
+			s += "/" + r.TaskStatus
+		}
+		if r.Message != "" {
+			s += " (" + r.Message + ")"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
+}
