@@ -85,6 +85,8 @@ func (p pos) before(q pos) bool {
 	return p.src < q.src || p.src == q.src && p.line < q.line
 }
 
+// rawDirective is one lexed line; kw is empty for a line that had an error, so
+// that its SERVICE block knows it is incomplete.
 type rawDirective struct {
 	at  pos
 	kw  string
@@ -131,6 +133,9 @@ type block struct {
 	volumes []volEntry
 	lists   map[string][]entry // ENV_FILE, REQUIRES, AFTER
 	clears  map[string]bool
+	// tainted: some line of the block had an error, so "neither FROM nor RUN"
+	// would only repeat it.
+	tainted bool
 }
 
 // msvc is a service being merged across files.
@@ -142,6 +147,7 @@ type msvc struct {
 	publish []pubEntry
 	volumes []volEntry
 	lists   map[string][]entry
+	tainted bool
 }
 
 type parser struct {
@@ -149,6 +155,7 @@ type parser struct {
 	errs     []errEntry
 	argDecls map[string]*argDecl
 	argVals  map[string]string
+	badArgs  map[string]bool // ARGs whose value failed; references to them are not reported again
 	services map[string]*msvc
 	order    []*msvc
 }
@@ -196,10 +203,12 @@ func (p *parser) lex(src int, s Source) []rawDirective {
 		at := pos{src: src, file: s.Name, line: n}
 		if bytes.IndexByte(ln, 0) >= 0 {
 			p.errorf(at, "Orchfiles are UTF-8 text", "NUL byte in line")
+			out = append(out, rawDirective{at: at})
 			continue
 		}
 		if !utf8.Valid(ln) {
 			p.errorf(at, "Orchfiles are UTF-8 text", "invalid UTF-8 in line")
+			out = append(out, rawDirective{at: at})
 			continue
 		}
 		text := strings.TrimLeft(string(ln), " \t")
@@ -213,10 +222,12 @@ func (p *parser) lex(src int, s Source) []rawDirective {
 		d, known := directives[kw]
 		if !known {
 			p.unknown(at, kw)
+			out = append(out, rawDirective{at: at})
 			continue
 		}
 		if val == "" {
 			p.errorf(at, "write "+d.usage, "%s needs a value", kw)
+			out = append(out, rawDirective{at: at})
 			continue
 		}
 		switch kw {
@@ -281,6 +292,7 @@ func (p *parser) resolveArgs() {
 		}
 		p.argVals[name] = p.opts.Args[name]
 	}
+	p.badArgs = map[string]bool{}
 	state := map[string]uint8{} // 1 resolving, 2 done
 	var resolve func(name string) (string, bool)
 	resolve = func(name string) (string, bool) {
@@ -305,11 +317,13 @@ func (p *parser) resolveArgs() {
 		}
 		if !d.hasDefault {
 			p.errorf(d.at, "give it a default (ARG "+name+"=...), pass --arg "+name+"=... or set ORCH_ARG_"+name, "ARG %s has no value", name)
+			p.badArgs[name] = true
 			return "${" + name + "}", true
 		}
 		v, undefined := expandVars(d.value, func(ref string) (string, bool) {
 			if state[ref] == 1 {
 				p.errorf(d.at, "", "ARG %s refers to itself through ${%s}", name, ref)
+				p.badArgs[name] = true
 				return "${" + ref + "}", true
 			}
 			if v, ok := resolve(ref); ok {
@@ -322,6 +336,10 @@ func (p *parser) resolveArgs() {
 		})
 		for _, u := range undefined {
 			p.errorf(d.at, "declare ARG "+u+"=... or pass --arg "+u+"=...", "undefined variable ${%s}", u)
+			p.badArgs[name] = true
+		}
+		if p.badArgs[name] {
+			return "${" + name + "}", true
 		}
 		p.argVals[name] = v
 		return v, true
@@ -348,7 +366,7 @@ func (p *parser) expand(d rawDirective) (string, bool) {
 		if v, ok := p.argVals[name]; ok {
 			return v, true
 		}
-		if isBuiltin(name) {
+		if isBuiltin(name) || p.badArgs[name] {
 			return "${" + name + "}", true
 		}
 		return "", false
@@ -371,6 +389,12 @@ func (p *parser) parseServices(file []rawDirective) {
 	var cur *block
 	seen := map[string]pos{}
 	for _, d := range file {
+		if d.kw == "" {
+			if cur != nil {
+				cur.tainted = true
+			}
+			continue
+		}
 		if d.kw == "SERVICE" {
 			p.merge(cur)
 			cur = &block{at: d.at}
@@ -397,9 +421,14 @@ func (p *parser) parseServices(file []rawDirective) {
 		}
 		v, ok := p.expand(d)
 		if !ok {
+			cur.tainted = true
 			continue
 		}
+		nerr := len(p.errs)
 		p.directive(cur, d, v)
+		if len(p.errs) > nerr {
+			cur.tainted = true
+		}
 	}
 	p.merge(cur)
 }
@@ -534,6 +563,7 @@ func (p *parser) merge(b *block) {
 		p.services[b.name] = m
 		p.order = append(p.order, m)
 	}
+	m.tainted = m.tainted || b.tainted
 	_, bFrom := b.scalars["FROM"]
 	_, bRun := b.scalars["RUN"]
 	_, mFrom := m.scalars["FROM"]
@@ -638,6 +668,9 @@ func (p *parser) checkMode(m *msvc) {
 		p.errorf(later, "a service is either a container (FROM image) or a host process (RUN command); keep one",
 			"service %s has both FROM (at %s) and RUN (at %s)", m.name, from.at, run.at)
 	case !hasFrom && !hasRun:
+		if m.tainted {
+			return
+		}
 		p.errorf(m.at, "add FROM image (container) or RUN command (host process)", "service %s has neither FROM nor RUN", m.name)
 	case hasRun:
 		for _, k := range containerOnly {
