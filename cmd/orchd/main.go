@@ -1,0 +1,91 @@
+// Command orchd runs the services an Orchfile describes: it parses the Orchfile,
+// cuts each service for a runtime, plants the result for a platform, and tends it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/orchd/orchd/orchd/config"
+)
+
+// exitError carries a specific exit status (e.g. a container's exit code).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := newRootCmd().ExecuteContext(ctx)
+	if err == nil {
+		return
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "orchd:", ee.err)
+		}
+		os.Exit(ee.code)
+	}
+	fmt.Fprintln(os.Stderr, "orchd:", err)
+	os.Exit(1)
+}
+
+// app holds what every command shares: the bound global flags.
+type app struct {
+	flags *config.Flags
+}
+
+// config resolves the configuration (flag > env > .orchrc > default).
+func (a *app) config() (*config.Config, error) { return a.flags.Load(nil) }
+
+func newRootCmd() *cobra.Command {
+	a := &app{}
+	root := &cobra.Command{
+		Use:           "orchd",
+		Short:         "Run the services an Orchfile describes, supervised, and leave nothing behind",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	a.flags = config.Bind(root.PersistentFlags())
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		level := slog.LevelInfo
+		if v, _ := cmd.Flags().GetBool("verbose"); v {
+			level = slog.LevelDebug
+		}
+		if q, _ := cmd.Flags().GetBool("quiet"); q {
+			level = slog.LevelWarn
+		}
+		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+		return nil
+	}
+	root.AddGroup(&cobra.Group{ID: "walks", Title: "Walks:"}, &cobra.Group{ID: "rows", Title: "Rows (JSON pipes):"}, &cobra.Group{ID: "leaves", Title: "Leaves (run by supervisors):"})
+	add := func(group string, cmds ...*cobra.Command) {
+		for _, c := range cmds {
+			c.GroupID = group
+			root.AddCommand(c)
+		}
+	}
+	add("walks", newGrowCmd(a), newSurveyCmd(a), newFellCmd(a), newLogsCmd(a))
+	add("rows", newParseCmd(a), newValidateCmd(a), newSowCmd(a), newPlantCmd(a), newTendCmd(a))
+	add("leaves", newSuperviseCmd(a), newContainerdRunCmd(a), newVMRunCmd(a), newVMInitCmd(a))
+	return root
+}

@@ -1,0 +1,245 @@
+// Package orchard composes orchd's rows (sow, plant, tend) and the walks built
+// on them (grow, survey, fell, logs). Each row is a pure function of its input
+// except tend, the only one with side effects.
+package orchard
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/orchd/orchd/orchd/config"
+	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/platform"
+	"github.com/orchd/orchd/orchd/platform/orchdi"
+	"github.com/orchd/orchd/orchd/runtime"
+	"github.com/orchd/orchd/orchd/runtime/bare"
+	"github.com/orchd/orchd/orchd/runtime/containerd"
+	"github.com/orchd/orchd/orchd/runtime/vm"
+	"github.com/orchd/orchd/orchd/spec"
+)
+
+// Runtime returns the runtime called name.
+func Runtime(name string) (runtime.Runtime, error) {
+	switch name {
+	case "bare":
+		return bare.New(), nil
+	case "containerd":
+		return containerd.New(), nil
+	case "vm":
+		return vm.New(), nil
+	}
+	return nil, fmt.Errorf("unknown runtime %q: want bare, containerd or vm", name)
+}
+
+// Platform returns the platform called name.
+func Platform(name string) (platform.Platform, error) {
+	switch name {
+	case "orchdi":
+		return orchdi.New(), nil
+	case "systemd", "launchd":
+		return nil, fmt.Errorf("platform %s is not available in this build: use --platform orchdi (or ORCH_PLATFORM=orchdi)", name)
+	}
+	return nil, fmt.Errorf("unknown platform %q: want orchdi, systemd or launchd", name)
+}
+
+// EnvFor derives the rows' environment from a configuration.
+func EnvFor(c *config.Config) (contract.Env, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return contract.Env{}, fmt.Errorf("locate orchd binary: %w", err)
+	}
+	return contract.Env{ProjectDir: c.ProjectDir, StateDir: c.StateDir, DataDir: c.DataDir, Namespace: c.Namespace, Orchd: self}, nil
+}
+
+// Builtins are the values orchd fills for the Orchfile's built-in variables.
+func Builtins(env contract.Env) map[string]string {
+	return map[string]string{
+		"ORCH_PROJECT":        env.ProjectDir,
+		"ORCH_DATA":           env.DataDir,
+		"ORCH_STATE_DIR":      env.StateDir,
+		"ORCH_CONTAINERS_DIR": env.ProjectDir,
+	}
+}
+
+// Sow turns a Spec into Cuttings for one runtime. Pure.
+func Sow(s *spec.Spec, rt runtime.Runtime, env contract.Env) (*contract.Cuttings, error) {
+	out := &contract.Cuttings{Version: contract.Version, Runtime: rt.Name(), Env: env, Cuttings: []contract.Cutting{}}
+	vars := Builtins(env)
+	for _, svc := range s.Services {
+		spec.ExpandBuiltins(&svc, vars)
+		c, err := rt.Cut(svc, env)
+		if err != nil {
+			return nil, fmt.Errorf("sow %s: %w", svc.Name, err)
+		}
+		out.Cuttings = append(out.Cuttings, c)
+	}
+	return out, nil
+}
+
+// Plant turns Cuttings into Beds for one platform. Pure.
+func Plant(c *contract.Cuttings, p platform.Platform, scope string) (*contract.Beds, error) {
+	if c.Version != contract.Version {
+		return nil, fmt.Errorf("cuttings version %q: this orchd reads version %q", c.Version, contract.Version)
+	}
+	b, err := p.Plant(*c, scope)
+	if err != nil {
+		return nil, fmt.Errorf("plant: %w", err)
+	}
+	return &b, nil
+}
+
+// Grow parses, sows, plants and tends: the whole pipeline in process.
+func Grow(ctx context.Context, c *config.Config, only []string, noStart bool, log io.Writer) (platform.TendResult, error) {
+	var res platform.TendResult
+	s, err := spec.ParseFiles(c.Files(), spec.Options{Args: c.Args})
+	if err != nil {
+		return res, err
+	}
+	if err := checkNames(s, only); err != nil {
+		return res, err
+	}
+	env, err := EnvFor(c)
+	if err != nil {
+		return res, err
+	}
+	rt, err := Runtime(c.Runtime)
+	if err != nil {
+		return res, err
+	}
+	p, err := Platform(c.Platform)
+	if err != nil {
+		return res, err
+	}
+	if ch, ok := rt.(runtime.Checker); ok && !noStart {
+		if err := ch.Check(ctx, env); err != nil {
+			return res, err
+		}
+	}
+	cut, err := Sow(s, rt, env)
+	if err != nil {
+		return res, err
+	}
+	beds, err := Plant(cut, p, c.Scope)
+	if err != nil {
+		return res, err
+	}
+	return p.Tend(ctx, *beds, platform.TendOptions{NoStart: noStart, Only: only, Log: log})
+}
+
+// Survey reports every service with state, enriched by the runtime when it can.
+func Survey(ctx context.Context, c *config.Config) ([]platform.ServiceStatus, error) {
+	env, p, rt, err := setup(c)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := p.Survey(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := rt.(runtime.Describer); ok && len(rows) > 0 {
+		names := make([]string, len(rows))
+		for i, r := range rows {
+			names[i] = r.Name
+		}
+		details, err := d.Describe(ctx, env, names)
+		if err != nil {
+			// Survey still reports what the supervisors know.
+			for i := range rows {
+				rows[i].TaskStatus = "unknown: " + err.Error()
+			}
+		}
+		for i, r := range rows {
+			if det, ok := details[r.Name]; ok {
+				rows[i].ContainerID, rows[i].TaskStatus = det.ContainerID, det.TaskStatus
+			}
+		}
+	}
+	return rows, nil
+}
+
+// Fell stops everything of the namespace, then lets the runtime sweep what a
+// killed leaf may have left behind.
+func Fell(ctx context.Context, c *config.Config, keepData bool, log io.Writer) error {
+	env, p, rt, err := setup(c)
+	if err != nil {
+		return err
+	}
+	var names []string
+	if rows, err := p.Survey(ctx, env); err == nil {
+		for _, r := range rows {
+			names = append(names, r.Name)
+		}
+	}
+	fellErr := p.Fell(ctx, env, platform.FellOptions{KeepData: keepData, Log: log})
+	if sw, ok := rt.(runtime.Sweeper); ok {
+		if err := sw.Sweep(ctx, env, names); err != nil {
+			return joinErr(fellErr, fmt.Errorf("sweep %s runtime: %w", rt.Name(), err))
+		}
+	}
+	return fellErr
+}
+
+// Logs writes one service's log.
+func Logs(ctx context.Context, c *config.Config, service string, w io.Writer, opts platform.LogOptions) error {
+	env, p, _, err := setup(c)
+	if err != nil {
+		return err
+	}
+	rows, err := p.Survey(ctx, env)
+	if err != nil {
+		return err
+	}
+	var known []string
+	for _, r := range rows {
+		if r.Name == service {
+			return p.Logs(ctx, env, service, w, opts)
+		}
+		known = append(known, r.Name)
+	}
+	return unknownService(service, known)
+}
+
+func setup(c *config.Config) (contract.Env, platform.Platform, runtime.Runtime, error) {
+	env, err := EnvFor(c)
+	if err != nil {
+		return env, nil, nil, err
+	}
+	p, err := Platform(c.Platform)
+	if err != nil {
+		return env, nil, nil, err
+	}
+	rt, err := Runtime(c.Runtime)
+	return env, p, rt, err
+}
+
+func checkNames(s *spec.Spec, only []string) error {
+	var known []string
+	for _, svc := range s.Services {
+		known = append(known, svc.Name)
+	}
+	for _, n := range only {
+		if _, ok := s.Service(n); !ok {
+			return unknownService(n, known)
+		}
+	}
+	return nil
+}
+
+func unknownService(name string, known []string) error {
+	sort.Strings(known)
+	if len(known) == 0 {
+		return fmt.Errorf("unknown service %q: no services are known here", name)
+	}
+	return fmt.Errorf("unknown service %q: known services are %s", name, strings.Join(known, ", "))
+}
+
+func joinErr(a, b error) error {
+	if a == nil {
+		return b
+	}
+	return fmt.Errorf("%w; %w", a, b)
+}
