@@ -1,0 +1,152 @@
+// Package supervise is orchd's per-service supervisor (`orchd supervise --spec
+// UNIT`) and the tiny init it runs every command under. It keeps its imports
+// small on purpose: one supervisor runs per service, so its memory matters.
+package supervise
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/orchd/orchd/orchd/contract"
+)
+
+// WriteFileAtomic writes data to path through a temp file in the same directory
+// (fsync, then rename), so readers never see a partial file. Parent dirs are
+// created 0700.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Chmod(mode); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// UnitHash is the hash a supervisor reports for the unit bytes it runs; tend
+// compares it with the unit it is about to install to decide "changed".
+func UnitHash(unit []byte) string {
+	sum := sha256.Sum256(unit)
+	return hex.EncodeToString(sum[:])
+}
+
+// ReadStatus reads a supervisor's status file.
+func ReadStatus(path string) (contract.Status, error) {
+	var st contract.Status
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("read status %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// Final reports whether a state is one a supervisor leaves only by exiting.
+func Final(state string) bool {
+	switch state {
+	case contract.StateExited, contract.StateFailed, contract.StateStopped:
+		return true
+	}
+	return false
+}
+
+// ReadPid reads a pidfile; 0 when absent or malformed.
+func ReadPid(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	return pid
+}
+
+// Alive reports whether pid is a live (not zombie) `orchd supervise` process
+// running unitPath. Checking the command line guards against pid reuse.
+func Alive(pid int, unitPath string) bool {
+	if pid <= 0 || !running(pid) {
+		return false
+	}
+	args := Cmdline(pid)
+	return isSupervisor(args) && contains(args, unitPath)
+}
+
+// Cmdline returns a process's argv ("" entries dropped); nil if it is gone.
+func Cmdline(pid int) []string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	var out []string
+	for _, a := range bytes.Split(bytes.TrimRight(b, "\x00"), []byte{0}) {
+		out = append(out, string(a))
+	}
+	return out
+}
+
+// running reports whether pid exists and is not a zombie.
+func running(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name, which may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	s := b[i+2]
+	return s != 'Z' && s != 'X'
+}
+
+// Running reports whether pid exists and is not a zombie.
+func Running(pid int) bool { return running(pid) }
+
+func isSupervisor(args []string) bool {
+	return len(args) >= 2 && args[1] == "supervise" && !contains(args, initFlag)
+}
+
+func contains(args []string, s string) bool {
+	for _, a := range args {
+		if a == s {
+			return true
+		}
+	}
+	return false
+}

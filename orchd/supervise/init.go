@@ -1,0 +1,308 @@
+package supervise
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/orchd/orchd/orchd/contract"
+)
+
+// Why an init of our own: every command a supervisor runs (pre_start, start,
+// stop, post_stop, healthchecks) is started as `orchd supervise --init` in a new
+// PID namespace. The init is PID 1 there; when it exits the kernel kills
+// everything left in the namespace, so no grandchild (a shell's `sleep &`) can
+// outlive its service. The init learns of its supervisor's death twice over:
+// PR_SET_PDEATHSIG (SIGTERM) and EOF on an inherited pipe. Either way it stops
+// its child gracefully (SIGTERM to the child's group, TIMEOUT_STOP, then SIGKILL
+// to the whole namespace) and exits, so cleanup is bounded even when the
+// supervisor was SIGKILLed. A cgroup would also work, but cgroup v1 here has no
+// atomic "kill all" and no notification when it empties; a PID namespace gives
+// both for free.
+
+const (
+	initFlag = "--init"
+	// initEnv carries the init's JSON spec; env, not argv, because argv is
+	// world-readable in /proc.
+	initEnv = "ORCHD_SUPERVISE_INIT"
+	// parentFD is the read end of the pipe whose EOF means "supervisor gone".
+	parentFD = 3
+	// exitCannotStart is the init's status when the command could not be started.
+	exitCannotStart = 127
+)
+
+// initSpec is what a supervisor hands its init.
+type initSpec struct {
+	Argv        []string          `json:"argv"`
+	Rlimits     []contract.Rlimit `json:"rlimits,omitempty"`
+	UID         *uint32           `json:"uid,omitempty"`
+	GID         uint32            `json:"gid,omitempty"`
+	Groups      []uint32          `json:"groups,omitempty"`
+	TimeoutStop time.Duration     `json:"timeout_stop"`
+}
+
+// InitMain is the init's entry point (`orchd supervise --init --spec UNIT`);
+// it returns the exit status: the child's, or 128+signal when it was killed.
+func InitMain() int {
+	raw := os.Getenv(initEnv)
+	os.Unsetenv(initEnv)
+	var sp initSpec
+	if err := json.Unmarshal([]byte(raw), &sp); err != nil || len(sp.Argv) == 0 {
+		fmt.Fprintf(os.Stderr, "orchd init: bad or missing %s (this command is started by `orchd supervise`)\n", initEnv)
+		return exitCannotStart
+	}
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGCHLD)
+
+	parentGone := make(chan struct{})
+	go func() {
+		f := os.NewFile(parentFD, "supervisor")
+		if f != nil {
+			io.Copy(io.Discard, f)
+		}
+		close(parentGone)
+	}()
+
+	// Rlimits are set on the init itself and inherited by the child: no race
+	// with the child's first instructions, unlike prlimit after start.
+	for _, rl := range sp.Rlimits {
+		res, ok := rlimitResource(rl.Type)
+		if !ok {
+			fmt.Fprintf(os.Stderr, "orchd init: unknown rlimit %s\n", rl.Type)
+			return exitCannotStart
+		}
+		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
+			fmt.Fprintf(os.Stderr, "orchd init: set %s=%d:%d: %v\n", rl.Type, rl.Soft, rl.Hard, err)
+			return exitCannotStart
+		}
+	}
+	path, err := exec.LookPath(sp.Argv[0])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "orchd init: %v\n", err)
+		return exitCannotStart
+	}
+	attr := &syscall.SysProcAttr{Setpgid: true}
+	if sp.UID != nil {
+		attr.Credential = &syscall.Credential{Uid: *sp.UID, Gid: sp.GID, Groups: sp.Groups}
+	}
+	p, err := os.StartProcess(path, sp.Argv, &os.ProcAttr{
+		Env:   os.Environ(),
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		Sys:   attr,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "orchd init: start %s: %v\n", sp.Argv[0], err)
+		return exitCannotStart
+	}
+	child := p.Pid
+
+	var (
+		stopping bool
+		killAt   <-chan time.Time
+	)
+	stop := func() {
+		if stopping {
+			return
+		}
+		stopping = true
+		syscall.Kill(-child, syscall.SIGTERM)
+		killAt = time.After(sp.TimeoutStop)
+	}
+	for {
+		select {
+		case s := <-sigs:
+			if s != syscall.SIGCHLD {
+				stop()
+				continue
+			}
+			// As PID 1 we reap every orphan of the namespace, not only our child.
+			for {
+				var ws syscall.WaitStatus
+				pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+				if err != nil || pid <= 0 {
+					break
+				}
+				if pid == child {
+					// Returning ends PID 1: the kernel kills the rest.
+					return exitStatus(ws)
+				}
+			}
+		case <-parentGone:
+			parentGone = nil
+			stop()
+		case <-killAt:
+			// -1 from PID 1 of a namespace: every process in it but us.
+			syscall.Kill(-1, syscall.SIGKILL)
+		}
+	}
+}
+
+func exitStatus(ws syscall.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+func rlimitResource(name string) (int, bool) {
+	switch name {
+	case "RLIMIT_NOFILE":
+		return unix.RLIMIT_NOFILE, true
+	case "RLIMIT_NPROC":
+		return unix.RLIMIT_NPROC, true
+	case "RLIMIT_CORE":
+		return unix.RLIMIT_CORE, true
+	case "RLIMIT_STACK":
+		return unix.RLIMIT_STACK, true
+	case "RLIMIT_MEMLOCK":
+		return unix.RLIMIT_MEMLOCK, true
+	case "RLIMIT_AS":
+		return unix.RLIMIT_AS, true
+	case "RLIMIT_FSIZE":
+		return unix.RLIMIT_FSIZE, true
+	case "RLIMIT_CPU":
+		return unix.RLIMIT_CPU, true
+	}
+	return 0, false
+}
+
+// proc is one running init (and so one command) seen from the supervisor.
+type proc struct {
+	pid  int // the init's pid (host namespace)
+	done chan struct{}
+	code int   // valid after done
+	err  error // valid after done: a wait error other than a non-zero exit
+	sig  func(syscall.Signal) error
+}
+
+// spawner starts inits.
+type spawner struct {
+	exe      string // path to exec: /proc/self/exe survives a replaced binary
+	argv0    string // the name shown in ps
+	unitPath string // names the state dir in the init's argv, for fell's scan
+}
+
+// spawn starts argv under a new init with the given process context. The
+// goroutine that forks keeps its OS thread locked until the init exits:
+// PDEATHSIG fires when the creating thread exits, not the process.
+func (s spawner) spawn(argv []string, pc procCtx, timeoutStop time.Duration, stdout, stderr *os.File) (*proc, error) {
+	sp := initSpec{Argv: argv, Rlimits: pc.rlimits, TimeoutStop: timeoutStop}
+	if pc.cred != nil {
+		uid := pc.cred.uid
+		sp.UID, sp.GID, sp.Groups = &uid, pc.cred.gid, pc.cred.groups
+	}
+	js, err := json.Marshal(sp)
+	if err != nil {
+		return nil, fmt.Errorf("encode init spec: %w", err)
+	}
+	p := &proc{done: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// Never unlocked: the thread exits with this goroutine, after the init.
+		r, w, err := os.Pipe()
+		if err != nil {
+			started <- fmt.Errorf("pipe: %w", err)
+			return
+		}
+		cmd := &exec.Cmd{
+			Path:       s.exe,
+			Args:       []string{s.argv0, "supervise", initFlag, "--spec", s.unitPath},
+			Env:        append(append([]string(nil), pc.env...), initEnv+"="+string(js)),
+			Dir:        pc.dir,
+			ExtraFiles: []*os.File{r},
+			SysProcAttr: &syscall.SysProcAttr{
+				Cloneflags: pc.cloneflags,
+				Pdeathsig:  syscall.SIGTERM,
+				Setpgid:    true,
+			},
+		}
+		if pc.userns {
+			cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getuid(), HostID: os.Getuid(), Size: 1}}
+			cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getgid(), HostID: os.Getgid(), Size: 1}}
+		}
+		// A typed nil *os.File must not become a non-nil io.Writer.
+		if stdout != nil {
+			cmd.Stdout = stdout
+		}
+		if stderr != nil {
+			cmd.Stderr = stderr
+		}
+		err = cmd.Start()
+		r.Close()
+		if err != nil {
+			w.Close()
+			started <- fmt.Errorf("start %s: %w", argv[0], err)
+			return
+		}
+		p.pid = cmd.Process.Pid
+		p.sig = func(sig syscall.Signal) error { return cmd.Process.Signal(sig) }
+		started <- nil
+		werr := cmd.Wait()
+		w.Close()
+		p.code = cmd.ProcessState.ExitCode()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
+			p.code = exitStatus(ws)
+		}
+		if _, isExit := werr.(*exec.ExitError); werr != nil && !isExit {
+			p.err = werr
+		}
+		close(p.done)
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// waitFor waits for p to exit within d; false on timeout.
+func (p *proc) waitFor(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// kill SIGKILLs the init (the kernel then kills its namespace) and waits.
+func (p *proc) kill() {
+	p.sig(syscall.SIGKILL)
+	<-p.done
+}
+
+// servicePid is the host pid of the init's child (what survey shows), or the
+// init's own pid when the kernel does not expose children.
+func (p *proc) servicePid() int {
+	deadline := time.Now().Add(500 * time.Millisecond)
+	path := fmt.Sprintf("/proc/%d/task/%d/children", p.pid, p.pid)
+	for {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return p.pid
+		}
+		var pid int
+		if _, err := fmt.Sscan(string(b), &pid); err == nil && pid > 0 {
+			return pid
+		}
+		select {
+		case <-p.done:
+			return p.pid
+		default:
+		}
+		if time.Now().After(deadline) {
+			return p.pid
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval, bounded by deadline
+	}
+}

@@ -1,0 +1,308 @@
+package supervise
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/spec"
+)
+
+// stopMargin is how long past TIMEOUT_STOP the supervisor waits for its init
+// (which SIGKILLs its namespace at TIMEOUT_STOP itself) before killing it.
+const stopMargin = time.Second
+
+// Run supervises the unit at unitPath until the service reaches a final state
+// (exited, failed) or ctx is cancelled (then it stops the service: state
+// stopped, nil error). A failed service is reported as an error.
+func Run(ctx context.Context, unitPath string) error {
+	raw, err := os.ReadFile(unitPath)
+	if err != nil {
+		return fmt.Errorf("read unit: %w", err)
+	}
+	var u contract.Unit
+	if err := json.Unmarshal(raw, &u); err != nil {
+		return fmt.Errorf("read unit %s: %w", unitPath, err)
+	}
+	if u.Label == "" || u.StateDir == "" || len(u.Exec.Start) == 0 {
+		return fmt.Errorf("unit %s: label, state_dir and exec.start are required", unitPath)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("locate orchd binary: %w", err)
+	}
+	s := &supervisor{
+		unit:   u,
+		layout: contract.Layout{StateDir: u.StateDir},
+		log:    slog.Default().With("service", u.Service),
+		sp:     spawner{exe: "/proc/self/exe", argv0: exe, unitPath: unitPath},
+		st: contract.Status{
+			Label: u.Label, Service: u.Service, State: contract.StateWaiting,
+			SupervisorPid: os.Getpid(), UnitHash: UnitHash(raw), Since: time.Now().UTC(),
+		},
+	}
+	// A ready marker from an earlier run must not satisfy dependents of this one.
+	os.Remove(s.layout.ReadyFile(u.Label))
+	if err := s.write(); err != nil {
+		return err
+	}
+	return s.run(ctx)
+}
+
+type supervisor struct {
+	unit   contract.Unit
+	layout contract.Layout
+	log    *slog.Logger
+	sp     spawner
+	stdout *os.File
+	stderr *os.File
+
+	mu sync.Mutex
+	st contract.Status
+}
+
+// update changes the status under the lock and writes it.
+func (s *supervisor) update(f func(st *contract.Status)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev := s.st.State
+	f(&s.st)
+	if s.st.State != prev {
+		s.st.Since = time.Now().UTC()
+	}
+	if err := s.writeLocked(); err != nil {
+		s.log.Error("write status", "err", err)
+	}
+}
+
+func (s *supervisor) write() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writeLocked()
+}
+
+func (s *supervisor) writeLocked() error {
+	b, err := json.MarshalIndent(s.st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode status: %w", err)
+	}
+	return WriteFileAtomic(s.layout.StatusFile(s.unit.Label), append(b, '\n'), 0o600)
+}
+
+func (s *supervisor) setState(state, msg string) {
+	s.log.Info("state", "state", state, "message", msg)
+	s.update(func(st *contract.Status) {
+		st.State, st.Message = state, msg
+		if state != contract.StateRunning {
+			st.Healthy = false
+		}
+	})
+}
+
+// fail records a final failure and returns it as the supervisor's error.
+func (s *supervisor) fail(msg string) error {
+	s.setState(contract.StateFailed, msg)
+	return errors.New(msg)
+}
+
+func (s *supervisor) run(ctx context.Context) error {
+	u := s.unit
+	stdoutPath, stderrPath := u.Stdout, u.Stderr
+	if stdoutPath == "" {
+		stdoutPath = s.layout.LogFile(u.Label)
+	}
+	if stderrPath == "" {
+		stderrPath = s.layout.LogFile(u.Label)
+	}
+	var err error
+	if s.stdout, err = openLog(stdoutPath); err != nil {
+		return s.fail(fmt.Sprintf("stdout %s: %v", stdoutPath, err))
+	}
+	defer s.stdout.Close()
+	s.stderr = s.stdout
+	if stderrPath != stdoutPath {
+		if s.stderr, err = openLog(stderrPath); err != nil {
+			return s.fail(fmt.Sprintf("stderr %s: %v", stderrPath, err))
+		}
+		defer s.stderr.Close()
+	}
+
+	if err := s.waitDeps(ctx); err != nil {
+		if ctx.Err() != nil {
+			s.setState(contract.StateStopped, "stopped while waiting for dependencies")
+			return nil
+		}
+		return s.fail(err.Error())
+	}
+	return s.loop(ctx)
+}
+
+func (s *supervisor) timeoutStop() time.Duration {
+	return s.unit.Timeouts.Stop.Std(spec.DefaultTimeoutStop.Std(10 * time.Second))
+}
+
+// loop starts the service and restarts it per policy until a final state.
+func (s *supervisor) loop(ctx context.Context) error {
+	u := s.unit
+	r := u.Restart
+	delay := r.Delay.Std(time.Second)
+	burst := r.StartLimitBurst
+	if burst <= 0 {
+		burst = spec.DefaultStartLimitBurst
+	}
+	interval := r.StartLimitInterval.Std(10 * time.Second)
+	var restarts []time.Time
+	for {
+		s.setState(contract.StateStarting, "")
+		pc, err := resolveProcess(u.Process)
+		if err != nil {
+			return s.fail(err.Error())
+		}
+		if len(u.Exec.PreStart) > 0 {
+			code, err := s.runCommand(ctx, u.Exec.PreStart, pc, u.Timeouts.Start.Std(90*time.Second), s.stdout, s.stderr)
+			if ctx.Err() != nil {
+				s.setState(contract.StateStopped, "stopped during pre_start")
+				return nil
+			}
+			if err != nil {
+				return s.fail("pre_start: " + err.Error())
+			}
+			if code != 0 {
+				return s.fail(fmt.Sprintf("pre_start exited with code %d", code))
+			}
+		}
+		p, err := s.sp.spawn(u.Exec.Start, pc, s.timeoutStop(), s.stdout, s.stderr)
+		if err != nil {
+			return s.fail(err.Error())
+		}
+		pid := p.servicePid()
+		s.update(func(st *contract.Status) {
+			st.State, st.Message, st.Pid, st.Healthy = contract.StateRunning, "", pid, false
+		})
+		s.log.Info("started", "pid", pid, "init", p.pid)
+		hctx, hcancel := context.WithCancel(ctx)
+		hdone := make(chan struct{})
+		go func() { defer close(hdone); s.health(hctx, pc) }()
+
+		stopped := false
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			stopped = true
+			s.stop(p, pc)
+		}
+		hcancel()
+		<-hdone
+		code := p.code
+		if p.err != nil {
+			s.log.Warn("wait", "err", p.err)
+		}
+		if !(u.Oneshot && code == 0) {
+			os.Remove(s.layout.ReadyFile(u.Label))
+		}
+		s.update(func(st *contract.Status) { st.ExitCode = &code; st.Healthy = false })
+		if len(u.Exec.PostStop) > 0 {
+			// post_stop runs even while stopping; it gets its own bounded context.
+			if c, err := s.runCommand(context.Background(), u.Exec.PostStop, pc, s.timeoutStop(), s.stdout, s.stderr); err != nil || c != 0 {
+				s.log.Warn("post_stop failed", "code", c, "err", err)
+			}
+		}
+		if stopped {
+			s.setState(contract.StateStopped, fmt.Sprintf("stopped (exit code %d)", code))
+			return nil
+		}
+		if u.Oneshot {
+			if code != 0 {
+				return s.fail(fmt.Sprintf("oneshot exited with code %d", code))
+			}
+			if err := WriteFileAtomic(s.layout.ReadyFile(u.Label), []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
+				return s.fail(err.Error())
+			}
+			s.setState(contract.StateExited, "completed")
+			return nil
+		}
+		restart := r.Policy == spec.RestartAlways || (r.Policy == spec.RestartOnFailure && code != 0)
+		if !restart {
+			if code != 0 {
+				return s.fail(fmt.Sprintf("exited with code %d", code))
+			}
+			s.setState(contract.StateExited, "exited with code 0")
+			return nil
+		}
+		now := time.Now()
+		kept := restarts[:0]
+		for _, t := range restarts {
+			if now.Sub(t) < interval {
+				kept = append(kept, t)
+			}
+		}
+		restarts = kept
+		if len(restarts) >= burst {
+			return s.fail(fmt.Sprintf("start limit hit: %d restarts within %s (last exit code %d); giving up", len(restarts), interval, code))
+		}
+		restarts = append(restarts, now)
+		s.update(func(st *contract.Status) {
+			st.State, st.Restarts = contract.StateRestarting, st.Restarts+1
+			st.Message = fmt.Sprintf("exited with code %d; restarting in %s", code, delay)
+		})
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			s.setState(contract.StateStopped, "stopped while waiting to restart")
+			return nil
+		}
+	}
+}
+
+// stop ends a running service: the STOP command or SIGTERM, TIMEOUT_STOP grace,
+// then SIGKILL of the init (the kernel kills the rest of its namespace).
+func (s *supervisor) stop(p *proc, pc procCtx) {
+	grace := s.timeoutStop()
+	deadline := time.Now().Add(grace)
+	if len(s.unit.Exec.Stop) > 0 {
+		code, err := s.runCommand(context.Background(), s.unit.Exec.Stop, pc, grace, s.stdout, s.stderr)
+		if err != nil || code != 0 {
+			s.log.Warn("stop command failed; sending SIGTERM", "code", code, "err", err)
+			p.sig(syscall.SIGTERM)
+		}
+		if !p.waitFor(time.Until(deadline)) {
+			s.log.Warn("stop timeout; killing", "timeout", grace)
+			p.kill()
+		}
+		return
+	}
+	p.sig(syscall.SIGTERM)
+	if !p.waitFor(grace + stopMargin) {
+		s.log.Warn("stop timeout; killing", "timeout", grace)
+		p.kill()
+	}
+}
+
+// runCommand runs argv under its own init, bounded by timeout (then killed).
+func (s *supervisor) runCommand(ctx context.Context, argv []string, pc procCtx, timeout time.Duration, stdout, stderr *os.File) (int, error) {
+	p, err := s.sp.spawn(argv, pc, s.timeoutStop(), stdout, stderr)
+	if err != nil {
+		return -1, err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return p.code, p.err
+	case <-t.C:
+		p.kill()
+		return p.code, fmt.Errorf("%v timed out after %s", argv, timeout)
+	case <-ctx.Done():
+		p.kill()
+		return p.code, ctx.Err()
+	}
+}
