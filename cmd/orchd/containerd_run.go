@@ -1,11 +1,42 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/spf13/cobra"
+
+	crd "github.com/orchd/orchd/orchd/runtime/containerd"
+	"github.com/orchd/orchd/orchd/runtime/containerd/leaf"
 )
 
-func newContainerdRunCmd(a *app) *cobra.Command {
-	return &cobra.Command{Use: "containerd-run", RunE: func(*cobra.Command, []string) error { return errors.New("containerd-run: not built yet") }}
+func newContainerdRunCmd(_ *app) *cobra.Command {
+	var file, b64 string
+	cmd := &cobra.Command{
+		Use:   "containerd-run --spec-file FILE",
+		Short: "Run one FROM service as a containerd container in the foreground (started by a supervisor)",
+		Long: `containerd-run owns one container's lifecycle: it removes a stale container with
+the same id, imports or pulls the image, creates the container and its snapshot,
+runs the task with its output on this process's stdout/stderr, and exits with the
+task's exit code. SIGTERM/SIGINT stop the task (SIGTERM, TIMEOUT_STOP grace,
+SIGKILL) and remove the container and snapshot before exiting.
+
+The run spec is written by 'orchd sow --runtime containerd' (0600, it may hold
+ENV values); --spec takes the same JSON base64-encoded.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rs, err := crd.LoadRunSpec(file, b64)
+			if err != nil {
+				return err
+			}
+			code, err := leaf.Run(cmd.Context(), rs, leaf.Options{})
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return &exitError{code: code}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&file, "spec-file", "", "run spec file (JSON)")
+	cmd.Flags().StringVar(&b64, "spec", "", "run spec as base64 JSON")
+	return cmd
 }

@@ -1,0 +1,161 @@
+package containerd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+)
+
+// Addresses, names and labels shared by the leaf and the runtime.
+const (
+	// EnvSocket names the variable that selects the containerd socket.
+	EnvSocket = "ORCHD_CONTAINERD_SOCKET"
+	// DefaultSocket is containerd's standard address.
+	DefaultSocket = "/run/containerd/containerd.sock"
+	// DefaultSnapshotter unpacks layers; overlayfs works on ext4, xfs and tmpfs.
+	DefaultSnapshotter = "overlayfs"
+
+	// LabelNamespace and LabelService mark every container, lease and image
+	// orchd creates, so Sweep can find what a killed leaf left.
+	LabelNamespace = "orchd.namespace"
+	LabelService   = "orchd.service"
+)
+
+// ResolveSocket picks the socket: explicit, else $ORCHD_CONTAINERD_SOCKET, else the default.
+func ResolveSocket(explicit string) string {
+	if explicit != "" {
+		return explicit
+	}
+	if s := os.Getenv(EnvSocket); s != "" {
+		return s
+	}
+	return DefaultSocket
+}
+
+// ContainerID is the id of a service's container: <namespace>-<service>.
+func ContainerID(namespace, service string) string { return namespace + "-" + service }
+
+// FIFODir is where the leaf keeps the task's stdio FIFOs, inside orchd's state
+// dir so a killed leaf's leftovers are found and removed with the rest.
+func FIFODir(stateDir, label string) string {
+	return filepath.Join(stateDir, "run", label+".fifo")
+}
+
+// Labels are the labels put on a service's container, lease and images.
+func Labels(namespace, service string) map[string]string {
+	return map[string]string{LabelNamespace: namespace, LabelService: service}
+}
+
+// Connect dials containerd and checks that it serves, within timeout.
+func Connect(ctx context.Context, socket, namespace string, timeout time.Duration) (*client.Client, error) {
+	if _, err := os.Stat(socket); err != nil {
+		return nil, fmt.Errorf("containerd socket %s: %w\n%s", socket, err, startHint(socket))
+	}
+	c, err := client.New(socket, client.WithDefaultNamespace(namespace), client.WithTimeout(timeout))
+	if err != nil {
+		return nil, fmt.Errorf("connect to containerd at %s: %w\n%s", socket, err, startHint(socket))
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ok, err := c.IsServing(cctx)
+	if err != nil || !ok {
+		c.Close()
+		if err == nil {
+			err = errors.New("not serving")
+		}
+		return nil, fmt.Errorf("containerd at %s is not serving: %w\n%s", socket, err, startHint(socket))
+	}
+	return c, nil
+}
+
+func startHint(socket string) string {
+	return fmt.Sprintf("start containerd first: `orchd-harness daemon` (a private daemon; export %s=<its socket>), "+
+		"or the system one with `systemctl start containerd` (no systemd: `containerd &`); "+
+		"or point orchd at a running daemon with %s (now: %s)", EnvSocket, EnvSocket, socket)
+}
+
+// Teardown removes a container and everything hanging off it: its task (SIGKILL
+// to all processes, then delete), the container with its snapshot, a snapshot
+// left under the same key, and the leases labeled for service. Missing objects
+// are not errors, so Teardown is safe to call on a clean namespace.
+func Teardown(ctx context.Context, c *client.Client, id, service, snapshotter string) error {
+	var errs []error
+	if snapshotter == "" {
+		snapshotter = DefaultSnapshotter
+	}
+	ctr, err := c.LoadContainer(ctx, id)
+	switch {
+	case errdefs.IsNotFound(err):
+	case err != nil:
+		errs = append(errs, fmt.Errorf("load container %s: %w", id, err))
+	default:
+		if err := killTask(ctx, ctr); err != nil {
+			errs = append(errs, err)
+		}
+		if info, ierr := ctr.Info(ctx); ierr == nil && info.Snapshotter != "" {
+			snapshotter = info.Snapshotter
+		}
+		if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete container %s: %w", id, err))
+		}
+	}
+	if err := c.SnapshotService(snapshotter).Remove(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("remove snapshot %s: %w", id, err))
+	}
+	if service != "" {
+		ns, _ := namespaces.Namespace(ctx)
+		if err := deleteLeases(ctx, c, fmt.Sprintf("labels.%q==%q,labels.%q==%q", LabelNamespace, ns, LabelService, service)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// killTask SIGKILLs every process of the container's task and deletes it.
+func killTask(ctx context.Context, ctr client.Container) error {
+	task, err := ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load task %s: %w", ctr.ID(), err)
+	}
+	// WithProcessKill kills the init (and, via the shim, the rest of the
+	// cgroup) and waits for the exit before deleting.
+	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+		slog.Debug("kill stale task", "id", ctr.ID(), "err", err)
+	}
+	if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("delete task %s: %w", ctr.ID(), err)
+	}
+	return nil
+}
+
+func deleteLeases(ctx context.Context, c *client.Client, filter string) error {
+	ls := c.LeasesService()
+	list, err := ls.List(ctx, filter)
+	if err != nil {
+		return fmt.Errorf("list leases %s: %w", filter, err)
+	}
+	var errs []error
+	for _, l := range list {
+		if err := ls.Delete(ctx, l, leases.SynchronousDelete); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete lease %s: %w", l.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// hasPrefix reports whether id belongs to namespace ns (<ns>-...).
+func hasPrefix(id, ns string) bool { return strings.HasPrefix(id, ns+"-") }

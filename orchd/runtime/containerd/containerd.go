@@ -1,0 +1,269 @@
+// Package containerd runs FROM services as containerd containers. Cut turns a
+// service into `orchd containerd-run --spec-file F` (the leaf, package leaf,
+// owns the container's whole lifecycle); Check, Sweep and Describe talk to the
+// daemon from the orchd side.
+package containerd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+
+	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/runtime"
+	"github.com/orchd/orchd/orchd/runtime/bare"
+	"github.com/orchd/orchd/orchd/spec"
+)
+
+// dialTimeout bounds every connect, so a wedged daemon fails grow/fell fast.
+const dialTimeout = 10 * time.Second
+
+// Runtime is the containerd runtime.
+type Runtime struct {
+	// Socket is recorded into run specs; empty = resolved by the leaf at start.
+	Socket string
+}
+
+var (
+	_ runtime.Runtime   = (*Runtime)(nil)
+	_ runtime.Checker   = (*Runtime)(nil)
+	_ runtime.Sweeper   = (*Runtime)(nil)
+	_ runtime.Describer = (*Runtime)(nil)
+)
+
+// New returns the runtime; the socket is taken from $ORCHD_CONTAINERD_SOCKET at
+// sow time, so cuttings keep pointing at the daemon they were computed for.
+func New() *Runtime { return &Runtime{Socket: os.Getenv(EnvSocket)} }
+
+// Name implements runtime.Runtime.
+func (*Runtime) Name() string { return "containerd" }
+
+// Cut implements runtime.Runtime. RUN services run as host processes exactly
+// as under the bare runtime; FROM services run through `orchd containerd-run`,
+// whose spec (with ENV values) goes to a 0600 file rather than the command line.
+func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, error) {
+	if svc.Mode != spec.ModeContainer {
+		return bare.New().Cut(svc, env)
+	}
+	if env.Namespace == "" || env.StateDir == "" || env.Orchd == "" {
+		return contract.Cutting{}, fmt.Errorf("containerd runtime: namespace, state dir and orchd path are required")
+	}
+	label := contract.Label(env.Namespace, svc.Name)
+	layout := contract.Layout{StateDir: env.StateDir}
+	rs := RunSpec{
+		Version:     RunSpecVersion,
+		Namespace:   env.Namespace,
+		ContainerID: ContainerID(env.Namespace, svc.Name),
+		Socket:      r.Socket,
+		Service:     svc,
+		ProjectDir:  env.ProjectDir,
+		DataDir:     env.DataDir,
+		StateDir:    env.StateDir,
+		Label:       label,
+		EnvFiles:    absPaths(svc.EnvFiles, env.ProjectDir),
+	}
+	b, err := rs.Encode()
+	if err != nil {
+		return contract.Cutting{}, err
+	}
+	file := layout.CrunFile(label)
+	c := contract.Cutting{Service: svc}
+	c.Exec.Start = []string{env.Orchd, "containerd-run", "--spec-file", file}
+	c.Files = []contract.File{{Path: file, Content: string(b), Mode: 0o600}}
+	return c, nil
+}
+
+func absPaths(paths []string, base string) []string {
+	var out []string
+	for _, p := range paths {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(base, p)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// Check implements runtime.Checker: the daemon must serve before grow starts anything.
+func (r *Runtime) Check(ctx context.Context, env contract.Env) error {
+	c, err := Connect(ctx, ResolveSocket(r.Socket), env.Namespace, dialTimeout)
+	if err != nil {
+		return fmt.Errorf("containerd runtime: %w", err)
+	}
+	return c.Close()
+}
+
+// Sweep implements runtime.Sweeper. After every supervisor is gone it removes
+// what a killed leaf may have left: tasks, containers and snapshots of this
+// namespace (containers labeled orchd.namespace, ids <ns>-<service>), the
+// leases and images orchd created, and the leaves' FIFO dirs. services limits
+// the sweep; empty means every service of the namespace.
+func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string) error {
+	socket := ResolveSocket(r.Socket)
+	if _, err := os.Stat(socket); errors.Is(err, os.ErrNotExist) {
+		// No daemon, nothing it could hold; the FIFO dirs are still ours.
+		return sweepFIFOs(env, services)
+	}
+	c, err := Connect(ctx, socket, env.Namespace, dialTimeout)
+	if err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	defer c.Close()
+	ctx = namespaces.WithNamespace(ctx, env.Namespace)
+	want := func(svc string) bool { return len(services) == 0 || slices.Contains(services, svc) }
+
+	var errs []error
+	ctrs, err := c.Containers(ctx, fmt.Sprintf("labels.%q==%q", LabelNamespace, env.Namespace))
+	if err != nil {
+		return fmt.Errorf("sweep: list containers: %w", err)
+	}
+	for _, ctr := range ctrs {
+		labels, err := ctr.Labels(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sweep: labels of %s: %w", ctr.ID(), err))
+			continue
+		}
+		if svc := labels[LabelService]; want(svc) {
+			if err := Teardown(ctx, c, ctr.ID(), svc, ""); err != nil {
+				errs = append(errs, fmt.Errorf("sweep: %w", err))
+			}
+		}
+	}
+	// A leaf killed between snapshot and container creation leaves a bare
+	// snapshot keyed by the container id.
+	for _, svc := range services {
+		if err := Teardown(ctx, c, ContainerID(env.Namespace, svc), svc, ""); err != nil {
+			errs = append(errs, fmt.Errorf("sweep: %w", err))
+		}
+	}
+	if err := sweepSnapshots(ctx, c, env.Namespace, services); err != nil {
+		errs = append(errs, err)
+	}
+	leaseFilter := fmt.Sprintf("labels.%q==%q", LabelNamespace, env.Namespace)
+	if err := deleteLeases(ctx, c, leaseFilter); err != nil && len(services) == 0 {
+		errs = append(errs, fmt.Errorf("sweep: %w", err))
+	}
+	if err := sweepImages(ctx, c, env.Namespace, want); err != nil {
+		errs = append(errs, err)
+	}
+	if err := sweepFIFOs(env, services); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// sweepSnapshots removes snapshots keyed <ns>-<service> in the default snapshotter.
+func sweepSnapshots(ctx context.Context, c *client.Client, ns string, services []string) error {
+	sn := c.SnapshotService(DefaultSnapshotter)
+	var keys []string
+	err := sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+		if hasPrefix(info.Name, ns) {
+			svc := strings.TrimPrefix(info.Name, ns+"-")
+			if len(services) == 0 || slices.Contains(services, svc) {
+				keys = append(keys, info.Name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sweep: walk snapshots: %w", err)
+	}
+	var errs []error
+	for _, k := range keys {
+		if err := sn.Remove(ctx, k); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("sweep: remove snapshot %s: %w", k, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sweepImages deletes the images orchd fetched for this namespace (labeled at
+// import or pull). Images that were in the store before orchd ran carry no
+// such label and stay.
+func sweepImages(ctx context.Context, c *client.Client, ns string, want func(string) bool) error {
+	is := c.ImageService()
+	list, err := is.List(ctx, fmt.Sprintf("labels.%q==%q", LabelNamespace, ns))
+	if err != nil {
+		return fmt.Errorf("sweep: list images: %w", err)
+	}
+	var errs []error
+	for i, img := range list {
+		if !want(img.Labels[LabelService]) {
+			continue
+		}
+		var opts []images.DeleteOpt
+		if i == len(list)-1 {
+			opts = append(opts, images.SynchronousDelete())
+		}
+		if err := is.Delete(ctx, img.Name, opts...); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("sweep: delete image %s: %w", img.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func sweepFIFOs(env contract.Env, services []string) error {
+	var errs []error
+	dirs := []string{}
+	if len(services) == 0 {
+		m, _ := filepath.Glob(FIFODir(env.StateDir, contract.Label(env.Namespace, "*")))
+		dirs = append(dirs, m...)
+	}
+	for _, svc := range services {
+		dirs = append(dirs, FIFODir(env.StateDir, contract.Label(env.Namespace, svc)))
+	}
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, fmt.Errorf("sweep: remove %s: %w", d, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Describe implements runtime.Describer: the container id and containerd's
+// task status per service (absent container = no detail).
+func (r *Runtime) Describe(ctx context.Context, env contract.Env, services []string) (map[string]runtime.Detail, error) {
+	c, err := Connect(ctx, ResolveSocket(r.Socket), env.Namespace, dialTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("describe: %w", err)
+	}
+	defer c.Close()
+	ctx = namespaces.WithNamespace(ctx, env.Namespace)
+	out := map[string]runtime.Detail{}
+	for _, svc := range services {
+		id := ContainerID(env.Namespace, svc)
+		ctr, err := c.LoadContainer(ctx, id)
+		if errdefs.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("describe %s: %w", svc, err)
+		}
+		d := runtime.Detail{ContainerID: id, TaskStatus: "no task"}
+		task, err := ctr.Task(ctx, nil)
+		switch {
+		case errdefs.IsNotFound(err):
+		case err != nil:
+			return nil, fmt.Errorf("describe %s: task: %w", svc, err)
+		default:
+			st, err := task.Status(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("describe %s: task status: %w", svc, err)
+			}
+			d.TaskStatus = string(st.Status)
+		}
+		out[svc] = d
+	}
+	return out, nil
+}

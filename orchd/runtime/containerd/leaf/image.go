@@ -1,0 +1,342 @@
+package leaf
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/containerd/containerd/v2/core/transfer/image"
+	"github.com/containerd/containerd/v2/core/transfer/registry"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// LayoutScheme prefixes an image that names a local OCI image layout.
+const LayoutScheme = "oci-layout://"
+
+// layoutDomain names images imported from a layout whose ref annotation is a bare tag.
+const layoutDomain = "oci-layout.orchd.local"
+
+// transferPlugin is the plugin type a daemon with the Transfer service registers (>= 1.7).
+const transferPlugin = "io.containerd.transfer.v1"
+
+// imageGetter fetches a service's image into the namespace and unpacks it.
+type imageGetter struct {
+	c           *client.Client
+	snapshotter string
+	projectDir  string
+	labels      map[string]string
+	log         *slog.Logger
+}
+
+// get returns the image for ref, unpacked into the snapshotter: a local OCI
+// layout is imported, an image already in the store is used as is, anything
+// else is pulled.
+func (g *imageGetter) get(ctx context.Context, ref string) (client.Image, error) {
+	if dir, tag, ok := g.layoutRef(ref); ok {
+		return g.fromLayout(ctx, dir, tag)
+	}
+	name, err := normalize(ref)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range []string{ref, name} {
+		img, err := g.c.GetImage(ctx, n)
+		if err == nil {
+			g.log.Debug("image present", "image", n)
+			return img, g.unpack(ctx, img)
+		}
+		if !errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("look up image %s: %w", n, err)
+		}
+	}
+	return g.pull(ctx, name)
+}
+
+func (g *imageGetter) unpack(ctx context.Context, img client.Image) error {
+	ok, err := img.IsUnpacked(ctx, g.snapshotter)
+	if err != nil {
+		return fmt.Errorf("check unpack of %s: %w", img.Name(), err)
+	}
+	if ok {
+		return nil
+	}
+	if err := img.Unpack(ctx, g.snapshotter); err != nil {
+		return fmt.Errorf("unpack %s into %s: %w", img.Name(), g.snapshotter, err)
+	}
+	return nil
+}
+
+// normalize turns "busybox" into "docker.io/library/busybox:latest".
+func normalize(ref string) (string, error) {
+	n, err := reference.ParseDockerRef(ref)
+	if err != nil {
+		return "", fmt.Errorf("image %q: not a valid reference (nor %spath, nor an existing OCI layout dir): %w", ref, LayoutScheme, err)
+	}
+	return n.String(), nil
+}
+
+// layoutRef recognizes oci-layout://PATH[:TAG] and plain paths (absolute or
+// ./ ../) that hold an OCI layout. Relative paths are against the project dir.
+func (g *imageGetter) layoutRef(ref string) (dir, tag string, ok bool) {
+	rest, scheme := strings.CutPrefix(ref, LayoutScheme)
+	if !scheme && !strings.HasPrefix(ref, "/") && !strings.HasPrefix(ref, "./") && !strings.HasPrefix(ref, "../") {
+		return "", "", false
+	}
+	dir = rest
+	if i := strings.LastIndex(rest, ":"); i > strings.LastIndex(rest, "/") {
+		if _, err := os.Stat(g.abs(rest)); err != nil {
+			dir, tag = rest[:i], rest[i+1:]
+		}
+	}
+	return g.abs(dir), tag, true
+}
+
+func (g *imageGetter) abs(p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(g.projectDir, p)
+}
+
+// fromLayout imports the manifest selected by tag from the layout at dir
+// (unless the store already holds it under the same name and digest).
+func (g *imageGetter) fromLayout(ctx context.Context, dir, tag string) (client.Image, error) {
+	if _, err := os.Stat(filepath.Join(dir, ocispec.ImageLayoutFile)); err != nil {
+		return nil, fmt.Errorf("image %s: not an OCI image layout (no %s): %w", dir, ocispec.ImageLayoutFile, err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ocispec.ImageIndexFile))
+	if err != nil {
+		return nil, fmt.Errorf("image layout %s: %w", dir, err)
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return nil, fmt.Errorf("image layout %s: parse index.json: %w", dir, err)
+	}
+	desc, err := pickManifest(idx, tag)
+	if err != nil {
+		return nil, fmt.Errorf("image layout %s: %w", dir, err)
+	}
+	base := layoutDomain + "/" + sanitize(filepath.Base(dir))
+	refName := func(r string) string {
+		if n, err := reference.ParseDockerRef(r); err == nil && strings.ContainsAny(r, "/:") {
+			return n.String()
+		}
+		return base + ":" + r // a bare tag such as "latest"
+	}
+	dgstName := func(d digest.Digest) string { return base + "@" + d.String() }
+	name := desc.Annotations[images.AnnotationImageName]
+	if name == "" {
+		if r := desc.Annotations[ocispec.AnnotationRefName]; r != "" {
+			name = refName(r)
+		} else {
+			name = dgstName(desc.Digest)
+		}
+	}
+	if img, err := g.c.GetImage(ctx, name); err == nil && img.Target().Digest == desc.Digest {
+		g.log.Debug("image from layout already present", "image", name)
+		return img, g.unpack(ctx, img)
+	}
+	g.log.Info("importing OCI layout", "dir", dir, "image", name)
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeLayoutTar(dir, pw)) }()
+	_, err = g.c.Import(ctx, pr,
+		client.WithImageRefTranslator(refName),
+		client.WithDigestRef(dgstName),
+		client.WithSkipDigestRef(func(n string) bool { return n != "" }),
+		client.WithImageLabels(g.labels),
+	)
+	pr.Close()
+	if err != nil {
+		return nil, fmt.Errorf("import OCI layout %s: %w", dir, err)
+	}
+	img, err := g.c.GetImage(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("import OCI layout %s: image %s: %w", dir, name, err)
+	}
+	return img, g.unpack(ctx, img)
+}
+
+// pickManifest selects the index entry named by tag: its ref annotation equals
+// tag or ends in ":"+tag. Without a tag a single entry (or "latest") is used.
+func pickManifest(idx ocispec.Index, tag string) (ocispec.Descriptor, error) {
+	var refs []string
+	for _, m := range idx.Manifests {
+		r := m.Annotations[ocispec.AnnotationRefName]
+		refs = append(refs, r)
+		if tag != "" && (r == tag || strings.HasSuffix(r, ":"+tag)) {
+			return m, nil
+		}
+	}
+	switch {
+	case tag != "":
+		return ocispec.Descriptor{}, fmt.Errorf("no manifest tagged %q (tags: %s)", tag, strings.Join(refs, ", "))
+	case len(idx.Manifests) == 1:
+		return idx.Manifests[0], nil
+	}
+	for _, m := range idx.Manifests {
+		if r := m.Annotations[ocispec.AnnotationRefName]; r == "latest" || strings.HasSuffix(r, ":latest") {
+			return m, nil
+		}
+	}
+	return ocispec.Descriptor{}, fmt.Errorf("%d manifests and no tag given: use %sPATH:TAG (tags: %s)", len(idx.Manifests), LayoutScheme, strings.Join(refs, ", "))
+}
+
+var unsafeName = regexp.MustCompile(`[^a-z0-9._-]+`)
+
+func sanitize(s string) string {
+	s = strings.Trim(unsafeName.ReplaceAllString(strings.ToLower(s), "-"), "-._")
+	if s == "" {
+		return "layout"
+	}
+	return s
+}
+
+// writeLayoutTar streams the layout dir as the tar archive client.Import reads.
+func writeLayoutTar(dir string, w io.Writer) error {
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if !info.Mode().IsRegular() && !info.IsDir() {
+			return nil
+		}
+		hdr, err := tar.FileInfoHeader(info, "")
+		if err != nil {
+			return err
+		}
+		hdr.Name = filepath.ToSlash(rel)
+		if info.IsDir() {
+			hdr.Name += "/"
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if info.IsDir() {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(tw, f)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("archive layout %s: %w", dir, err)
+	}
+	return tw.Close()
+}
+
+// pull fetches name from its registry: through the daemon's Transfer service
+// when it has one, else with a client-side pull (containerd 1.6).
+func (g *imageGetter) pull(ctx context.Context, name string) (client.Image, error) {
+	loopback := isLoopbackRef(name)
+	has, err := hasTransfer(ctx, g.c)
+	if err != nil {
+		return nil, err
+	}
+	if has {
+		g.log.Info("pulling image (transfer service)", "image", name)
+		var opts []registry.Opt
+		if loopback {
+			opts = append(opts, registry.WithDefaultScheme("http"))
+		}
+		reg, err := registry.NewOCIRegistry(ctx, name, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("pull %s: %w", name, err)
+		}
+		store := image.NewStore(name,
+			image.WithUnpack(platforms.DefaultSpec(), g.snapshotter),
+			image.WithImageLabels(g.labels))
+		if err := g.c.Transfer(ctx, reg, store); err != nil {
+			return nil, fmt.Errorf("pull %s (transfer service): %w", name, err)
+		}
+		img, err := g.c.GetImage(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("pull %s: %w", name, err)
+		}
+		return img, g.unpack(ctx, img)
+	}
+	g.log.Info("pulling image (client pull)", "image", name)
+	hosts := docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchLocalhost))
+	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: hosts})
+	img, err := g.c.Pull(ctx, name,
+		client.WithResolver(resolver),
+		client.WithPullUnpack,
+		client.WithPullSnapshotter(g.snapshotter),
+		client.WithPullLabels(g.labels))
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", name, err)
+	}
+	return img, nil
+}
+
+// hasTransfer asks introspection whether the daemon runs the Transfer service.
+func hasTransfer(ctx context.Context, c *client.Client) (bool, error) {
+	resp, err := c.IntrospectionService().Plugins(ctx, fmt.Sprintf("type==%q", transferPlugin))
+	if err != nil {
+		return false, fmt.Errorf("introspect plugins: %w", err)
+	}
+	for _, p := range resp.GetPlugins() {
+		if p.GetInitErr() == nil {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// isLoopbackRef reports whether the reference's registry is on loopback, where
+// registries speak plain HTTP.
+func isLoopbackRef(name string) bool {
+	n, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return false
+	}
+	ok, err := docker.MatchLocalhost(reference.Domain(n))
+	return err == nil && ok
+}
+
+var errNoArgs = errors.New("the image has no ENTRYPOINT or CMD and the service sets neither: add CMD (or ENTRYPOINT) to the service")
+
+// imageArgs computes the process args: ENTRYPOINT (service, else image) plus
+// CMD (service, else the image's, which a service ENTRYPOINT resets, as in Docker).
+func imageArgs(cfg ocispec.ImageConfig, entrypoint, cmd []string) ([]string, error) {
+	e, c := cfg.Entrypoint, cfg.Cmd
+	if entrypoint != nil {
+		e, c = entrypoint, nil
+	}
+	if cmd != nil {
+		c = cmd
+	}
+	args := append(append([]string{}, e...), c...)
+	if len(args) == 0 {
+		return nil, errNoArgs
+	}
+	return args, nil
+}

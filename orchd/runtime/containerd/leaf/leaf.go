@@ -1,0 +1,273 @@
+// Package leaf is `orchd containerd-run`: one foreground process that owns a
+// container's whole lifecycle on containerd's v2 Go client. It tears down a
+// stale container with the same id, gets the image (import, use, or pull)
+// under a lease, creates container + snapshot from the service spec, starts
+// the task with its stdio on the leaf's own, waits, and on SIGTERM/SIGINT
+// stops the task (SIGTERM, grace, SIGKILL to all) and deletes everything.
+//
+// Containers never outlive a start: RECREATE always and never behave the same
+// (a fresh container and snapshot every start; only VOLUMEs persist).
+package leaf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+
+	crd "github.com/orchd/orchd/orchd/runtime/containerd"
+	"github.com/orchd/orchd/orchd/spec"
+)
+
+const (
+	dialTimeout = 10 * time.Second
+	// cleanupTimeout bounds teardown, which runs on a fresh context so a
+	// cancelled leaf still removes what it created.
+	cleanupTimeout = 30 * time.Second
+	// leaseExpiry bounds how long a killed leaf's half-fetched content lives.
+	leaseExpiry = time.Hour
+	// killWait bounds the wait for a SIGKILLed task to be reported exited.
+	killWait = 10 * time.Second
+)
+
+// Options are the leaf's I/O; zero values mean the process's own.
+type Options struct {
+	Stdout, Stderr io.Writer
+	Log            *slog.Logger
+	// CgroupRoot overrides /sys/fs/cgroup (tests).
+	CgroupRoot string
+}
+
+// Run runs the service of rs to completion (or until ctx is cancelled) and
+// returns the task's exit code. An error means the container could not be run.
+func Run(ctx context.Context, rs *crd.RunSpec, opts Options) (int, error) {
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("service", rs.Service.Name, "container", rs.ContainerID)
+	l := &leaf{rs: rs, opts: opts, log: log, snapshotter: rs.Snapshotter}
+	if l.snapshotter == "" {
+		l.snapshotter = crd.DefaultSnapshotter
+	}
+	return l.run(ctx)
+}
+
+type leaf struct {
+	rs          *crd.RunSpec
+	opts        Options
+	log         *slog.Logger
+	snapshotter string
+	c           *client.Client
+}
+
+// bg is a namespaced context detached from the leaf's cancellation.
+func (l *leaf) bg() context.Context {
+	return namespaces.WithNamespace(context.Background(), l.rs.Namespace)
+}
+
+func (l *leaf) cleanupCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(l.bg(), cleanupTimeout)
+}
+
+func (l *leaf) run(ctx context.Context) (int, error) {
+	rs := l.rs
+	socket := crd.ResolveSocket(rs.Socket)
+	c, err := crd.Connect(ctx, socket, rs.Namespace, dialTimeout)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	l.c = c
+	ctx = namespaces.WithNamespace(ctx, rs.Namespace)
+	fifoDir := crd.FIFODir(rs.StateDir, rs.Label)
+
+	// Idempotent start: whatever a previous leaf left goes first.
+	if err := l.teardown(); err != nil {
+		return 0, fmt.Errorf("remove stale container %s: %w", rs.ContainerID, err)
+	}
+	if rs.StateDir != "" {
+		if err := os.RemoveAll(fifoDir); err != nil {
+			return 0, fmt.Errorf("remove stale fifo dir: %w", err)
+		}
+	}
+
+	ctr, err := l.create(ctx)
+	if err != nil {
+		if cerr := l.teardown(); cerr != nil {
+			l.log.Warn("cleanup after failed create", "err", cerr)
+		}
+		return 0, err
+	}
+	// From here the container exists; every exit path deletes it.
+	code, err := l.runTask(ctx, ctr, fifoDir)
+	if cerr := l.teardown(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("remove container %s: %w", rs.ContainerID, cerr))
+	}
+	if rs.StateDir != "" {
+		if rerr := os.RemoveAll(fifoDir); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	return code, err
+}
+
+func (l *leaf) teardown() error {
+	ctx, cancel := l.cleanupCtx()
+	defer cancel()
+	return crd.Teardown(ctx, l.c, l.rs.ContainerID, l.rs.Service.Name, l.snapshotter)
+}
+
+// create gets the image and creates container + snapshot under a labeled,
+// expiring lease, released once the container (which then holds its snapshot
+// and image) exists.
+func (l *leaf) create(ctx context.Context) (client.Container, error) {
+	rs := l.rs
+	labels := crd.Labels(rs.Namespace, rs.Service.Name)
+	lctx, release, err := l.c.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(leaseExpiry), leases.WithLabels(labels))
+	if err != nil {
+		return nil, fmt.Errorf("create lease: %w", err)
+	}
+	defer func() {
+		cctx, cancel := l.cleanupCtx()
+		defer cancel()
+		if err := release(cctx); err != nil && !errdefs.IsNotFound(err) {
+			l.log.Warn("release lease", "err", err)
+		}
+	}()
+
+	g := &imageGetter{c: l.c, snapshotter: l.snapshotter, projectDir: rs.ProjectDir, labels: labels, log: l.log}
+	img, err := g.get(lctx, rs.Service.Image)
+	if err != nil {
+		return nil, err
+	}
+	ispec, err := img.Spec(lctx)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: read config: %w", img.Name(), err)
+	}
+	sopts, err := specOpts(rs, img, ispec.Config, cgroupHost{root: l.opts.CgroupRoot}, l.log)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", rs.Service.Name, err)
+	}
+	ctr, err := l.c.NewContainer(lctx, rs.ContainerID,
+		client.WithImage(img),
+		client.WithSnapshotter(l.snapshotter),
+		// The snapshot must exist before the spec: WithImageConfig resolves
+		// the image's USER from the snapshot's /etc/passwd.
+		client.WithNewSnapshot(rs.ContainerID, img),
+		client.WithContainerLabels(labels),
+		client.WithNewSpec(sopts...),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("create container %s: %w", rs.ContainerID, err)
+	}
+	return ctr, nil
+}
+
+// runTask starts the task and waits for it, stopping it when ctx ends.
+func (l *leaf) runTask(ctx context.Context, ctr client.Container, fifoDir string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("cancelled before start: %w", err)
+	}
+	fwd, err := listen(l.rs.Service.Publish, l.log)
+	if err != nil {
+		return 0, err
+	}
+	defer fwd.close()
+
+	ioOpts := []cio.Opt{cio.WithStreams(nil, l.opts.Stdout, l.opts.Stderr)}
+	if l.rs.StateDir != "" {
+		if err := os.MkdirAll(fifoDir, 0o700); err != nil {
+			return 0, fmt.Errorf("create fifo dir: %w", err)
+		}
+		ioOpts = append(ioOpts, cio.WithFIFODir(fifoDir))
+	}
+	bg := l.bg()
+	task, err := ctr.NewTask(bg, cio.NewCreator(ioOpts...))
+	if err != nil {
+		return 0, fmt.Errorf("create task %s: %w", ctr.ID(), err)
+	}
+	defer func() {
+		cctx, cancel := l.cleanupCtx()
+		defer cancel()
+		if _, err := task.Delete(cctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			l.log.Warn("delete task", "err", err)
+		}
+	}()
+	exitC, err := task.Wait(bg)
+	if err != nil {
+		return 0, fmt.Errorf("wait task %s: %w", ctr.ID(), err)
+	}
+	if err := task.Start(bg); err != nil {
+		return 0, fmt.Errorf("start task %s: %w", ctr.ID(), err)
+	}
+	fwd.serve()
+	l.log.Info("container started", "pid", task.Pid())
+
+	select {
+	case st := <-exitC:
+		return exitCode(st)
+	case <-ctx.Done():
+	}
+	return l.stop(task, exitC)
+}
+
+// stop sends SIGTERM to the task's init, waits the grace period, then
+// SIGKILLs every process in the container.
+func (l *leaf) stop(task client.Task, exitC <-chan client.ExitStatus) (int, error) {
+	grace := stopGrace(l.rs.Service.Timeouts.Stop.Std(spec.DefaultTimeoutStop.Std(10 * time.Second)))
+	ctx, cancel := l.cleanupCtx()
+	defer cancel()
+	l.log.Info("stopping container", "grace", grace)
+	if err := task.Kill(ctx, syscall.SIGTERM); err != nil && !errdefs.IsNotFound(err) {
+		l.log.Warn("SIGTERM task", "err", err)
+	}
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case st := <-exitC:
+		return exitCode(st)
+	case <-timer.C:
+	}
+	l.log.Warn("container ignored SIGTERM; sending SIGKILL to all its processes", "grace", grace)
+	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+		return 0, fmt.Errorf("SIGKILL task: %w", err)
+	}
+	select {
+	case st := <-exitC:
+		return exitCode(st)
+	case <-time.After(killWait):
+		return 0, fmt.Errorf("task did not exit %s after SIGKILL", killWait)
+	}
+}
+
+// stopGrace leaves room inside TIMEOUT_STOP for the SIGKILL and the deletes,
+// because the supervisor's own TIMEOUT_STOP ends with a SIGKILL of this leaf.
+func stopGrace(timeout time.Duration) time.Duration {
+	margin := min(timeout/5, 2*time.Second)
+	return timeout - margin
+}
+
+func exitCode(st client.ExitStatus) (int, error) {
+	code, _, err := st.Result()
+	if err != nil {
+		return 0, fmt.Errorf("task exit status: %w", err)
+	}
+	return int(code), nil
+}
