@@ -101,8 +101,9 @@ func TestErrors(t *testing.T) {
 				{"Orchfile:14", `host port "-1" is not a number`, ""},
 				{"Orchfile:15", "want [addr:]host:container", ""},
 			}},
-		{"PUBLISH duplicate container port", F("SERVICE a", "FROM x", "PUBLISH 8080:80", "PUBLISH 8081:80"), Options{},
-			[]wantErr{{"Orchfile:4", "duplicate PUBLISH for container port 80 in service a (first at Orchfile:3)", ""}}},
+		{"PUBLISH duplicate host binding", F("SERVICE a", "FROM x", "PUBLISH 8080:80", "PUBLISH 127.0.0.1:8080:80", "PUBLISH 8080:81", "PUBLISH [::1]:9:1", "PUBLISH [::1]:9:2"), Options{},
+			[]wantErr{{"Orchfile:5", "duplicate PUBLISH of host port 8080 in service a (first at Orchfile:3)", "once per SERVICE block"},
+				{"Orchfile:7", "duplicate PUBLISH of host port [::1]:9 in service a (first at Orchfile:6)", ""}}},
 		{"PUBLISH built-in has no value at parse", F("SERVICE a", "FROM x", "PUBLISH ${PORT_OFFSET}:80"), Options{},
 			[]wantErr{{"Orchfile:3", "PUBLISH", "built-in variables are filled at run time"}}},
 

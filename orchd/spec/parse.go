@@ -495,9 +495,11 @@ func (p *parser) directive(b *block, d rawDirective, v string) {
 				p.errorf(d.at, builtinHint("write PUBLISH [addr:]host:container, e.g. 8080:80 or 127.0.0.1:8080:80 or [::1]:8080:80"), "PUBLISH %s: %v", quote(v), err)
 				return
 			}
+			// One container port may be published on several host addresses or
+			// ports; the same host binding twice is a conflict.
 			for _, e := range b.publish {
-				if e.p.Container == pub.Container {
-					p.errorf(d.at, "publish each container port once per SERVICE block", "duplicate PUBLISH for container port %d in service %s (first at %s)", pub.Container, b.name, e.at)
+				if e.p.Host == pub.Host && e.p.HostIP == pub.HostIP {
+					p.errorf(d.at, "publish each host port once per SERVICE block", "duplicate PUBLISH of host port %s in service %s (first at %s)", hostBinding(pub), b.name, e.at)
 					return
 				}
 			}
@@ -599,13 +601,8 @@ func (p *parser) merge(b *block) {
 	for k, e := range b.env {
 		m.env[k] = e
 	}
-	for _, e := range b.publish {
-		i := slices.IndexFunc(m.publish, func(x pubEntry) bool { return x.p.Container == e.p.Container })
-		if i >= 0 {
-			m.publish[i] = e
-		} else {
-			m.publish = append(m.publish, e)
-		}
+	if len(b.publish) > 0 {
+		m.publish = mergePublish(m.publish, b.publish)
 	}
 	for _, e := range b.volumes {
 		i := slices.IndexFunc(m.volumes, func(x volEntry) bool { return x.key == e.key })
@@ -620,6 +617,49 @@ func (p *parser) merge(b *block) {
 			m.lists[kw] = appendDedup(m.lists[kw], e)
 		}
 	}
+}
+
+// mergePublish applies an overlay's PUBLISH entries: for each container port the
+// overlay publishes, its entries replace all earlier ones for that port (at the
+// place of the first); ports new to the service are appended.
+func mergePublish(base, over []pubEntry) []pubEntry {
+	ports := map[int]bool{}
+	for _, e := range over {
+		ports[e.p.Container] = true
+	}
+	out := make([]pubEntry, 0, len(base)+len(over))
+	placed := map[int]bool{}
+	for _, e := range base {
+		port := e.p.Container
+		if !ports[port] {
+			out = append(out, e)
+			continue
+		}
+		if !placed[port] {
+			placed[port] = true
+			for _, o := range over {
+				if o.p.Container == port {
+					out = append(out, o)
+				}
+			}
+		}
+	}
+	for _, o := range over {
+		if !placed[o.p.Container] {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func hostBinding(p Publish) string {
+	switch {
+	case p.HostIP == "":
+		return strconv.Itoa(p.Host)
+	case strings.Contains(p.HostIP, ":"):
+		return "[" + p.HostIP + "]:" + strconv.Itoa(p.Host)
+	}
+	return p.HostIP + ":" + strconv.Itoa(p.Host)
 }
 
 // build checks the constraints on the merged services and produces the Spec.
