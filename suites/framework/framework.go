@@ -1,0 +1,256 @@
+// Package framework is the shared bootstrap of the conformance suites: it
+// builds orchd once, connects to a containerd (or starts a private one per
+// Ginkgo process with a staged toolchain), builds the fixture images once, and
+// gives every spec its own namespace, state dir and project dir with helpers to
+// drive the real orchd binary and to prove that nothing leaked.
+//
+// A suite declares
+//
+//	var fw = framework.New("fanout", framework.Options{})
+//	func TestFanout(t *testing.T) { framework.RunSuite(t, "fanout") }
+//
+// and each spec calls fw.NewSpec() in a BeforeEach.
+//
+// Toolchains: a private daemon runs the toolchain named by ORCHD_SUITE_TOOLCHAIN
+// ("system" = Debian's containerd 1.6, "v2.2.1" = the pinned 2.x; default: the
+// pinned 2.x when staged, else system). ORCHD_TOOLCHAIN_MATRIX=1 makes RunSuite
+// run the compiled suite once per toolchain that toolchain.Available reports,
+// each in its own process with ORCHD_SUITE_TOOLCHAIN set; `orchd-harness suites
+// --matrix` does the same with one shared daemon per toolchain.
+package framework
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // the Ginkgo DSL reads best unqualified
+	. "github.com/onsi/gomega"    //nolint:revive
+
+	"github.com/orchd/orchd/harness/daemon"
+	"github.com/orchd/orchd/harness/toolchain"
+)
+
+// Options tune a suite's bootstrap.
+type Options struct {
+	// Debug starts a private daemon with its debug socket, so goroutine
+	// counts can be read from /debug/pprof.
+	Debug bool
+}
+
+// Daemon describes the containerd the suite drives.
+type Daemon struct {
+	Address     string `json:"address"`
+	Root        string `json:"root"`
+	State       string `json:"state"`
+	Pid         int    `json:"pid"`
+	LogPath     string `json:"log_path"`
+	DebugSocket string `json:"debug_socket"`
+	Toolchain   string `json:"toolchain"`
+	// Private is true when this process started the daemon.
+	Private bool `json:"private"`
+}
+
+// Framework is one suite's shared state. Fields are set by the suite nodes
+// New registers and are read-only inside specs.
+type Framework struct {
+	Name string
+	opts Options
+
+	// Orchd is the orchd binary every spec runs.
+	Orchd string
+	// Daemon is the containerd this Ginkgo process drives.
+	Daemon Daemon
+	// Images are the fixture layouts by name (probe, probe-user, probe-layers).
+	Images map[string]Image
+
+	shared  shared
+	private *daemon.Daemon
+}
+
+// shared is what process 1 prepares for every process.
+type shared struct {
+	Orchd     string `json:"orchd"`
+	Work      string `json:"work"` // removed by process 1 at the end ("" = nothing to remove)
+	ImagesDir string `json:"images_dir"`
+	Toolchain string `json:"toolchain"`
+}
+
+// New registers the suite-level setup and teardown and returns the
+// Framework the specs use. Call it once per suite, at package level.
+func New(name string, opts Options) *Framework {
+	f := &Framework{Name: name, opts: opts}
+	SynchronizedBeforeSuite(f.setupOnce, f.setupEach, NodeTimeout(20*time.Minute))
+	SynchronizedAfterSuite(f.teardownEach, f.teardownOnce, NodeTimeout(2*time.Minute))
+	return f
+}
+
+// setupOnce runs on process 1: orchd binary, toolchain staging, images.
+func (f *Framework) setupOnce(ctx SpecContext) []byte {
+	requireRoot()
+	s := shared{}
+	work, err := os.MkdirTemp("", "orchd-suite-")
+	Expect(err).NotTo(HaveOccurred())
+	s.Work = work
+
+	s.Orchd = os.Getenv(EnvOrchd)
+	if s.Orchd == "" {
+		s.Orchd = buildOrchd(ctx, work)
+	}
+	if os.Getenv(EnvSocket) == "" {
+		tc := resolveToolchain(ctx)
+		s.Toolchain = tc.Name
+	}
+	s.ImagesDir = os.Getenv(EnvImages)
+	if s.ImagesDir == "" {
+		s.ImagesDir = filepath.Join(work, "images")
+		buildImages(ctx, s.ImagesDir)
+	}
+	b, err := json.Marshal(s)
+	Expect(err).NotTo(HaveOccurred())
+	return b
+}
+
+// setupEach runs on every process: connect to or start a daemon, load images.
+func (f *Framework) setupEach(ctx SpecContext, data []byte) {
+	Expect(json.Unmarshal(data, &f.shared)).To(Succeed())
+	f.Orchd = f.shared.Orchd
+	f.Images = loadImages(ctx, f.shared.ImagesDir)
+	SetDefaultEventuallyTimeout(90 * time.Second)
+	SetDefaultEventuallyPollingInterval(200 * time.Millisecond)
+	SetDefaultConsistentlyDuration(3 * time.Second)
+	SetDefaultConsistentlyPollingInterval(200 * time.Millisecond)
+
+	if addr := os.Getenv(EnvSocket); addr != "" {
+		f.Daemon = externalDaemon(addr)
+		fmt.Fprintf(GinkgoWriter, "suite %s: using containerd at %s\n", f.Name, addr)
+		return
+	}
+	tc := resolveToolchain(ctx)
+	d, err := daemon.Start(ctx, tc, daemon.Options{Debug: f.opts.Debug})
+	Expect(err).NotTo(HaveOccurred(), "start a private containerd (%s)", tc.Name)
+	f.private = d
+	f.Daemon = Daemon{
+		Address:   d.Address(),
+		Root:      d.Root(),
+		State:     d.State(),
+		Pid:       d.Pid(),
+		LogPath:   d.LogPath(),
+		Toolchain: tc.Name,
+		Private:   true,
+	}
+	if f.opts.Debug {
+		f.Daemon.DebugSocket = d.Address() + ".debug"
+	}
+	fmt.Fprintf(GinkgoWriter, "suite %s: private containerd %s (%s) at %s\n", f.Name, tc.Containerd.Version, tc.Name, d.Address())
+}
+
+func (f *Framework) teardownEach(ctx SpecContext) {
+	if f.private != nil {
+		Expect(f.private.Stop(ctx)).To(Succeed(), "stop the private containerd")
+		f.private = nil
+	}
+}
+
+func (f *Framework) teardownOnce(ctx SpecContext) {
+	if f.shared.Work != "" {
+		Expect(os.RemoveAll(f.shared.Work)).To(Succeed())
+	}
+}
+
+// DaemonLogTail returns the last n lines of the daemon's log ("" if unknown).
+func (f *Framework) DaemonLogTail(n int) string {
+	if f.private != nil {
+		return f.private.LogTail(n)
+	}
+	if f.Daemon.LogPath == "" {
+		return ""
+	}
+	return tailFile(f.Daemon.LogPath, n)
+}
+
+func externalDaemon(addr string) Daemon {
+	d := Daemon{
+		Address:     addr,
+		Root:        envOr(EnvRoot, defaultRoot),
+		State:       envOr(EnvState, defaultState),
+		LogPath:     os.Getenv(EnvLog),
+		DebugSocket: os.Getenv(EnvDebugSocket),
+		Toolchain:   os.Getenv(EnvToolchain),
+	}
+	if p := os.Getenv(EnvPid); p != "" {
+		pid, err := strconv.Atoi(p)
+		Expect(err).NotTo(HaveOccurred(), "%s=%q", EnvPid, p)
+		d.Pid = pid
+	}
+	return d
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// requireRoot fails (never skips) when containerd cannot be run.
+func requireRoot() {
+	if os.Geteuid() != 0 {
+		Fail("the containerd suites need root (containerd, runc, mounts, cgroups): run them as root, e.g. sudo -E go test ./suites/...")
+	}
+}
+
+// resolveToolchain stages the selected toolchain; a missing one is a failure
+// that names the install command.
+func resolveToolchain(ctx context.Context) *toolchain.Toolchain {
+	want := os.Getenv(EnvToolchain)
+	tc, err := toolchain.Resolve(ctx, toolchain.Options{Containerd: want, Progress: GinkgoWriter})
+	if err != nil {
+		Fail(fmt.Sprintf("no containerd toolchain %q: %v\ninstall: %s  (containerd 1.6 + runc)\nor stage the pinned 2.x: go run ./cmd/orchd-harness stage --all\nor point %s at an existing daemon socket",
+			want, err, toolchain.AptInstall, EnvSocket))
+	}
+	return tc
+}
+
+// buildOrchd compiles orchd statically (supervisors and containerd-run leaves
+// re-exec it) into dir.
+func buildOrchd(ctx context.Context, dir string) string {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		Fail(fmt.Sprintf("building orchd needs the Go toolchain on PATH (or set %s to a prebuilt CGO_ENABLED=0 orchd): %v", EnvOrchd, err))
+	}
+	root := moduleRoot(ctx, goBin)
+	out := filepath.Join(dir, "orchd")
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "./cmd/orchd")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	b, err := cmd.CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "go build ./cmd/orchd in %s:\n%s", root, b)
+	return out
+}
+
+func moduleRoot(ctx context.Context, goBin string) string {
+	b, err := exec.CommandContext(ctx, goBin, "env", "GOMOD").Output()
+	Expect(err).NotTo(HaveOccurred(), "go env GOMOD")
+	gomod := strings.TrimSpace(string(b))
+	Expect(gomod).NotTo(Or(BeEmpty(), Equal(os.DevNull)), "the suites must run inside the orchd module")
+	return filepath.Dir(gomod)
+}
+
+func tailFile(path string, n int) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(read %s: %v)", path, err)
+	}
+	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,66 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive
+	. "github.com/onsi/gomega"    //nolint:revive
+
+	"github.com/orchd/orchd/harness/toolchain"
+)
+
+// RunSuite runs the suite's specs. With ORCHD_TOOLCHAIN_MATRIX=1 (and no
+// toolchain or socket chosen) it instead re-runs this test binary once per
+// available toolchain, each with ORCHD_SUITE_TOOLCHAIN set, as subtests.
+func RunSuite(t *testing.T, name string) {
+	t.Helper()
+	if os.Getenv(EnvMatrix) == "1" && os.Getenv(EnvToolchain) == "" && os.Getenv(EnvSocket) == "" {
+		runMatrix(t)
+		return
+	}
+	RegisterFailHandler(Fail)
+	RunSpecs(t, name)
+}
+
+func runMatrix(t *testing.T) {
+	tcs, err := toolchain.Available(context.Background(), toolchain.Options{})
+	if err != nil {
+		t.Fatalf("toolchain matrix: no toolchain available: %v\ninstall: %s, and stage the pinned 2.x: go run ./cmd/orchd-harness stage --all", err, toolchain.AptInstall)
+	}
+	for _, tc := range tcs {
+		t.Run(tc.Name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], matrixArgs(os.Args[1:], tc.Name)...)
+			cmd.Env = append(os.Environ(), EnvToolchain+"="+tc.Name)
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			if err := cmd.Run(); err != nil {
+				t.Errorf("suite against toolchain %s (containerd %s): %v", tc.Name, tc.Containerd.Version, err)
+			}
+		})
+	}
+}
+
+// matrixArgs suffixes report paths with the toolchain so runs do not overwrite each other.
+func matrixArgs(args []string, tc string) []string {
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		for _, flag := range []string{"-ginkgo.junit-report=", "--ginkgo.junit-report=", "-ginkgo.json-report=", "--ginkgo.json-report="} {
+			if v, ok := strings.CutPrefix(a, flag); ok {
+				a = flag + suffixPath(v, tc)
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func suffixPath(p, tc string) string {
+	if i := strings.LastIndexByte(p, '.'); i > strings.LastIndexByte(p, '/') {
+		return fmt.Sprintf("%s-%s%s", p[:i], tc, p[i:])
+	}
+	return p + "-" + tc
+}
