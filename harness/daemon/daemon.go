@@ -7,6 +7,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -461,7 +462,7 @@ func (d *Daemon) Stop(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := KillShims(d.Address()); err != nil {
+	if err := KillShims(ctx, d.tc.Runc.Path, func(s procfs.Shim) bool { return s.Address == d.Address() }); err != nil {
 		errs = append(errs, err)
 	}
 	if err := procfs.UnmountUnder(d.Root(), d.State()); err != nil {
@@ -543,19 +544,50 @@ func KillNamespaceTasks(ctx context.Context, c *client.Client) error {
 	return errors.Join(errs...)
 }
 
-// KillShims SIGKILLs shims whose -address is addr, with everything below
-// them (container processes), and waits until they are gone.
-func KillShims(addr string) error {
+// RuncRoot is runc's state root as the runc shims use it (the namespace is
+// appended): it is per host, not per daemon, so orphans must be cleaned here.
+const RuncRoot = "/run/containerd/runc"
+
+// ShimSocket mirrors containerd's pkg/shim SocketAddress: shims listen on
+// /run/containerd/s/<sha256(address/namespace/id[/debug])>.
+func ShimSocket(addr, ns, id string, debug bool) string {
+	p := filepath.Join(procfs.TrimUnix(addr), ns, id)
+	if debug {
+		p = filepath.Join(p, "debug")
+	}
+	return filepath.Join("/run/containerd/s", fmt.Sprintf("%x", sha256.Sum256([]byte(p))))
+}
+
+// KillShims removes shims for which match is true: "runc delete --force"
+// kills each shim's container and drops its runc state and cgroups, then the
+// shim and everything below it is SIGKILLed and its sockets removed. runc ""
+// means runc from PATH.
+func KillShims(ctx context.Context, runc string, match func(procfs.Shim) bool) error {
+	if runc == "" {
+		runc = "runc"
+	}
 	procs, err := procfs.Processes()
 	if err != nil {
 		return err
 	}
 	var pids []int
 	for _, s := range procfs.Shims(procs) {
-		if s.Address == procfs.TrimUnix(addr) {
-			pids = append(pids, s.Pid)
-			pids = append(pids, procfs.Descendants(procs, s.Pid)...)
-			procfs.KillTree(procs, s.Pid)
+		if !match(s) {
+			continue
+		}
+		if s.Namespace != "" && s.ID != "" {
+			rctx, cancel := context.WithTimeout(ctx, StopGrace)
+			out, err := exec.CommandContext(rctx, runc, "--root", filepath.Join(RuncRoot, s.Namespace), "delete", "--force", s.ID).CombinedOutput()
+			cancel()
+			if err != nil && !strings.Contains(string(out), "not exist") {
+				slog.Debug("runc delete", "namespace", s.Namespace, "id", s.ID, "err", err, "out", string(out))
+			}
+		}
+		pids = append(pids, s.Pid)
+		pids = append(pids, procfs.Descendants(procs, s.Pid)...)
+		procfs.KillTree(procs, s.Pid)
+		for _, debug := range []bool{false, true} {
+			_ = os.Remove(ShimSocket(s.Address, s.Namespace, s.ID, debug))
 		}
 	}
 	return waitGone(pids, StopGrace)
