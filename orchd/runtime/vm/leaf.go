@@ -1,0 +1,387 @@
+package vm
+
+import (
+	"bufio"
+	"context"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/orchd/orchd/harness/vmassets"
+	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/runtime/vm/guest"
+	"github.com/orchd/orchd/orchd/runtime/vm/initramfs"
+	"github.com/orchd/orchd/orchd/runtime/vm/ocilayout"
+	"github.com/orchd/orchd/orchd/spec"
+	"github.com/orchd/orchd/orchd/supervise"
+)
+
+// GuestModules are the kernel modules every guest loads (when not built in):
+// virtio PCI transport, the control port, 9p volumes, and overlayfs for
+// container runtimes inside the guest.
+var guestModules = []string{"virtio_pci", "virtio_console", "9pnet_virtio", "9p", "overlay"}
+
+// EnvDebug, when set to 1 in vm-run's environment, keeps kernel messages on the console.
+const EnvDebug = "ORCHD_VM_DEBUG"
+
+// bootGrace is how long a guest may take, beyond TIMEOUT_STOP, to boot (if it
+// had not yet), stop its process and power off before qemu is killed.
+func bootGrace(kvm bool) time.Duration {
+	if kvm {
+		return 10 * time.Second
+	}
+	return 30 * time.Second
+}
+
+// Leaf runs one vm service in the foreground: `orchd vm-run`.
+type Leaf struct {
+	Stdout io.Writer // the guest console
+	Stderr io.Writer // qemu's and the leaf's own diagnostics
+	Log    *slog.Logger
+	// Self is the static orchd binary that becomes the guest's init
+	// (os.Executable when empty).
+	Self string
+}
+
+// Run boots the service described by specFile and returns its exit code. When
+// ctx is cancelled the guest is asked to stop (SIGTERM, TIMEOUT_STOP, SIGKILL
+// inside), and qemu is killed if it overruns.
+func (l *Leaf) Run(ctx context.Context, specFile string) (int, error) {
+	if l.Log == nil {
+		l.Log = slog.Default()
+	}
+	s, err := LoadSpec(specFile)
+	if err != nil {
+		return 1, err
+	}
+	qemu, err := exec.LookPath(QemuBinary)
+	if err != nil {
+		return 1, fmt.Errorf("%s not found; install it with `%s`", QemuBinary, QemuInstall)
+	}
+	var k vmassets.Kernel
+	if s.Kernel != "" {
+		k = vmassets.Kernel{Vmlinuz: s.Kernel, ModulesDir: s.KernelModules, Version: filepath.Base(s.KernelModules)}
+		if err := k.Validate(); err != nil {
+			return 1, fmt.Errorf("kernel from %s/%s: %w", vmassets.EnvKernel, vmassets.EnvModules, err)
+		}
+	} else if k, err = vmassets.Resolve(ctx, l.Stderr); err != nil {
+		return 1, fmt.Errorf("kernel: %w", err)
+	}
+
+	work := WorkDir(contract.Layout{StateDir: s.StateDir}, s.Label)
+	if err := os.RemoveAll(work); err != nil {
+		return 1, fmt.Errorf("clear %s: %w", work, err)
+	}
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return 1, fmt.Errorf("work dir: %w", err)
+	}
+	defer os.RemoveAll(work)
+
+	start := time.Now()
+	m := Machine{KVM: KVMAvailable(), Kernel: k.Vmlinuz, Initrd: filepath.Join(work, "initrd.cpio"), Append: KernelCmdline(os.Getenv(EnvDebug) == "1"), Publish: s.Service.Publish}
+	if err := m.Resources(s.Service.Resources); err != nil {
+		return 1, err
+	}
+	shares, mounts, err := volumeShares(s)
+	if err != nil {
+		return 1, err
+	}
+	m.Shares = shares
+	if err := l.buildInitrd(s, k, mounts, m.Initrd); err != nil {
+		return 1, err
+	}
+	l.Log.Info("vm: initramfs built", "service", s.Service.Name, "image", s.Service.Image, "kernel", k.Version, "took", time.Since(start).Round(time.Millisecond))
+
+	host, guestEnd, err := socketPair()
+	if err != nil {
+		return 1, err
+	}
+	defer host.Close()
+	m.ControlFD = 3
+	return l.boot(ctx, qemu, m, s, host, guestEnd)
+}
+
+func (l *Leaf) boot(ctx context.Context, qemu string, m Machine, s *Spec, host, guestEnd *os.File) (int, error) {
+	// Pdeathsig fires when the thread that forked qemu exits; keep this
+	// goroutine on its thread until qemu is gone.
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+
+	cmd := exec.Command(qemu, m.Args()...)
+	cmd.Stdout, cmd.Stderr = l.Stdout, l.Stderr
+	cmd.ExtraFiles = []*os.File{guestEnd}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	l.Log.Debug("vm: qemu", "argv", strings.Join(cmd.Args, " "))
+	if err := cmd.Start(); err != nil {
+		guestEnd.Close()
+		return 1, fmt.Errorf("start %s: %w", qemu, err)
+	}
+	guestEnd.Close()
+	l.Log.Info("vm: booting", "service", s.Service.Name, "pid", cmd.Process.Pid, "memory_mib", m.MemoryMiB, "cpus", m.CPUs, "kvm", m.KVM)
+
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	reported := make(chan int, 1)
+	ctlDone := make(chan struct{})
+	go func() {
+		defer close(ctlDone)
+		sc := bufio.NewScanner(host)
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "started":
+				l.Log.Info("vm: service process started", "service", s.Service.Name)
+			case strings.HasPrefix(line, "exit "):
+				if n, err := strconv.Atoi(strings.TrimPrefix(line, "exit ")); err == nil {
+					reported <- n
+				}
+			}
+		}
+	}()
+
+	var killTimer <-chan time.Time
+	stopping := false
+	var waitErr error
+loop:
+	for {
+		select {
+		case waitErr = <-exited:
+			break loop
+		case <-ctx.Done():
+			if !stopping {
+				stopping = true
+				if _, err := io.WriteString(host, "stop\n"); err != nil {
+					l.Log.Warn("vm: stop request not delivered", "err", err)
+				}
+				grace := s.Service.Timeouts.Stop.Std(spec.DefaultTimeoutStop.Std(0)) + bootGrace(m.KVM)
+				killTimer = time.After(grace)
+				l.Log.Info("vm: stopping", "service", s.Service.Name, "kill_after", grace)
+			}
+		case <-killTimer:
+			l.Log.Warn("vm: guest did not power off in time; killing qemu", "service", s.Service.Name)
+			_ = cmd.Process.Kill()
+			killTimer = nil
+		}
+	}
+	// qemu is gone: its end of the control socket is closed, so the reader ends.
+	<-ctlDone
+	select {
+	case code := <-reported:
+		return code, nil
+	default:
+	}
+	if stopping {
+		return 128 + int(syscall.SIGKILL), fmt.Errorf("vm %s: killed before the guest reported an exit code", s.Service.Name)
+	}
+	return 1, fmt.Errorf("vm %s: qemu ended without a guest exit code: %v", s.Service.Name, waitErr)
+}
+
+func socketPair() (*os.File, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("control socket: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "ctl-host"), os.NewFile(uintptr(fds[1]), "ctl-guest"), nil
+}
+
+// volumeShares maps VOLUMEs to 9p shares: named volumes live under
+// <data>/volumes/<name> (created 0700), host paths must exist.
+func volumeShares(s *Spec) ([]Share, []guest.Mount, error) {
+	var shares []Share
+	var mounts []guest.Mount
+	for i, v := range s.Service.Volumes {
+		src := v.Source
+		switch {
+		case v.IsNamed:
+			if s.DataDir == "" {
+				return nil, nil, fmt.Errorf("VOLUME %s:%s: a named volume needs a data dir", v.Source, v.Destination)
+			}
+			src = filepath.Join(s.DataDir, "volumes", v.Source)
+			if err := os.MkdirAll(src, 0o700); err != nil {
+				return nil, nil, fmt.Errorf("VOLUME %s:%s: %w", v.Source, v.Destination, err)
+			}
+		case !filepath.IsAbs(src):
+			src = filepath.Join(s.ProjectDir, src)
+			fallthrough
+		default:
+			if _, err := os.Stat(src); err != nil {
+				return nil, nil, fmt.Errorf("VOLUME %s:%s: source %s must exist: %w", v.Source, v.Destination, src, err)
+			}
+		}
+		if !filepath.IsAbs(v.Destination) {
+			return nil, nil, fmt.Errorf("VOLUME %s:%s: the destination must be an absolute path", v.Source, v.Destination)
+		}
+		tag := "vol" + strconv.Itoa(i)
+		shares = append(shares, Share{Tag: tag, Source: src})
+		mounts = append(mounts, guest.Mount{Tag: tag, Destination: v.Destination})
+	}
+	return shares, mounts, nil
+}
+
+// buildInitrd flattens the image, adds the init, modules and guest config, and
+// writes the newc archive to out.
+func (l *Leaf) buildInitrd(s *Spec, k vmassets.Kernel, mounts []guest.Mount, out string) error {
+	if !ocilayout.IsLocal(s.Service.Image, s.ProjectDir) {
+		return fmt.Errorf("service %s: image %s is not a local OCI layout; the vm runtime boots images from `oci-layout://PATH[:TAG]` or a layout directory", s.Service.Name, s.Service.Image)
+	}
+	img, err := ocilayout.Open(s.Service.Image, s.ProjectDir)
+	if err != nil {
+		return err
+	}
+	spill, err := os.CreateTemp(filepath.Dir(out), "spill-")
+	if err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	defer os.Remove(spill.Name())
+	defer spill.Close()
+	tree := initramfs.NewTree(spill)
+	if err := ApplyImage(tree, img); err != nil {
+		return err
+	}
+
+	self := l.Self
+	if self == "" {
+		if self, err = os.Executable(); err != nil {
+			return fmt.Errorf("locate orchd: %w", err)
+		}
+	}
+	if err := CheckStatic(self); err != nil {
+		return err
+	}
+	if err := addHostFile(tree, self, guest.Binary, 0o755); err != nil {
+		return err
+	}
+
+	idx, err := vmassets.LoadModules(k.ModulesDir)
+	if err != nil {
+		return err
+	}
+	want := guestModules
+	if len(s.Service.Publish) > 0 {
+		want = append(want[:len(want):len(want)], "virtio_net")
+	}
+	files, err := idx.Closure(want...)
+	if err != nil {
+		return err
+	}
+	var modules []string
+	for _, f := range files {
+		gp := filepath.Join(guest.ModulesDir, filepath.Base(f))
+		if err := addHostFile(tree, f, gp, 0o644); err != nil {
+			return err
+		}
+		modules = append(modules, gp)
+	}
+
+	in := GuestInput{Image: img.Config.Config, Service: s.Service, Modules: modules, Volumes: mounts}
+	for _, f := range s.Service.EnvFiles {
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(s.ProjectDir, f)
+		}
+		m, err := supervise.ReadEnvFile(f)
+		if err != nil {
+			return fmt.Errorf("ENV_FILE %s: %w", f, err)
+		}
+		in.EnvFiles = append(in.EnvFiles, m)
+	}
+	in.Passwd = readTreeFile(tree, "etc/passwd")
+	in.Group = readTreeFile(tree, "etc/group")
+	cfg, err := GuestConfig(in)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("guest config: %w", err)
+	}
+	if err := tree.AddBytes(guest.ConfigPath, 0o600, b); err != nil {
+		return err
+	}
+	tree.AddDir(guest.Dir, 0o700)
+	tree.AddDir("dev", 0o755)
+	// The kernel opens /dev/console for init's stdio before anything is mounted.
+	tree.AddNode("dev/console", initramfs.ModeChr|0o600, 5, 1)
+	tree.AddNode("dev/null", initramfs.ModeChr|0o666, 1, 3)
+	for _, d := range []string{"proc", "sys", "run", "tmp"} {
+		if _, ok := tree.Lookup(d); !ok {
+			tree.AddDir(d, 0o755)
+		}
+	}
+
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	if err := tree.WriteCPIO(f); err != nil {
+		f.Close()
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	return f.Close()
+}
+
+// ApplyImage applies every layer of img to tree, in order.
+func ApplyImage(tree *initramfs.Tree, img *ocilayout.Image) error {
+	for i := range img.Manifest.Layers {
+		r, err := img.Layer(i)
+		if err != nil {
+			return err
+		}
+		err = tree.ApplyLayer(r)
+		r.Close()
+		if err != nil {
+			return fmt.Errorf("image %s: %w", img.Dir, err)
+		}
+	}
+	return nil
+}
+
+func readTreeFile(t *initramfs.Tree, p string) []byte {
+	e, ok := t.Lookup(p)
+	if !ok || e.Mode&initramfs.ModeType != initramfs.ModeReg {
+		return nil
+	}
+	b, _ := io.ReadAll(t.Open(e))
+	return b
+}
+
+func addHostFile(t *initramfs.Tree, src, dst string, mode uint32) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	return t.AddFile(dst, mode, f, st.Size())
+}
+
+// CheckStatic fails unless path is a statically linked ELF (no interpreter):
+// the guest has no dynamic loader orchd could rely on.
+func CheckStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("guest init %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return errors.New("guest init " + path + " is dynamically linked; build orchd with CGO_ENABLED=0 (go build -o orchd ./cmd/orchd)")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package vm
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/orchd/orchd/orchd/spec"
+)
+
+// Defaults when the service sets no MEMORY / CPUS.
+const (
+	DefaultMemoryMiB = 512
+	DefaultCPUs      = 1
+	minMemoryMiB     = 128
+)
+
+// Share is one VOLUME exported over virtio-9p.
+type Share struct {
+	Tag      string
+	Source   string
+	ReadOnly bool
+}
+
+// Machine is everything that decides qemu's command line.
+type Machine struct {
+	KVM       bool
+	MemoryMiB int
+	CPUs      int
+	Kernel    string
+	Initrd    string
+	Append    string
+	Shares    []Share
+	Publish   []spec.Publish
+	// ControlFD is the fd number (in qemu) of a connected stream socket that
+	// becomes the guest's ControlPort.
+	ControlFD int
+}
+
+// Resources maps MEMORY (rounded up to MiB) and CPUS (rounded up) to a Machine's size.
+func (m *Machine) Resources(r spec.Resources) error {
+	m.MemoryMiB, m.CPUs = DefaultMemoryMiB, DefaultCPUs
+	if r.Memory != "" {
+		n, err := spec.ParseSize(r.Memory)
+		if err != nil {
+			return fmt.Errorf("MEMORY: %w", err)
+		}
+		m.MemoryMiB = max(int((n+(1<<20)-1)>>20), minMemoryMiB)
+	}
+	if r.CPUs != nil && *r.CPUs > 0 {
+		m.CPUs = int(math.Ceil(*r.CPUs))
+	}
+	return nil
+}
+
+// KVMAvailable reports whether /dev/kvm can be opened.
+func KVMAvailable() bool {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// KernelCmdline is the guest kernel's command line: serial console, quiet
+// unless debugging, a panic ends the VM, and orchd's init with its argument.
+func KernelCmdline(debug bool) string {
+	parts := []string{"console=ttyS0", "panic=-1", "rdinit=/orchd/orchd"}
+	if debug {
+		parts = append(parts, "loglevel=7")
+	} else {
+		parts = append(parts, "quiet", "loglevel=1")
+	}
+	return strings.Join(append(parts, "--", "vm-init"), " ")
+}
+
+// Args is qemu's argv (without the binary).
+func (m Machine) Args() []string {
+	a := []string{"-nodefaults", "-no-user-config", "-nographic", "-no-reboot"}
+	if m.KVM {
+		a = append(a, "-machine", "q35,accel=kvm", "-cpu", "host")
+	} else {
+		a = append(a, "-machine", "q35,accel=tcg", "-cpu", "max")
+	}
+	a = append(a,
+		"-m", strconv.Itoa(m.MemoryMiB),
+		"-smp", strconv.Itoa(m.CPUs),
+		"-kernel", m.Kernel,
+		"-initrd", m.Initrd,
+		"-append", m.Append,
+		// The console is the service's log; signal=off keeps ^C for orchd.
+		"-chardev", "stdio,id=con0,signal=off",
+		"-serial", "chardev:con0",
+		"-device", "virtio-serial-pci,id=vser0",
+		"-chardev", "socket,id=ctl0,fd="+strconv.Itoa(m.ControlFD),
+		"-device", "virtserialport,bus=vser0.0,chardev=ctl0,name=orchd.ctl",
+	)
+	for i, s := range m.Shares {
+		opt := fmt.Sprintf("local,id=fs%d,path=%s,security_model=passthrough", i, qemuEscape(s.Source))
+		if s.ReadOnly {
+			opt += ",readonly=on"
+		}
+		a = append(a, "-fsdev", opt, "-device", fmt.Sprintf("virtio-9p-pci,fsdev=fs%d,mount_tag=%s", i, s.Tag))
+	}
+	if len(m.Publish) > 0 {
+		nd := "user,id=net0"
+		for _, p := range m.Publish {
+			nd += fmt.Sprintf(",hostfwd=tcp:%s:%d-:%d", p.HostIP, p.Host, p.Container)
+		}
+		a = append(a, "-netdev", nd, "-device", "virtio-net-pci,netdev=net0")
+	}
+	return a
+}
+
+// qemuEscape doubles commas, qemu's option-value escape.
+func qemuEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }

@@ -1,0 +1,118 @@
+// Package vm runs container-mode services as qemu microVMs: the service's image
+// (a local OCI layout) is flattened into an initramfs together with orchd's
+// guest init, and qemu boots it with the service's MEMORY, CPUS, VOLUMEs and
+// PUBLISHed ports. KVM is used when /dev/kvm exists, TCG otherwise.
+package vm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/orchd/orchd/harness/vmassets"
+	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/runtime/bare"
+	"github.com/orchd/orchd/orchd/spec"
+)
+
+// SpecVersion is the version of the vm-run spec file.
+const SpecVersion = "1"
+
+// QemuBinary is the emulator vm-run starts.
+const QemuBinary = "qemu-system-x86_64"
+
+// QemuInstall is how to get it on Debian.
+const QemuInstall = "apt-get install -y qemu-system-x86"
+
+// Spec is <state>/run/<label>.vm.json: what `orchd vm-run` needs for one service.
+type Spec struct {
+	Version    string       `json:"version"`
+	Label      string       `json:"label"`
+	Namespace  string       `json:"namespace"`
+	Service    spec.Service `json:"service"`
+	ProjectDir string       `json:"project_dir"`
+	StateDir   string       `json:"state_dir"`
+	DataDir    string       `json:"data_dir"`
+	// Kernel and KernelModules override the staged kernel (from ORCHD_KERNEL /
+	// ORCHD_KERNEL_MODULES when the cutting was made).
+	Kernel        string `json:"kernel,omitempty"`
+	KernelModules string `json:"kernel_modules,omitempty"`
+}
+
+// SpecFile is where the cutting puts a service's vm-run spec.
+func SpecFile(l contract.Layout, label string) string {
+	return filepath.Join(l.RunDir(), label+".vm.json")
+}
+
+// WorkDir is the leaf's scratch directory (initramfs, guest config); it is
+// removed when the leaf exits and swept before the next start.
+func WorkDir(l contract.Layout, label string) string {
+	return filepath.Join(l.RunDir(), label+".vm.d")
+}
+
+// LoadSpec reads a vm-run spec file.
+func LoadSpec(path string) (*Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("vm spec: %w", err)
+	}
+	var s Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("vm spec %s: %w", path, err)
+	}
+	if s.Version != SpecVersion {
+		return nil, fmt.Errorf("vm spec %s: version %q, this orchd reads %q", path, s.Version, SpecVersion)
+	}
+	return &s, nil
+}
+
+// Runtime is the vm runtime.
+type Runtime struct {
+	kernel, modules string
+}
+
+// New returns the runtime. ORCHD_KERNEL / ORCHD_KERNEL_MODULES, read once here,
+// pin the kernel the cuttings name; otherwise vm-run uses the staged kernel.
+func New() *Runtime {
+	return &Runtime{kernel: os.Getenv(vmassets.EnvKernel), modules: os.Getenv(vmassets.EnvModules)}
+}
+
+// Name implements runtime.Runtime.
+func (*Runtime) Name() string { return "vm" }
+
+// Cut implements runtime.Runtime: FROM services become `orchd vm-run --spec-file F`
+// with F (0600) holding the service spec, so ENV values never reach an argv.
+// RUN services run on the host, as with the bare runtime.
+func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, error) {
+	if svc.Mode == spec.ModeHost {
+		return bare.New().Cut(svc, env)
+	}
+	label := contract.Label(env.Namespace, svc.Name)
+	s := Spec{
+		Version: SpecVersion, Label: label, Namespace: env.Namespace, Service: svc,
+		ProjectDir: env.ProjectDir, StateDir: env.StateDir, DataDir: env.DataDir,
+		Kernel: r.kernel, KernelModules: r.modules,
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return contract.Cutting{}, fmt.Errorf("vm spec for %s: %w", svc.Name, err)
+	}
+	file := SpecFile(contract.Layout{StateDir: env.StateDir}, label)
+	return contract.Cutting{
+		Service: svc,
+		Exec:    contract.Exec{Start: []string{env.Orchd, "vm-run", "--spec-file", file}},
+		Process: contract.Process{Dir: env.ProjectDir},
+		Files:   []contract.File{{Path: file, Content: string(b), Mode: 0o600}},
+	}, nil
+}
+
+// Check implements runtime.Checker: qemu must be installed.
+func (r *Runtime) Check(ctx context.Context, env contract.Env) error {
+	if _, err := exec.LookPath(QemuBinary); err != nil {
+		return fmt.Errorf("vm runtime: %s not found; install it with `%s`", QemuBinary, QemuInstall)
+	}
+	return nil
+}
