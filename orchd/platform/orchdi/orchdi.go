@@ -1,0 +1,120 @@
+// Package orchdi is orchd's own supervisor platform: one `orchd supervise`
+// process per service, started detached by tend, talking to the rest of orchd
+// only through files under the state dir (contract.Layout).
+package orchdi
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/spec"
+)
+
+// Platform is orchd's own supervisor platform.
+type Platform struct {
+	binary string
+}
+
+// Option configures the platform.
+type Option func(*Platform)
+
+// WithBinary sets the orchd binary that runs `supervise` (default: this executable).
+func WithBinary(path string) Option { return func(p *Platform) { p.binary = path } }
+
+// New returns the platform.
+func New(opts ...Option) *Platform {
+	p := &Platform{}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// Name implements platform.Platform.
+func (*Platform) Name() string { return "orchdi" }
+
+func (p *Platform) orchd() (string, error) {
+	if p.binary != "" {
+		return p.binary, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("locate orchd binary: %w", err)
+	}
+	return exe, nil
+}
+
+// Plant implements platform.Platform: per service a Unit (0600, it may hold
+// ENV secrets) plus the files the runtime asked for. Pure.
+func (*Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, error) {
+	env := c.Env
+	if env.StateDir == "" || env.Namespace == "" {
+		return contract.Beds{}, fmt.Errorf("plant: cuttings carry no state dir or namespace (env %+v)", env)
+	}
+	l := contract.Layout{StateDir: env.StateDir}
+	beds := contract.Beds{Version: contract.Version, Platform: "orchdi", Namespace: env.Namespace, Scope: scope, StateDir: env.StateDir, Beds: []contract.Bed{}}
+	byName := make(map[string]contract.Cutting, len(c.Cuttings))
+	for _, cut := range c.Cuttings {
+		byName[cut.Service.Name] = cut
+	}
+	deps := func(names []string) []contract.Dependency {
+		var out []contract.Dependency
+		for _, n := range names {
+			d := contract.Dependency{Service: n, Label: contract.Label(env.Namespace, n), ReadinessTimeout: spec.DefaultReadinessTimeout}
+			if dc, ok := byName[n]; ok {
+				d.Oneshot = dc.Service.Oneshot
+				if dc.Service.ReadinessTimeout != "" {
+					d.ReadinessTimeout = dc.Service.ReadinessTimeout
+				}
+			}
+			out = append(out, d)
+		}
+		return out
+	}
+	for _, cut := range c.Cuttings {
+		svc := cut.Service
+		label := contract.Label(env.Namespace, svc.Name)
+		bed := contract.Bed{Label: label, Service: svc.Name, Disabled: svc.Disabled, Skip: cut.Skip,
+			Requires: svc.Requires, After: svc.After, Artifacts: []contract.Artifact{}}
+		if cut.Skip != "" {
+			beds.Beds = append(beds.Beds, bed)
+			continue
+		}
+		u := contract.Unit{
+			Version: contract.Version, Label: label, Service: svc.Name, Namespace: env.Namespace,
+			Runtime: c.Runtime, StateDir: env.StateDir, Exec: cut.Exec, Process: cut.Process,
+			Healthcheck: svc.Healthcheck, ReadinessTimeout: svc.ReadinessTimeout, Oneshot: svc.Oneshot,
+			Restart: svc.Restart, Timeouts: svc.Timeouts,
+			Stdout:   logPath(svc.Logging.Stdout, svc.Name, env, l.LogFile(label)),
+			Stderr:   logPath(svc.Logging.Stderr, svc.Name, env, l.LogFile(label)),
+			Requires: deps(svc.Requires), After: deps(svc.After),
+		}
+		b, err := json.MarshalIndent(u, "", "  ")
+		if err != nil {
+			return contract.Beds{}, fmt.Errorf("plant %s: %w", svc.Name, err)
+		}
+		bed.Artifacts = append(bed.Artifacts, contract.Artifact{Kind: contract.KindUnit, Path: l.UnitFile(label), Content: string(b) + "\n", Mode: 0o600})
+		for _, f := range cut.Files {
+			bed.Artifacts = append(bed.Artifacts, contract.Artifact{Kind: contract.KindFile, Path: f.Path, Content: f.Content, Mode: f.Mode})
+		}
+		beds.Beds = append(beds.Beds, bed)
+	}
+	return beds, nil
+}
+
+// logPath resolves STDOUT/STDERR: ${SERVICE_NAME} filled, relative paths
+// against the project dir, empty = the service log.
+func logPath(p, service string, env contract.Env, def string) string {
+	if p == "" {
+		return def
+	}
+	p = strings.ReplaceAll(p, "${SERVICE_NAME}", service)
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(env.ProjectDir, p)
+	}
+	return p
+}

@@ -1,0 +1,281 @@
+package orchdi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/platform"
+	"github.com/orchd/orchd/orchd/spec"
+	"github.com/orchd/orchd/orchd/supervise"
+)
+
+// firstStatusTimeout bounds how long tend waits for a new supervisor's first
+// status write.
+const firstStatusTimeout = 15 * time.Second
+
+// Tend implements platform.Platform.
+func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.TendOptions) (platform.TendResult, error) {
+	var res platform.TendResult
+	logw := opts.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	if beds.StateDir == "" {
+		return res, fmt.Errorf("tend: beds carry no state dir")
+	}
+	l := contract.Layout{StateDir: beds.StateDir}
+	for _, d := range []string{beds.StateDir, l.RunDir(), l.StatusDir(), l.LogDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return res, fmt.Errorf("tend: %w", err)
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return res, fmt.Errorf("tend: %w", err)
+		}
+	}
+	for _, b := range beds.Beds {
+		for _, a := range b.Artifacts {
+			mode := os.FileMode(a.Mode)
+			if mode == 0 {
+				mode = 0o600
+			}
+			if err := supervise.WriteFileAtomic(a.Path, []byte(a.Content), mode); err != nil {
+				return res, fmt.Errorf("tend %s: %w", b.Service, err)
+			}
+		}
+	}
+	if opts.NoStart {
+		return res, nil
+	}
+	bin, err := p.orchd()
+	if err != nil {
+		return res, err
+	}
+	var todo []contract.Bed
+	for _, b := range beds.Beds {
+		named := slices.Contains(opts.Only, b.Service)
+		switch {
+		case len(opts.Only) > 0 && !named:
+		case b.Skip != "":
+			res.Skipped = append(res.Skipped, platform.Skip{Service: b.Service, Reason: b.Skip})
+			fmt.Fprintf(logw, "skipped %s: %s\n", b.Service, b.Skip)
+		case b.Disabled && !named:
+			res.Skipped = append(res.Skipped, platform.Skip{Service: b.Service, Reason: "disabled (name it to start it)"})
+			fmt.Fprintf(logw, "skipped %s: disabled\n", b.Service)
+		default:
+			todo = append(todo, b)
+		}
+	}
+	type started struct {
+		service string
+		pid     int
+	}
+	var waitFor []started
+	for _, b := range topoOrder(todo) {
+		unit, ok := unitArtifact(b)
+		if !ok {
+			return res, fmt.Errorf("tend %s: bed has no unit artifact (planted for another platform?)", b.Service)
+		}
+		hash := supervise.UnitHash([]byte(unit.Content))
+		pid := supervise.ReadPid(l.PidFile(b.Label))
+		alive := supervise.Alive(pid, l.UnitFile(b.Label))
+		st, stErr := supervise.ReadStatus(l.StatusFile(b.Label))
+		switch {
+		case alive && stErr == nil && st.UnitHash == hash:
+			res.Unchanged = append(res.Unchanged, b.Service)
+			fmt.Fprintf(logw, "unchanged %s\n", b.Service)
+			continue
+		case !alive && stErr == nil && st.UnitHash == hash && st.State == contract.StateExited && fileExists(l.ReadyFile(b.Label)):
+			// A completed oneshot stays completed until its unit changes.
+			res.Unchanged = append(res.Unchanged, b.Service)
+			fmt.Fprintf(logw, "unchanged %s (completed)\n", b.Service)
+			continue
+		case alive:
+			if err := stopSupervisor(ctx, pid, l.UnitFile(b.Label), graceOf(st, unit)); err != nil {
+				return res, fmt.Errorf("tend %s: restart: %w", b.Service, err)
+			}
+			res.Restarted = append(res.Restarted, b.Service)
+		default:
+			res.Started = append(res.Started, b.Service)
+		}
+		// Stale state of an earlier run must not satisfy dependents.
+		os.Remove(l.StatusFile(b.Label))
+		os.Remove(l.ReadyFile(b.Label))
+		spid, err := startSupervisor(bin, l, b.Label)
+		if err != nil {
+			return res, fmt.Errorf("tend %s: %w", b.Service, err)
+		}
+		fmt.Fprintf(logw, "started %s (supervisor pid %d)\n", b.Service, spid)
+		waitFor = append(waitFor, started{b.Service, spid})
+	}
+	for _, s := range waitFor {
+		label := contract.Label(beds.Namespace, s.service)
+		if err := waitFirstStatus(ctx, l, label, s.pid); err != nil {
+			return res, fmt.Errorf("tend %s: %w", s.service, err)
+		}
+	}
+	return res, nil
+}
+
+func unitArtifact(b contract.Bed) (contract.Artifact, bool) {
+	for _, a := range b.Artifacts {
+		if a.Kind == contract.KindUnit {
+			return a, true
+		}
+	}
+	return contract.Artifact{}, false
+}
+
+// graceOf is the stop timeout of the unit a supervisor runs (from its old
+// unit when known) plus a margin for post_stop and exit.
+func graceOf(_ contract.Status, a contract.Artifact) time.Duration {
+	var u contract.Unit
+	json.Unmarshal([]byte(a.Content), &u)
+	return u.Timeouts.Stop.Std(spec.DefaultTimeoutStop.Std(10*time.Second)) + 5*time.Second
+}
+
+// startSupervisor starts `orchd supervise` detached (own session) and records
+// its pid. Its stdout/stderr go to the supervisor log.
+func startSupervisor(bin string, l contract.Layout, label string) (int, error) {
+	logf, err := os.OpenFile(l.SuperviseLog(label), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("supervisor log: %w", err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "supervise", "--spec", l.UnitFile(label))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = l.StateDir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start supervisor: %w", err)
+	}
+	pid := cmd.Process.Pid
+	// Reap it if it exits while this process lives on (tests, long-lived
+	// callers); a short-lived orchd leaves that to init.
+	go cmd.Wait()
+	if err := supervise.WriteFileAtomic(l.PidFile(label), []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
+		cmd.Process.Kill()
+		return 0, err
+	}
+	return pid, nil
+}
+
+// waitFirstStatus waits until the supervisor pid has written its status.
+func waitFirstStatus(ctx context.Context, l contract.Layout, label string, pid int) error {
+	deadline := time.Now().Add(firstStatusTimeout)
+	for {
+		if st, err := supervise.ReadStatus(l.StatusFile(label)); err == nil && st.SupervisorPid == pid {
+			return nil
+		}
+		if !supervise.Running(pid) {
+			// It may have written its status just before exiting.
+			if st, err := supervise.ReadStatus(l.StatusFile(label)); err == nil && st.SupervisorPid == pid {
+				return nil
+			}
+			return fmt.Errorf("supervisor %d exited before writing its status; its log %s ends:\n%s", pid, l.SuperviseLog(label), tailString(l.SuperviseLog(label), 10))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("supervisor %d wrote no status within %s", pid, firstStatusTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// stopSupervisor SIGTERMs a supervisor and waits (bounded by grace) for it to
+// exit, SIGKILLing it after that.
+func stopSupervisor(ctx context.Context, pid int, unitPath string, grace time.Duration) error {
+	if !supervise.Alive(pid, unitPath) {
+		return nil
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	if waitGone(ctx, []int{pid}, grace) {
+		return nil
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	if waitGone(ctx, []int{pid}, 5*time.Second) {
+		return nil
+	}
+	return fmt.Errorf("supervisor %d did not exit after SIGKILL", pid)
+}
+
+// waitGone polls until every pid is gone (or a zombie), within d.
+func waitGone(ctx context.Context, pids []int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		alive := false
+		for _, pid := range pids {
+			if supervise.Running(pid) {
+				alive = true
+				break
+			}
+		}
+		if !alive {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// topoOrder orders beds so that each comes after its REQUIRES/AFTER among
+// them; the parser already rejected cycles, so leftovers keep their order.
+func topoOrder(beds []contract.Bed) []contract.Bed {
+	idx := map[string]int{}
+	for i, b := range beds {
+		idx[b.Service] = i
+	}
+	done := make([]bool, len(beds))
+	var out []contract.Bed
+	var visit func(i int, depth int)
+	visit = func(i, depth int) {
+		if done[i] || depth > len(beds) {
+			return
+		}
+		for _, d := range append(append([]string(nil), beds[i].Requires...), beds[i].After...) {
+			if j, ok := idx[d]; ok {
+				visit(j, depth+1)
+			}
+		}
+		if !done[i] {
+			done[i] = true
+			out = append(out, beds[i])
+		}
+	}
+	for i := range beds {
+		visit(i, 0)
+	}
+	return out
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// tailString returns the last n lines of a file, for error messages.
+func tailString(path string, n int) string {
+	var b strings.Builder
+	if err := tail(path, n, &b); err != nil {
+		return "(" + err.Error() + ")"
+	}
+	return b.String()
+}

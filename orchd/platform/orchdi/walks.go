@@ -1,0 +1,369 @@
+package orchdi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/platform"
+	"github.com/orchd/orchd/orchd/spec"
+	"github.com/orchd/orchd/orchd/supervise"
+)
+
+// Survey implements platform.Platform: one row per status file of the
+// namespace. A supervisor that died in a non-final state is reported failed.
+func (*Platform) Survey(ctx context.Context, env contract.Env) ([]platform.ServiceStatus, error) {
+	l := contract.Layout{StateDir: env.StateDir}
+	entries, err := os.ReadDir(l.StatusDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("survey: %w", err)
+	}
+	prefix := env.Namespace + "."
+	var rows []platform.ServiceStatus
+	now := time.Now()
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		label := strings.TrimSuffix(name, ".json")
+		st, err := supervise.ReadStatus(l.StatusFile(label))
+		if err != nil {
+			continue // removed or being replaced right now
+		}
+		svc := st.Service
+		if svc == "" {
+			svc = strings.TrimPrefix(label, prefix)
+		}
+		if !supervise.Final(st.State) && !supervisorAlive(l, label, st.SupervisorPid) {
+			st.State, st.Message, st.Healthy = contract.StateFailed, "supervisor died", false
+		}
+		row := platform.ServiceStatus{Name: svc, Label: label, State: st.State, Pid: st.Pid, Restarts: st.Restarts,
+			ExitCode: st.ExitCode, Healthy: st.Healthy, Since: st.Since, Message: st.Message}
+		if st.State == contract.StateRunning && !st.Since.IsZero() {
+			row.Uptime = now.Sub(st.Since)
+		}
+		rows = append(rows, row)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
+	return rows, nil
+}
+
+func supervisorAlive(l contract.Layout, label string, statusPid int) bool {
+	unit := l.UnitFile(label)
+	return supervise.Alive(supervise.ReadPid(l.PidFile(label)), unit) || supervise.Alive(statusPid, unit)
+}
+
+// fellMargin is added to the longest TIMEOUT_STOP: post_stop and exits.
+const fellMargin = 5 * time.Second
+
+// Fell implements platform.Platform. It SIGTERMs every supervisor of the
+// namespace, waits for them (bounded by the longest TIMEOUT_STOP + margin),
+// SIGKILLs stragglers, then waits for or kills any init still running (an init
+// is what holds a service's PID namespace), and verifies that no process
+// naming the namespace's run dir remains. It then removes run/ and status/
+// files of the namespace and the data dir (unless KeepData). Logs are kept so
+// that `orchd logs` can still explain what happened; the next grow appends.
+func (*Platform) Fell(ctx context.Context, env contract.Env, opts platform.FellOptions) error {
+	logw := opts.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	if env.StateDir == "" || env.Namespace == "" {
+		return fmt.Errorf("fell: no state dir or namespace")
+	}
+	l := contract.Layout{StateDir: env.StateDir}
+	marker := filepath.Join(l.RunDir(), env.Namespace+".")
+	grace := spec.DefaultTimeoutStop.Std(10 * time.Second)
+	units, _ := filepath.Glob(marker + "*.unit.json")
+	for _, u := range units {
+		if g := unitGrace(u); g > grace {
+			grace = g
+		}
+	}
+	grace += fellMargin
+
+	// Supervisors: from pidfiles, plus any the scan finds (a lost pidfile).
+	sups := map[int]bool{}
+	for _, pf := range globPids(marker) {
+		label := strings.TrimSuffix(strings.TrimPrefix(pf, l.RunDir()+"/"), ".pid")
+		if pid := supervise.ReadPid(pf); supervise.Alive(pid, l.UnitFile(label)) {
+			sups[pid] = true
+		}
+	}
+	for pid, isInit := range scan(marker) {
+		if !isInit {
+			sups[pid] = true
+		}
+	}
+	var pids []int
+	for pid := range sups {
+		pids = append(pids, pid)
+		syscall.Kill(pid, syscall.SIGTERM)
+	}
+	if len(pids) > 0 {
+		fmt.Fprintf(logw, "stopping %d supervisors\n", len(pids))
+	}
+	if !waitGone(ctx, pids, grace) {
+		for _, pid := range pids {
+			if supervise.Running(pid) {
+				fmt.Fprintf(logw, "supervisor %d still running after %s: SIGKILL\n", pid, grace)
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		waitGone(ctx, pids, 5*time.Second)
+	}
+	// Inits whose supervisor was killed stop their service on their own
+	// (PDEATHSIG), within TIMEOUT_STOP; wait for that, then kill.
+	var inits []int
+	for pid := range scan(marker) {
+		inits = append(inits, pid)
+	}
+	if !waitGone(ctx, inits, grace) {
+		for _, pid := range inits {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		waitGone(ctx, inits, 5*time.Second)
+	}
+	var problems []string
+	if left := scan(marker); len(left) > 0 {
+		for pid := range left {
+			problems = append(problems, fmt.Sprintf("process %d (%s) is still running", pid, strings.Join(supervise.Cmdline(pid), " ")))
+		}
+	}
+	for _, dir := range []string{l.RunDir(), l.StatusDir()} {
+		files, _ := filepath.Glob(filepath.Join(dir, env.Namespace+".*"))
+		hidden, _ := filepath.Glob(filepath.Join(dir, "."+env.Namespace+".*"))
+		for _, f := range append(files, hidden...) {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				problems = append(problems, fmt.Sprintf("remove %s: %v", f, err))
+			}
+		}
+	}
+	if !opts.KeepData && env.DataDir != "" {
+		if err := removeData(env); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return fmt.Errorf("fell %s: %s", env.Namespace, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// removeData removes the data dir, refusing paths that are clearly not ours.
+func removeData(env contract.Env) error {
+	d := filepath.Clean(env.DataDir)
+	home, _ := os.UserHomeDir()
+	if d == "/" || d == filepath.Clean(env.StateDir) || d == home || d == filepath.Clean(env.ProjectDir) {
+		return fmt.Errorf("refusing to remove data dir %s (it is /, home, the project or the state dir)", d)
+	}
+	if err := os.RemoveAll(d); err != nil {
+		return fmt.Errorf("remove data dir: %w", err)
+	}
+	return nil
+}
+
+func globPids(marker string) []string {
+	m, _ := filepath.Glob(marker + "*.pid")
+	return m
+}
+
+func unitGrace(path string) time.Duration {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	var u contract.Unit
+	if json.Unmarshal(b, &u) != nil {
+		return 0
+	}
+	return u.Timeouts.Stop.Std(spec.DefaultTimeoutStop.Std(10 * time.Second))
+}
+
+// scan finds live processes whose argv names a file under marker (the
+// namespace's run dir prefix): supervisors and their inits. The value says
+// whether it is an init.
+func scan(marker string) map[int]bool {
+	out := map[int]bool{}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	self := os.Getpid()
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !bytes.Contains(b, []byte(marker)) || !supervise.Running(pid) {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		named, isInit := false, false
+		for _, a := range args {
+			if strings.HasPrefix(a, marker) {
+				named = true
+			}
+			if a == "--init" {
+				isInit = true
+			}
+		}
+		if named && len(args) > 1 && args[1] == "supervise" {
+			out[pid] = isInit
+		}
+	}
+	return out
+}
+
+// Logs implements platform.Platform: the service's STDOUT file (by default the
+// service log), the last opts.Lines lines, following while ctx lives.
+func (*Platform) Logs(ctx context.Context, env contract.Env, service string, w io.Writer, opts platform.LogOptions) error {
+	l := contract.Layout{StateDir: env.StateDir}
+	label := contract.Label(env.Namespace, service)
+	path := l.LogFile(label)
+	if b, err := os.ReadFile(l.UnitFile(label)); err == nil {
+		var u contract.Unit
+		if json.Unmarshal(b, &u) == nil && u.Stdout != "" {
+			path = u.Stdout
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		if !opts.Follow || !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("logs %s: %w", service, err)
+		}
+	}
+	var off int64
+	if f != nil {
+		if opts.Lines > 0 {
+			off, err = tailOffset(f, opts.Lines)
+			if err != nil {
+				f.Close()
+				return fmt.Errorf("logs %s: %w", service, err)
+			}
+		}
+		n, err := copyFrom(f, off, w)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("logs %s: %w", service, err)
+		}
+		off += n
+	}
+	if !opts.Follow {
+		return nil
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			continue
+		}
+		if fi.Size() < off {
+			off = 0 // truncated or replaced: start over
+		}
+		if fi.Size() == off {
+			continue
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		n, err := copyFrom(f, off, w)
+		f.Close()
+		off += n
+		if err != nil {
+			return fmt.Errorf("logs %s: %w", service, err)
+		}
+	}
+}
+
+func copyFrom(f *os.File, off int64, w io.Writer) (int64, error) {
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return 0, err
+	}
+	return io.Copy(w, f)
+}
+
+// tailOffset finds where the last n lines of f start, reading backwards in
+// blocks so a large log is not read whole.
+func tailOffset(f *os.File, n int) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	end := fi.Size()
+	if end == 0 {
+		return 0, nil
+	}
+	const block = 32 * 1024
+	buf := make([]byte, block)
+	pos := end
+	seen := 0
+	// A final newline ends the last line; it does not start another.
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, end-1); err != nil {
+		return 0, err
+	}
+	skip := last[0] == '\n'
+	for pos > 0 {
+		size := int64(block)
+		if pos < size {
+			size = pos
+		}
+		pos -= size
+		if _, err := f.ReadAt(buf[:size], pos); err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		for i := size - 1; i >= 0; i-- {
+			if buf[i] != '\n' {
+				continue
+			}
+			if skip && pos+i == end-1 {
+				continue
+			}
+			seen++
+			if seen == n {
+				return pos + i + 1, nil
+			}
+		}
+	}
+	return 0, nil
+}
+
+// tail writes the last n lines of a file.
+func tail(path string, n int, w io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	off, err := tailOffset(f, n)
+	if err != nil {
+		return err
+	}
+	_, err = copyFrom(f, off, w)
+	return err
+}
