@@ -46,6 +46,7 @@ func newRootCmd() *cobra.Command {
 		newImagesCmd(),   // images.go: fixture OCI layouts
 		newRegistryCmd(), // images.go: serve fixture images on loopback
 		newLeaksCmd(),    // leaks.go: the leak inspector
+		newBenchCmd(),    // bench.go: orchd against ctr, side by side
 	)
 	return root
 }
