@@ -454,15 +454,22 @@ func (d *Daemon) Restart(ctx context.Context) error {
 // unmounts everything under root and state, and removes the dir.
 func (d *Daemon) Stop(ctx context.Context) error {
 	var errs []error
+	nss := map[string]bool{}
 	if d.Pid() != 0 {
-		if err := d.killTasks(ctx); err != nil {
+		if err := d.killTasks(ctx, nss); err != nil {
 			slog.Debug("stop containerd: kill tasks", "address", d.Address(), "err", err)
 		}
 		if err := d.terminate(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := KillShims(ctx, d.tc.Runc.Path, func(s procfs.Shim) bool { return s.Address == d.Address() }); err != nil {
+	if err := KillShims(ctx, d.tc.Runc.Path, func(s procfs.Shim) bool {
+		if s.Address != d.Address() {
+			return false
+		}
+		nss[s.Namespace] = true
+		return true
+	}); err != nil {
 		errs = append(errs, err)
 	}
 	if err := procfs.UnmountUnder(d.Root(), d.State()); err != nil {
@@ -470,6 +477,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	}
 	if err := os.RemoveAll(d.dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove %s: %w", d.dir, err))
+	}
+	for ns := range nss {
+		RemoveEmptyNamespaceDirs(ns)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("stop containerd %s: %w", d.Address(), err)
@@ -497,7 +507,7 @@ func (d *Daemon) terminate() error {
 
 // killTasks SIGKILLs and deletes every task in every namespace so shims exit
 // on their own and unmount their rootfs; bounded, best effort.
-func (d *Daemon) killTasks(ctx context.Context) error {
+func (d *Daemon) killTasks(ctx context.Context, seen map[string]bool) error {
 	ctx, cancel := context.WithTimeout(ctx, StopGrace)
 	defer cancel()
 	c, err := d.Client()
@@ -511,6 +521,7 @@ func (d *Daemon) killTasks(ctx context.Context) error {
 	}
 	var errs []error
 	for _, ns := range nss {
+		seen[ns] = true
 		if err := KillNamespaceTasks(namespaces.WithNamespace(ctx, ns), c); err != nil {
 			errs = append(errs, fmt.Errorf("namespace %s: %w", ns, err))
 		}
@@ -612,5 +623,24 @@ func waitGone(pids []int, timeout time.Duration) error {
 			return fmt.Errorf("processes still alive after %s: %v", timeout, alive)
 		}
 		<-tick.C
+	}
+}
+
+// RemoveEmptyNamespaceDirs drops the per-namespace dirs runc never removes
+// (its state root and the /<ns> cgroup parents) when they are empty; rmdir
+// fails on anything still in use, so this cannot hurt a live container.
+func RemoveEmptyNamespaceDirs(ns string) {
+	if ns == "" || strings.Contains(ns, "/") {
+		return
+	}
+	_ = syscall.Rmdir(filepath.Join(RuncRoot, ns))
+	ms, err := procfs.Mounts()
+	if err != nil {
+		return
+	}
+	for _, m := range ms {
+		if m.FSType == "cgroup" || m.FSType == "cgroup2" {
+			_ = syscall.Rmdir(filepath.Join(m.Point, ns))
+		}
 	}
 }

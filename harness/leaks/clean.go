@@ -85,6 +85,7 @@ func Clean(ctx context.Context, t Target) error {
 	for _, f := range s.files {
 		note(wrap("remove "+f, os.RemoveAll(f)))
 	}
+	daemon.RemoveEmptyNamespaceDirs(t.Namespace)
 	note(SyncGC(ctx, c))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("leaks: clean %s namespace %s: %w", t.Address, t.Namespace, err)
