@@ -230,8 +230,9 @@ func buildOrchd(ctx context.Context, dir string) string {
 	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "./cmd/orchd")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	b, err := cmd.CombinedOutput()
-	Expect(err).NotTo(HaveOccurred(), "go build ./cmd/orchd in %s:\n%s", root, b)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		Fail(fmt.Sprintf("go build ./cmd/orchd in %s: %v\n%s", root, err, b))
+	}
 	return out
 }
 
