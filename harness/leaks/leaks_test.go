@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,7 +16,9 @@ import (
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -65,7 +69,8 @@ func TestReportsAndCleans(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			leakAll(ctx, t, c, sleeper, orchdState)
+			var fifoDir string
+			leakAll(ctx, t, c, sleeper, orchdState, &fifoDir)
 
 			r, err := leaks.Inspect(ctx, tgt)
 			if err != nil {
@@ -89,6 +94,8 @@ func TestReportsAndCleans(t *testing.T) {
 				"file " + filepath.Join(d.State(), "io.containerd.runtime.v2.task", ns, "leak-task"),
 				"file " + filepath.Join(daemon.RuncRoot, ns, "leak-task"),
 				"file " + daemon.ShimSocket(d.Address(), ns, "leak-task", false),
+				"task leak-io",
+				"file " + fifoDir,
 			} {
 				if !strings.Contains(text, want) {
 					t.Errorf("report lacks %q", want)
@@ -129,6 +136,9 @@ func TestReportsAndCleans(t *testing.T) {
 			if len(after.Images) != 1 {
 				t.Errorf("Clean removed images although they do not count: %v", after.Images)
 			}
+			if _, err := os.Stat(fifoDir); !os.IsNotExist(err) {
+				t.Errorf("FIFO dir %s survived Clean (%v)", fifoDir, err)
+			}
 			procs, err := procfs.Processes()
 			if err != nil {
 				t.Fatal(err)
@@ -150,12 +160,41 @@ func countAll(r *leaks.Report) int {
 // leakAll leaves behind: a running task (shim, mount, cgroup, runtime files),
 // a container without a task, a snapshot, a lease, an unfinished ingest, an
 // image, and an orchd-looking supervisor naming the state dir.
-func leakAll(ctx context.Context, t *testing.T, c *client.Client, sleeper, orchdState string) {
+func leakAll(ctx context.Context, t *testing.T, c *client.Client, sleeper, orchdState string, fifoDir *string) {
 	t.Helper()
 	if _, _, err := daemontest.RunSleeper(ctx, c, "leak-task", sleeper); err != nil {
 		t.Fatal(err)
 	}
+	// A second task with stdio FIFOs under /run/containerd/fifo.
 	lctx, done, err := c.WithLease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := daemontest.RootfsSnapshot(lctx, c, "leak-io", sleeper); err != nil {
+		t.Fatal(err)
+	}
+	ioCtr, err := c.NewContainer(lctx, "leak-io", client.WithSnapshotter("overlayfs"), client.WithSnapshot("leak-io"),
+		client.WithNewSpec(oci.WithProcessArgs("/sleeper"), oci.WithHostNamespace("network")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := done(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ioTask, err := ioCtr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, io.Discard, io.Discard)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ioTask.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if fifos := ioTask.IO().Config(); !strings.HasPrefix(fifos.Stdout, leaks.RunDir+"/fifo/") {
+		t.Fatalf("stdout FIFO %q is not under %s/fifo", fifos.Stdout, leaks.RunDir)
+	} else {
+		*fifoDir = filepath.Dir(fifos.Stdout)
+	}
+
+	lctx, done, err = c.WithLease(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
