@@ -74,6 +74,80 @@ var directives = map[string]directive{
 	"STDERR":               {kind: kindScalar, usage: "STDERR path"},
 }
 
+// Slots of the scalar directives in a scalarSet, in scalarNames order.
+const (
+	slotFrom = iota
+	slotRun
+	slotEntrypoint
+	slotCmd
+	slotUser
+	slotStop
+	slotReload
+	slotWorkdir
+	slotHealthcheck
+	slotReadinessTimeout
+	slotOneshot
+	slotDisabled
+	slotRecreate
+	slotRestart
+	slotRestartDelay
+	slotStartLimitBurst
+	slotStartLimitInterval
+	slotTimeoutStart
+	slotTimeoutStop
+	slotMemory
+	slotCpus
+	slotCpuQuota
+	slotLimitNofile
+	slotLimitNproc
+	slotTasksMax
+	slotIoWeight
+	slotStdout
+	slotStderr
+	numScalars
+)
+
+// scalarNames are the scalar directives by slot; scalarSlot maps each name to
+// its slot. Both are read-only after initialization.
+var scalarNames = [numScalars]string{
+	slotFrom:               "FROM",
+	slotRun:                "RUN",
+	slotEntrypoint:         "ENTRYPOINT",
+	slotCmd:                "CMD",
+	slotUser:               "USER",
+	slotStop:               "STOP",
+	slotReload:             "RELOAD",
+	slotWorkdir:            "WORKDIR",
+	slotHealthcheck:        "HEALTHCHECK",
+	slotReadinessTimeout:   "READINESS_TIMEOUT",
+	slotOneshot:            "ONESHOT",
+	slotDisabled:           "DISABLED",
+	slotRecreate:           "RECREATE",
+	slotRestart:            "RESTART",
+	slotRestartDelay:       "RESTART_DELAY",
+	slotStartLimitBurst:    "START_LIMIT_BURST",
+	slotStartLimitInterval: "START_LIMIT_INTERVAL",
+	slotTimeoutStart:       "TIMEOUT_START",
+	slotTimeoutStop:        "TIMEOUT_STOP",
+	slotMemory:             "MEMORY",
+	slotCpus:               "CPUS",
+	slotCpuQuota:           "CPU_QUOTA",
+	slotLimitNofile:        "LIMIT_NOFILE",
+	slotLimitNproc:         "LIMIT_NPROC",
+	slotTasksMax:           "TASKS_MAX",
+	slotIoWeight:           "IO_WEIGHT",
+	slotStdout:             "STDOUT",
+	slotStderr:             "STDERR",
+}
+
+var scalarSlot = func() map[string]int {
+	m := make(map[string]int, len(scalarNames))
+	for i, n := range scalarNames {
+		m[n] = i
+	}
+	return m
+}()
+
 // clearable are the lists CLEAR may empty.
 var clearable = [...]string{"ENV", "ENV_FILE", "PUBLISH", "VOLUME", "REQUIRES", "AFTER"}
 

@@ -124,3 +124,20 @@ func TestDirectiveValues(t *testing.T) {
 		})
 	}
 }
+
+// Every scalar directive has a slot, and every slot is a scalar directive.
+func TestScalarSlots(t *testing.T) {
+	n := 0
+	for kw, d := range directives {
+		if d.kind != kindScalar {
+			continue
+		}
+		n++
+		if slot, ok := scalarSlot[kw]; !ok || scalarNames[slot] != kw {
+			t.Errorf("scalar %s has no slot", kw)
+		}
+	}
+	if n != len(scalarNames) || len(scalarSlot) != n {
+		t.Errorf("%d scalar directives, %d names, %d slots", n, len(scalarNames), len(scalarSlot))
+	}
+}

@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"bytes"
 	"cmp"
 	"fmt"
 	"os"
@@ -58,6 +57,9 @@ func Parse(sources []Source, opts Options) (*Spec, error) {
 		return nil, p.errorList()
 	}
 	lexed := make([][]rawDirective, len(sources))
+	for _, s := range sources {
+		p.files = append(p.files, s.Name)
+	}
 	for i, s := range sources {
 		lexed[i] = p.lex(i, s)
 	}
@@ -74,12 +76,13 @@ func Parse(sources []Source, opts Options) (*Spec, error) {
 
 // pos locates a directive: source index (for sorting), file name and line.
 type pos struct {
-	src  int
-	file string
-	line int
+	src, line int32
 }
 
-func (p pos) String() string { return p.file + ":" + strconv.Itoa(p.line) }
+// where formats a position as FILE:LINE for messages.
+func (p *parser) where(at pos) string {
+	return p.files[at.src] + ":" + strconv.Itoa(int(at.line))
+}
 
 func (p pos) before(q pos) bool {
 	return p.src < q.src || p.src == q.src && p.line < q.line
@@ -122,12 +125,20 @@ type volEntry struct {
 	at  pos
 }
 
+func (e entry) isSet() bool { return e.at.line > 0 }
+
+// scalarSet holds one entry per scalar directive, indexed by scalarSlot; an
+// array rather than a map keeps per-service allocations low.
+type scalarSet [numScalars]entry
+
+func (s *scalarSet) get(slot int) (entry, bool) { return s[slot], s[slot].isSet() }
+
 // block is one SERVICE block of one file.
 type block struct {
 	name    string
 	at      pos
 	valid   bool
-	scalars map[string]entry
+	scalars scalarSet
 	env     map[string]entry
 	publish []pubEntry
 	volumes []volEntry
@@ -142,7 +153,7 @@ type block struct {
 type msvc struct {
 	name    string
 	at      pos // SERVICE line of its first definition
-	scalars map[string]entry
+	scalars scalarSet
 	env     map[string]entry
 	publish []pubEntry
 	volumes []volEntry
@@ -158,11 +169,12 @@ type parser struct {
 	badArgs  map[string]bool // ARGs whose value failed; references to them are not reported again
 	services map[string]*msvc
 	order    []*msvc
+	files    []string // source names, by source index
 }
 
 func (p *parser) errorf(at pos, hint, format string, a ...any) {
-	p.errs = append(p.errs, errEntry{src: at.src, seq: len(p.errs), e: &Error{
-		File: at.file, Line: at.line, Msg: fmt.Sprintf(format, a...), Hint: hint,
+	p.errs = append(p.errs, errEntry{src: int(at.src), seq: len(p.errs), e: &Error{
+		File: p.files[at.src], Line: int(at.line), Msg: fmt.Sprintf(format, a...), Hint: hint,
 	}})
 }
 
@@ -183,35 +195,36 @@ func (p *parser) errorList() *ErrorList {
 	return &l
 }
 
-var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+const utf8BOM = "\xEF\xBB\xBF"
 
 // lex splits a source into directives, reporting lexical errors, and handles the
 // global directives (ORCH_VERSION, ARG). Lines are cut with bytes.IndexByte, so
 // line length is bounded only by memory.
 func (p *parser) lex(src int, s Source) []rawDirective {
-	var out []rawDirective
-	data := bytes.TrimPrefix(s.Data, utf8BOM)
+	// One conversion for the whole file; lines are substrings of it.
+	data := strings.TrimPrefix(string(s.Data), utf8BOM)
+	out := make([]rawDirective, 0, strings.Count(data, "\n")+1)
 	first := true
 	for n := 1; len(data) > 0; n++ {
-		var ln []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		var ln string
+		if i := strings.IndexByte(data, '\n'); i >= 0 {
 			ln, data = data[:i], data[i+1:]
 		} else {
-			ln, data = data, nil
+			ln, data = data, ""
 		}
-		ln = bytes.TrimSuffix(ln, []byte{'\r'})
-		at := pos{src: src, file: s.Name, line: n}
-		if bytes.IndexByte(ln, 0) >= 0 {
+		ln = strings.TrimSuffix(ln, "\r")
+		at := pos{src: int32(src), line: int32(n)}
+		if strings.IndexByte(ln, 0) >= 0 {
 			p.errorf(at, "Orchfiles are UTF-8 text", "NUL byte in line")
 			out = append(out, rawDirective{at: at})
 			continue
 		}
-		if !utf8.Valid(ln) {
+		if !utf8.ValidString(ln) {
 			p.errorf(at, "Orchfiles are UTF-8 text", "invalid UTF-8 in line")
 			out = append(out, rawDirective{at: at})
 			continue
 		}
-		text := strings.TrimLeft(string(ln), " \t")
+		text := strings.TrimLeft(ln, " \t")
 		if text == "" || text[0] == '#' {
 			continue
 		}
@@ -267,7 +280,7 @@ func (p *parser) unknown(at pos, kw string) {
 
 func (p *parser) declareArg(at pos, val string) {
 	name, def, hasDefault := strings.Cut(val, "=")
-	if !argNameRe.MatchString(name) {
+	if !validArgName(name) {
 		p.errorf(at, "an ARG name is a letter followed by letters, digits or _; write ARG name=default", "invalid ARG name %s", quote(name))
 		return
 	}
@@ -283,7 +296,7 @@ func (p *parser) declareArg(at pos, val string) {
 func (p *parser) resolveArgs() {
 	p.argVals = map[string]string{}
 	for _, name := range slices.Sorted(mapKeys(p.opts.Args)) {
-		if !argNameRe.MatchString(name) {
+		if !validArgName(name) {
 			p.errs = append(p.errs, errEntry{src: -1, seq: len(p.errs), e: &Error{
 				File: "--arg", Msg: fmt.Sprintf("invalid ARG name %s", quote(name)),
 				Hint: "an ARG name is a letter followed by letters, digits or _",
@@ -387,6 +400,7 @@ func (p *parser) expand(d rawDirective) (string, bool) {
 // parseServices walks one file's SERVICE blocks and merges each into the result.
 func (p *parser) parseServices(file []rawDirective) {
 	var cur *block
+	var blk block // reused for every block: merge copies what it keeps
 	seen := map[string]pos{}
 	for _, d := range file {
 		if d.kw == "" {
@@ -397,7 +411,8 @@ func (p *parser) parseServices(file []rawDirective) {
 		}
 		if d.kw == "SERVICE" {
 			p.merge(cur)
-			cur = &block{at: d.at}
+			blk.reset(d.at)
+			cur = &blk
 			name, ok := p.expand(d)
 			if !ok {
 				continue
@@ -408,7 +423,7 @@ func (p *parser) parseServices(file []rawDirective) {
 				continue
 			}
 			if first, dup := seen[name]; dup {
-				p.errorf(d.at, "merge the two blocks into one; overlays go in a separate file", "duplicate SERVICE %s (first defined at %s)", name, first)
+				p.errorf(d.at, "merge the two blocks into one; overlays go in a separate file", "duplicate SERVICE %s (first defined at %s)", name, p.where(first))
 				continue
 			}
 			seen[name] = d.at
@@ -444,8 +459,9 @@ func (p *parser) directive(b *block, d rawDirective, v string) {
 	}
 	switch def.kind {
 	case kindScalar:
-		if prev, dup := b.scalars[d.kw]; dup {
-			p.errorf(d.at, "a directive appears once per SERVICE block", "duplicate %s in service %s (first at %s)", d.kw, b.name, prev.at)
+		slot := scalarSlot[d.kw]
+		if prev, dup := b.scalars.get(slot); dup {
+			p.errorf(d.at, "a directive appears once per SERVICE block", "duplicate %s in service %s (first at %s)", d.kw, b.name, p.where(prev.at))
 			return
 		}
 		if def.check != nil {
@@ -453,11 +469,8 @@ func (p *parser) directive(b *block, d rawDirective, v string) {
 				p.errorf(d.at, builtinHint(hint), "%s: %s", d.kw, msg)
 			}
 		}
-		if b.scalars == nil {
-			b.scalars = map[string]entry{}
-		}
 		// Kept even when invalid, so that C1-C3 do not report follow-up errors.
-		b.scalars[d.kw] = entry{val: v, at: d.at}
+		b.scalars[slot] = entry{val: v, at: d.at}
 	case kindClear:
 		for _, f := range strings.Fields(v) {
 			if !isClearable(f) {
@@ -477,12 +490,12 @@ func (p *parser) directive(b *block, d rawDirective, v string) {
 				p.errorf(d.at, "write ENV KEY=value", "ENV: missing '=' in %s", quote(v))
 				return
 			}
-			if !envKeyRe.MatchString(key) {
+			if !validEnvKey(key) {
 				p.errorf(d.at, "a key is a letter or _ followed by letters, digits or _, with no spaces around =", "ENV: invalid key %s", quote(key))
 				return
 			}
 			if prev, dup := b.env[key]; dup {
-				p.errorf(d.at, "set each key once per SERVICE block", "duplicate ENV %s in service %s (first at %s)", key, b.name, prev.at)
+				p.errorf(d.at, "set each key once per SERVICE block", "duplicate ENV %s in service %s (first at %s)", key, b.name, p.where(prev.at))
 				return
 			}
 			if b.env == nil {
@@ -499,7 +512,7 @@ func (p *parser) directive(b *block, d rawDirective, v string) {
 			// ports; the same host binding twice is a conflict.
 			for _, e := range b.publish {
 				if e.p.Host == pub.Host && e.p.HostIP == pub.HostIP {
-					p.errorf(d.at, "publish each host port once per SERVICE block", "duplicate PUBLISH of host port %s in service %s (first at %s)", hostBinding(pub), b.name, e.at)
+					p.errorf(d.at, "publish each host port once per SERVICE block", "duplicate PUBLISH of host port %s in service %s (first at %s)", hostBinding(pub), b.name, p.where(e.at))
 					return
 				}
 			}
@@ -513,7 +526,7 @@ func (p *parser) directive(b *block, d rawDirective, v string) {
 			key := path.Clean(vol.Destination)
 			for _, e := range b.volumes {
 				if e.key == key {
-					p.errorf(d.at, "mount each destination once per SERVICE block", "duplicate VOLUME destination %s in service %s (first at %s)", vol.Destination, b.name, e.at)
+					p.errorf(d.at, "mount each destination once per SERVICE block", "duplicate VOLUME destination %s in service %s (first at %s)", vol.Destination, b.name, p.where(e.at))
 					return
 				}
 			}
@@ -530,6 +543,13 @@ func (p *parser) directive(b *block, d rawDirective, v string) {
 			}
 		}
 	}
+}
+
+func (b *block) reset(at pos) {
+	clear(b.env)
+	clear(b.lists)
+	clear(b.clears)
+	*b = block{at: at, env: b.env, lists: b.lists, clears: b.clears, publish: b.publish[:0], volumes: b.volumes[:0]}
 }
 
 func (b *block) addList(kw string, e entry) {
@@ -549,8 +569,8 @@ func appendDedup(list []entry, e entry) []entry {
 }
 
 var (
-	hostOnly      = [...]string{"USER", "STOP", "RELOAD"}
-	containerOnly = [...]string{"ENTRYPOINT", "CMD"}
+	hostOnly      = [...]int{slotUser, slotStop, slotReload}
+	containerOnly = [...]int{slotEntrypoint, slotCmd}
 )
 
 // merge applies one file's block onto the merged service (creating it when the
@@ -561,25 +581,25 @@ func (p *parser) merge(b *block) {
 	}
 	m, ok := p.services[b.name]
 	if !ok {
-		m = &msvc{name: b.name, at: b.at, scalars: map[string]entry{}, env: map[string]entry{}, lists: map[string][]entry{}}
+		m = &msvc{name: b.name, at: b.at, env: map[string]entry{}, lists: map[string][]entry{}}
 		p.services[b.name] = m
 		p.order = append(p.order, m)
 	}
 	m.tainted = m.tainted || b.tainted
-	_, bFrom := b.scalars["FROM"]
-	_, bRun := b.scalars["RUN"]
-	_, mFrom := m.scalars["FROM"]
-	_, mRun := m.scalars["RUN"]
+	_, bFrom := b.scalars.get(slotFrom)
+	_, bRun := b.scalars.get(slotRun)
+	_, mFrom := m.scalars.get(slotFrom)
+	_, mRun := m.scalars.get(slotRun)
 	if bFrom && !bRun && mRun {
-		delete(m.scalars, "RUN")
+		m.scalars[slotRun] = entry{}
 		for _, k := range hostOnly {
-			delete(m.scalars, k)
+			m.scalars[k] = entry{}
 		}
 	}
 	if bRun && !bFrom && mFrom {
-		delete(m.scalars, "FROM")
+		m.scalars[slotFrom] = entry{}
 		for _, k := range containerOnly {
-			delete(m.scalars, k)
+			m.scalars[k] = entry{}
 		}
 		m.publish, m.volumes = nil, nil
 	}
@@ -595,8 +615,10 @@ func (p *parser) merge(b *block) {
 			delete(m.lists, c)
 		}
 	}
-	for k, e := range b.scalars {
-		m.scalars[k] = e
+	for i, e := range b.scalars {
+		if e.isSet() {
+			m.scalars[i] = e
+		}
 	}
 	for k, e := range b.env {
 		m.env[k] = e
@@ -697,8 +719,8 @@ func (p *parser) build() *Spec {
 
 // checkMode enforces C1 (exactly one of FROM/RUN), C2 and C3.
 func (p *parser) checkMode(m *msvc) {
-	from, hasFrom := m.scalars["FROM"]
-	run, hasRun := m.scalars["RUN"]
+	from, hasFrom := m.scalars.get(slotFrom)
+	run, hasRun := m.scalars.get(slotRun)
 	switch {
 	case hasFrom && hasRun:
 		later := run.at
@@ -706,7 +728,7 @@ func (p *parser) checkMode(m *msvc) {
 			later = from.at
 		}
 		p.errorf(later, "a service is either a container (FROM image) or a host process (RUN command); keep one",
-			"service %s has both FROM (at %s) and RUN (at %s)", m.name, from.at, run.at)
+			"service %s has both FROM (at %s) and RUN (at %s)", m.name, p.where(from.at), p.where(run.at))
 	case !hasFrom && !hasRun:
 		if m.tainted {
 			return
@@ -714,20 +736,20 @@ func (p *parser) checkMode(m *msvc) {
 		p.errorf(m.at, "add FROM image (container) or RUN command (host process)", "service %s has neither FROM nor RUN", m.name)
 	case hasRun:
 		for _, k := range containerOnly {
-			if e, ok := m.scalars[k]; ok {
-				p.errorf(e.at, "remove "+k+", or replace RUN with FROM image", "%s is only valid with FROM: service %s is a host service (RUN at %s)", k, m.name, run.at)
+			if e, ok := m.scalars.get(k); ok {
+				p.errorf(e.at, "remove "+scalarNames[k]+", or replace RUN with FROM image", "%s is only valid with FROM: service %s is a host service (RUN at %s)", scalarNames[k], m.name, p.where(run.at))
 			}
 		}
 		for _, e := range m.publish {
-			p.errorf(e.at, "remove PUBLISH (a host process binds its own ports), or replace RUN with FROM image", "PUBLISH is only valid with FROM: service %s is a host service (RUN at %s)", m.name, run.at)
+			p.errorf(e.at, "remove PUBLISH (a host process binds its own ports), or replace RUN with FROM image", "PUBLISH is only valid with FROM: service %s is a host service (RUN at %s)", m.name, p.where(run.at))
 		}
 		for _, e := range m.volumes {
-			p.errorf(e.at, "remove VOLUME, or replace RUN with FROM image", "VOLUME is only valid with FROM: service %s is a host service (RUN at %s)", m.name, run.at)
+			p.errorf(e.at, "remove VOLUME, or replace RUN with FROM image", "VOLUME is only valid with FROM: service %s is a host service (RUN at %s)", m.name, p.where(run.at))
 		}
 	case hasFrom:
 		for _, k := range hostOnly {
-			if e, ok := m.scalars[k]; ok {
-				p.errorf(e.at, "remove "+k+", or replace FROM with RUN command", "%s is only valid with RUN: service %s is a container service (FROM at %s)", k, m.name, from.at)
+			if e, ok := m.scalars.get(k); ok {
+				p.errorf(e.at, "remove "+scalarNames[k]+", or replace FROM with RUN command", "%s is only valid with RUN: service %s is a container service (FROM at %s)", scalarNames[k], m.name, p.where(from.at))
 			}
 		}
 	}
@@ -736,58 +758,58 @@ func (p *parser) checkMode(m *msvc) {
 // service converts a merged service to its JSON form, filling the defaults that
 // readers need to see (restart, timeouts, recreate).
 func (m *msvc) service() Service {
-	sc := func(k string) string { return m.scalars[k].val }
+	sc := func(slot int) string { return m.scalars[slot].val }
 	svc := Service{
 		Name:             m.name,
-		Image:            sc("FROM"),
-		RunCommand:       sc("RUN"),
-		Entrypoint:       sc("ENTRYPOINT"),
-		Cmd:              sc("CMD"),
-		User:             sc("USER"),
-		StopCommand:      sc("STOP"),
-		ReloadCommand:    sc("RELOAD"),
-		Workdir:          sc("WORKDIR"),
-		Healthcheck:      sc("HEALTHCHECK"),
-		ReadinessTimeout: Duration(sc("READINESS_TIMEOUT")),
-		Oneshot:          sc("ONESHOT") == "true",
-		Disabled:         sc("DISABLED") == "true",
-		Recreate:         cmp.Or(sc("RECREATE"), "never"),
+		Image:            sc(slotFrom),
+		RunCommand:       sc(slotRun),
+		Entrypoint:       sc(slotEntrypoint),
+		Cmd:              sc(slotCmd),
+		User:             sc(slotUser),
+		StopCommand:      sc(slotStop),
+		ReloadCommand:    sc(slotReload),
+		Workdir:          sc(slotWorkdir),
+		Healthcheck:      sc(slotHealthcheck),
+		ReadinessTimeout: Duration(sc(slotReadinessTimeout)),
+		Oneshot:          sc(slotOneshot) == "true",
+		Disabled:         sc(slotDisabled) == "true",
+		Recreate:         cmp.Or(sc(slotRecreate), "never"),
 		Restart: Restart{
 			Policy:             RestartNo,
-			Delay:              cmp.Or(Duration(sc("RESTART_DELAY")), DefaultRestartDelay),
+			Delay:              cmp.Or(Duration(sc(slotRestartDelay)), DefaultRestartDelay),
 			StartLimitBurst:    DefaultStartLimitBurst,
-			StartLimitInterval: cmp.Or(Duration(sc("START_LIMIT_INTERVAL")), DefaultStartLimitInterval),
+			StartLimitInterval: cmp.Or(Duration(sc(slotStartLimitInterval)), DefaultStartLimitInterval),
 		},
 		Timeouts: Timeouts{
-			Start: cmp.Or(Duration(sc("TIMEOUT_START")), DefaultTimeoutStart),
-			Stop:  cmp.Or(Duration(sc("TIMEOUT_STOP")), DefaultTimeoutStop),
+			Start: cmp.Or(Duration(sc(slotTimeoutStart)), DefaultTimeoutStart),
+			Stop:  cmp.Or(Duration(sc(slotTimeoutStop)), DefaultTimeoutStop),
 		},
-		Resources: Resources{Memory: sc("MEMORY"), CPUQuota: sc("CPU_QUOTA")},
-		Logging:   Logging{Stdout: sc("STDOUT"), Stderr: sc("STDERR")},
+		Resources: Resources{Memory: sc(slotMemory), CPUQuota: sc(slotCpuQuota)},
+		Logging:   Logging{Stdout: sc(slotStdout), Stderr: sc(slotStderr)},
 	}
 	if svc.Image != "" {
 		svc.Mode = ModeContainer
 	} else {
 		svc.Mode = ModeHost
 	}
-	switch sc("RESTART") {
+	switch sc(slotRestart) {
 	case "always":
 		svc.Restart.Policy = RestartAlways
 	case "on-failure":
 		svc.Restart.Policy = RestartOnFailure
 	}
-	if n, err := strconv.Atoi(sc("START_LIMIT_BURST")); err == nil && n > 0 {
+	if n, err := strconv.Atoi(sc(slotStartLimitBurst)); err == nil && n > 0 {
 		svc.Restart.StartLimitBurst = n
 	}
-	if e, ok := m.scalars["CPUS"]; ok {
+	if e, ok := m.scalars.get(slotCpus); ok {
 		if f, err := strconv.ParseFloat(e.val, 64); err == nil {
 			svc.Resources.CPUs = &f
 		}
 	}
-	svc.Resources.LimitNofile, _ = strconv.ParseInt(sc("LIMIT_NOFILE"), 10, 64)
-	svc.Resources.LimitNproc, _ = strconv.ParseInt(sc("LIMIT_NPROC"), 10, 64)
-	svc.Resources.TasksMax, _ = strconv.ParseInt(sc("TASKS_MAX"), 10, 64)
-	svc.Resources.IOWeight, _ = strconv.Atoi(sc("IO_WEIGHT"))
+	svc.Resources.LimitNofile, _ = strconv.ParseInt(sc(slotLimitNofile), 10, 64)
+	svc.Resources.LimitNproc, _ = strconv.ParseInt(sc(slotLimitNproc), 10, 64)
+	svc.Resources.TasksMax, _ = strconv.ParseInt(sc(slotTasksMax), 10, 64)
+	svc.Resources.IOWeight, _ = strconv.Atoi(sc(slotIoWeight))
 	if len(m.env) > 0 {
 		svc.Env = make(map[string]string, len(m.env))
 		for k, e := range m.env {

@@ -31,17 +31,48 @@ func ParseDuration(s string) (time.Duration, error) {
 }
 
 var (
-	serviceNameRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
-	argNameRe     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
-	envKeyRe      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	volumeNameRe  = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
-	cpusRe        = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
-	hostLabelRe   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+	volumeNameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+	cpusRe       = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
+	hostLabelRe  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 )
 
 // ValidServiceName reports whether s is a valid SERVICE name: a lowercase letter,
-// then lowercase letters, digits or '-', at most 63 characters.
-func ValidServiceName(s string) bool { return serviceNameRe.MatchString(s) }
+// then lowercase letters, digits or '-', at most 63 characters
+// (^[a-z][a-z0-9-]{0,62}$).
+func ValidServiceName(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validArgName: a letter, then letters, digits or '_'.
+func validArgName(s string) bool {
+	return len(s) > 0 && isLetter(s[0]) && allWord(s[1:])
+}
+
+// validEnvKey: a letter or '_', then letters, digits or '_'.
+func validEnvKey(s string) bool {
+	return len(s) > 0 && (isLetter(s[0]) || s[0] == '_') && allWord(s[1:])
+}
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+
+func allWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(isLetter(c) || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // ParseSize parses a size: an integer followed by K, M or G (1024-based), or a
 // plain integer meaning bytes.
