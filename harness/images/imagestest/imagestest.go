@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/orchd/orchd/fixtures/probe/report"
 )
@@ -37,18 +39,66 @@ func (r Result) Report() (*report.Report, error) {
 	return rep, nil
 }
 
+// CgroupMount exposes the container's own cgroup at /sys/fs/cgroup (read-only).
+// containerd's default spec has no cgroup mount (CRI adds one), so without
+// it the probe cannot read its limits.
+var CgroupMount = specs.Mount{
+	Destination: "/sys/fs/cgroup",
+	Type:        "cgroup",
+	Source:      "cgroup",
+	Options:     []string{"ro", "nosuid", "noexec", "nodev"},
+}
+
+// WithCgroupfs adds CgroupMount to the spec.
+func WithCgroupfs() oci.SpecOpts { return oci.WithMounts([]specs.Mount{CgroupMount}) }
+
+// WithRlimit sets one POSIX rlimit (e.g. "RLIMIT_NOFILE"), replacing the default.
+func WithRlimit(typ string, soft, hard uint64) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Process == nil {
+			s.Process = &specs.Process{}
+		}
+		var kept []specs.POSIXRlimit
+		for _, r := range s.Process.Rlimits {
+			if r.Type != typ {
+				kept = append(kept, r)
+			}
+		}
+		s.Process.Rlimits = append(kept, specs.POSIXRlimit{Type: typ, Soft: soft, Hard: hard})
+		return nil
+	}
+}
+
+// WithBlkioWeight sets the block IO weight (runc writes blkio.weight or
+// blkio.bfq.weight on v1, io.bfq.weight or io.weight on v2).
+func WithBlkioWeight(w uint16) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		if s.Linux.Resources == nil {
+			s.Linux.Resources = &specs.LinuxResources{}
+		}
+		if s.Linux.Resources.BlockIO == nil {
+			s.Linux.Resources.BlockIO = &specs.LinuxBlockIO{}
+		}
+		s.Linux.Resources.BlockIO.Weight = &w
+		return nil
+	}
+}
+
 // Run unpacks img, runs a container named id with the image's entrypoint
-// and args in place of its Cmd, waits for it to exit (bounded by ctx) and
-// removes the task, container and snapshot. FIFOs are created in fifoDir so
-// nothing is left under /run/containerd/fifo.
-func Run(ctx context.Context, c *client.Client, img client.Image, id, fifoDir string, args ...string) (res Result, err error) {
+// and args in place of its Cmd (plus extra spec options), waits for it to
+// exit (bounded by ctx) and removes the task, container and snapshot. FIFOs
+// are created in fifoDir so nothing is left under /run/containerd/fifo.
+func Run(ctx context.Context, c *client.Client, img client.Image, id, fifoDir string, args []string, opts ...oci.SpecOpts) (res Result, err error) {
 	if err := img.Unpack(ctx, Snapshotter); err != nil {
 		return res, fmt.Errorf("unpack %s: %w", img.Name(), err)
 	}
 	ctr, err := c.NewContainer(ctx, id,
 		client.WithSnapshotter(Snapshotter),
 		client.WithNewSnapshot(id+"-snapshot", img),
-		client.WithNewSpec(oci.WithImageConfigArgs(img, args)),
+		client.WithNewSpec(append([]oci.SpecOpts{oci.WithImageConfigArgs(img, args)}, opts...)...),
 	)
 	if err != nil {
 		return res, fmt.Errorf("create container %s: %w", id, err)
