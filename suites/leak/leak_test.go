@@ -1,0 +1,169 @@
+package leak
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/orchd/orchd/harness/cycles"
+	"github.com/orchd/orchd/harness/leaks"
+	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/suites/framework"
+)
+
+// inspector adapts the leak inspector to cycles.
+func inspector(s *framework.Spec) cycles.Inspector {
+	return func(ctx context.Context) (int, string, error) {
+		r, err := leaks.Inspect(ctx, fw.LeakTarget(s.Namespace, s.StateDir))
+		if err != nil {
+			return 0, "", err
+		}
+		return r.Count(), r.String(), nil
+	}
+}
+
+func runCycles(ctx SpecContext, s *framework.Spec, services, n int) *cycles.Result {
+	GinkgoHelper()
+	res, err := cycles.Run(ctx, cycles.Options{
+		CLI:      s.CLI,
+		Services: services,
+		Cycles:   n,
+		Image:    s.Image("probe"),
+		Inspect:  inspector(s),
+		Progress: GinkgoWriter,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CYCLE\tRUNNING\tGROW->RUNNING\tFELL->SETTLED\tLEAKS\tERROR")
+	for _, c := range res.Cycles {
+		fmt.Fprintf(tw, "%d\t%d/%d\t%s\t%s\t%d\t%s\n", c.N, c.Running, c.Services,
+			c.GrowToRunning.Round(time.Millisecond), c.FellToSettled.Round(time.Millisecond), c.Leaks, c.Error)
+	}
+	tw.Flush()
+	AddReportEntry("cycles", b.String())
+	for _, c := range res.Cycles {
+		Expect(c.Error).To(BeEmpty(), "cycle %d", c.N)
+		Expect(c.Running).To(Equal(services), "cycle %d: running services", c.N)
+		Expect(c.Leaks).To(BeZero(), "cycle %d leaked:\n%s", c.N, c.LeakReport)
+	}
+	Expect(res.Cycles).To(HaveLen(n))
+	return res
+}
+
+// usage is what the daemon process holds.
+type usage struct {
+	FDs, Threads, Goroutines int
+}
+
+func (u usage) String() string {
+	return fmt.Sprintf("fds=%d threads=%d goroutines=%d", u.FDs, u.Threads, u.Goroutines)
+}
+
+func daemonUsage(ctx context.Context, g Gomega) usage {
+	pid := fw.Daemon.Pid
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	g.Expect(err).NotTo(HaveOccurred(), "containerd fds")
+	u := usage{FDs: len(ents), Goroutines: -1}
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, l := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, "Threads:"); ok {
+			u.Threads, err = strconv.Atoi(strings.TrimSpace(v))
+			g.Expect(err).NotTo(HaveOccurred())
+		}
+	}
+	if sock := fw.Daemon.DebugSocket; sock != "" {
+		u.Goroutines = goroutines(ctx, g, sock)
+	}
+	return u
+}
+
+// goroutines reads the total from the daemon's pprof goroutine profile.
+func goroutines(ctx context.Context, g Gomega, sock string) int {
+	hc := &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}},
+	}
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://containerd/debug/pprof/goroutine?debug=1", nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	resp, err := hc.Do(req)
+	g.Expect(err).NotTo(HaveOccurred(), "pprof on %s", sock)
+	defer resp.Body.Close()
+	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	g.Expect(err).NotTo(HaveOccurred())
+	// "goroutine profile: total 42"
+	f := strings.Fields(line)
+	g.Expect(f).NotTo(BeEmpty())
+	n, err := strconv.Atoi(f[len(f)-1])
+	g.Expect(err).NotTo(HaveOccurred(), "goroutine profile header %q", line)
+	return n
+}
+
+var _ = Describe("leak", Label("containerd"), func() {
+	var s *framework.Spec
+	BeforeEach(func() { s = fw.NewSpec() })
+
+	It("grow/fell cycles leave zero of everything after each cycle", Label("slow"), func(ctx SpecContext) {
+		runCycles(ctx, s, 4, framework.EnvInt("ORCHD_LEAK_CYCLES", 5))
+		s.ExpectNoLeaks(ctx)
+	}, SpecTimeout(15*time.Minute))
+
+	It("containerd's fds, threads and goroutines do not grow over cycles", Serial, func(ctx SpecContext) {
+		Expect(fw.Daemon.Pid).To(BeNumerically(">", 0), "the daemon's pid is unknown: set %s with %s", framework.EnvPid, framework.EnvSocket)
+		if fw.Daemon.DebugSocket == "" {
+			AddReportEntry("goroutines not measured", fmt.Sprintf("no debug socket for %s (set %s); fds and threads only", fw.Daemon.Address, framework.EnvDebugSocket))
+		}
+		By("a warm-up cycle, so lazily created daemon state is in the baseline")
+		runCycles(ctx, s, 3, 1)
+		var base usage
+		Eventually(ctx, func(g Gomega) { base = daemonUsage(ctx, g) }).Should(Succeed())
+		By("baseline " + base.String())
+		runCycles(ctx, s, 3, 3)
+		// Shim connections and their goroutines close asynchronously: poll
+		// until usage is back within tolerance of the baseline.
+		var after usage
+		Eventually(ctx, func(g Gomega) {
+			after = daemonUsage(ctx, g)
+			g.Expect(after.FDs).To(BeNumerically("<=", base.FDs+8), "fds %s vs baseline %s", after, base)
+			g.Expect(after.Threads).To(BeNumerically("<=", base.Threads+4), "threads %s vs baseline %s", after, base)
+			if base.Goroutines >= 0 {
+				g.Expect(after.Goroutines).To(BeNumerically("<=", base.Goroutines+20), "goroutines %s vs baseline %s", after, base)
+			}
+		}).WithTimeout(60 * time.Second).Should(Succeed())
+		AddReportEntry("containerd usage", fmt.Sprintf("baseline %s\nafter    %s", base, after))
+		s.ExpectNoLeaks(ctx)
+	}, SpecTimeout(10*time.Minute))
+
+	It("a mix of running, oneshot and crash-looping services fells to zero leaks, twice", func(ctx SpecContext) {
+		img := s.Image("probe")
+		s.WriteOrchfile(fmt.Sprintf("SERVICE web\nFROM %s\nCMD sleep forever\nTIMEOUT_STOP 2s\n\n"+
+			"SERVICE init\nFROM %[1]s\nCMD exit 0\nONESHOT true\n\n"+
+			"SERVICE crash\nFROM %[1]s\nCMD exit 7\nRESTART always\nRESTART_DELAY 1s\nSTART_LIMIT_BURST 100\nSTART_LIMIT_INTERVAL 60s\n\n"+
+			"SERVICE stubborn\nFROM %[1]s\nCMD term-ignore\nTIMEOUT_STOP 1s\n", img))
+		for round := 1; round <= 2; round++ {
+			By(fmt.Sprintf("round %d", round))
+			s.Grow(ctx)
+			s.EventuallyState(ctx, "web", contract.StateRunning)
+			s.EventuallyState(ctx, "stubborn", contract.StateRunning)
+			s.EventuallyState(ctx, "init", contract.StateExited)
+			s.EventuallyRow(ctx, "crash", func(g Gomega, r framework.Row) { g.Expect(r.Restarts).To(BeNumerically(">=", 1)) })
+			s.Fell(ctx)
+			s.ExpectNoLeaks(ctx)
+		}
+	}, SpecTimeout(5*time.Minute))
+})
