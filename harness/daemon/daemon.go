@@ -86,6 +86,10 @@ func Start(ctx context.Context, tc *toolchain.Toolchain, opts Options) (*Daemon,
 	if len(d.Address()) > maxSocketPath {
 		return nil, fmt.Errorf("start containerd: socket path %s is longer than %d bytes; use a shorter --dir", d.Address(), maxSocketPath)
 	}
+	// Checked before writing anything: the dir belongs to a live daemon.
+	if err := refuseLiveSocket(d.Address()); err != nil {
+		return nil, err
+	}
 	for _, p := range []string{d.Root(), d.State()} {
 		if err := os.MkdirAll(p, 0o700); err != nil {
 			return nil, fmt.Errorf("start containerd: %w", err)

@@ -1,9 +1,11 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -227,6 +229,72 @@ func TestLongDirRefused(t *testing.T) {
 	_, err = daemon.Start(context.Background(), tc, daemon.Options{Dir: dir})
 	if err == nil || !strings.Contains(err.Error(), "longer than") {
 		t.Fatalf("want a socket-length error, got %v", err)
+	}
+}
+
+// TestSecondDaemonOnSameDirRefused must fail without disturbing the first.
+func TestSecondDaemonOnSameDirRefused(t *testing.T) {
+	tc := daemontest.Toolchains(t)[0]
+	d := daemontest.Start(t, tc)
+	cfg, err := os.ReadFile(d.ConfigPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = daemon.Start(context.Background(), tc, daemon.Options{Dir: d.Dir()})
+	if err == nil || !strings.Contains(err.Error(), "already being served") {
+		t.Fatalf("second daemon on %s: %v", d.Dir(), err)
+	}
+	after, err := os.ReadFile(d.ConfigPath())
+	if err != nil || string(after) != string(cfg) {
+		t.Fatalf("first daemon's config disturbed: %v", err)
+	}
+	if _, err := daemontest.Client(t, d, "default").Version(context.Background()); err != nil {
+		t.Fatalf("first daemon stopped serving: %v", err)
+	}
+}
+
+// syncBuffer is written by the daemon's log copier and read by the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestLogWriterAndLogTail(t *testing.T) {
+	tc := daemontest.Toolchains(t)[1]
+	var buf syncBuffer
+	d, err := daemon.Start(context.Background(), tc, daemon.Options{LogWriter: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := d.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	// The copy goroutine may lag the socket a little: poll with a deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !strings.Contains(buf.String(), "serving...") {
+		if time.Now().After(deadline) {
+			t.Fatalf("LogWriter did not get the daemon log:\n%s", buf.String())
+		}
+		<-tick.C
+	}
+	if tail := d.LogTail(5); !strings.Contains(tail, "containerd") || strings.Count(tail, "\n") > 4 {
+		t.Errorf("LogTail(5):\n%s", tail)
 	}
 }
 
