@@ -77,6 +77,12 @@ func newSowCmd(a *app) *cobra.Command {
 			if s.Version != spec.Version {
 				return fmt.Errorf("stdin: Spec version %q: this orchd reads %q (produce it with `orchd parse`)", s.Version, spec.Version)
 			}
+			// A spliced Spec bypasses the parser: names become paths and labels.
+			for _, svc := range s.Services {
+				if !spec.ValidServiceName(svc.Name) {
+					return fmt.Errorf("stdin: Spec service name %q is invalid: want a lowercase letter, then lowercase letters, digits or -, at most 63 characters", svc.Name)
+				}
+			}
 			rt, err := orchard.Runtime(cfg.Runtime)
 			if err != nil {
 				return err
@@ -107,6 +113,9 @@ func newPlantCmd(a *app) *cobra.Command {
 			var c contract.Cuttings
 			if err := readJSON(cmd.InOrStdin(), "Cuttings", &c); err != nil {
 				return err
+			}
+			if c.Version != contract.Version {
+				return fmt.Errorf("stdin: Cuttings version %q: this orchd reads %q (produce it with `orchd sow`)", c.Version, contract.Version)
 			}
 			// The namespace and state dir of the rows follow the flags given to plant.
 			if cmd.Flags().Changed("namespace") || c.Env.Namespace == "" {

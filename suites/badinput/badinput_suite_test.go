@@ -5,8 +5,6 @@ package badinput
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
@@ -19,37 +17,13 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/orchd/orchd/suites/framework"
 )
 
-func TestBadInput(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "bad input")
-}
+var fw = framework.New("badinput", framework.Options{})
 
-// orchdBin is the orchd binary built once for the suite (set in BeforeSuite, read-only after).
-var orchdBin string
-
-var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
-	// ORCHD_BINARY tests a prebuilt orchd (e.g. a release build) instead.
-	if bin := os.Getenv("ORCHD_BINARY"); bin != "" {
-		Expect(bin).To(BeAnExistingFile(), "ORCHD_BINARY")
-		return []byte(bin)
-	}
-	dir, err := os.MkdirTemp("", "orchd-badinput-bin-")
-	Expect(err).NotTo(HaveOccurred())
-	bin := filepath.Join(dir, "orchd")
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/orchd/orchd/cmd/orchd").CombinedOutput()
-	Expect(err).NotTo(HaveOccurred(), "go build ./cmd/orchd:\n%s", out)
-	return []byte(bin)
-}, func(b []byte) {
-	orchdBin = string(b)
-}, NodeTimeout(5*60e9))
-
-var _ = SynchronizedAfterSuite(func() {}, func() {
-	if orchdBin != "" && os.Getenv("ORCHD_BINARY") == "" {
-		os.RemoveAll(filepath.Dir(orchdBin))
-	}
-})
+func TestBadInput(t *testing.T) { framework.RunSuite(t, "badinput") }
 
 // result is one orchd invocation's outcome.
 type result struct {
@@ -68,32 +42,16 @@ func clip(s string) string {
 	return s
 }
 
-// sandbox is one spec's private world: a project dir, a state dir that does not
-// exist yet, a HOME without .orchrc, and a unique namespace.
+// sandbox is one spec's private world (namespace, project dir, state dir,
+// HOME without .orchrc) from the framework, plus a Root for canaries.
 type sandbox struct {
-	Root, Project, State, Home, Namespace string
+	*framework.Spec
+	Root, Project, State, Home string
 }
 
 func newSandbox() *sandbox {
-	root := GinkgoT().TempDir()
-	s := &sandbox{
-		Root:      root,
-		Project:   filepath.Join(root, "project"),
-		State:     filepath.Join(root, "state"),
-		Home:      filepath.Join(root, "home"),
-		Namespace: "bi-" + randSuffix(),
-	}
-	Expect(os.MkdirAll(s.Project, 0o700)).To(Succeed())
-	Expect(os.MkdirAll(s.Home, 0o700)).To(Succeed())
-	return s
-}
-
-// randSuffix makes namespaces unique across processes and runs.
-func randSuffix() string {
-	b := make([]byte, 4)
-	_, err := rand.Read(b)
-	Expect(err).NotTo(HaveOccurred())
-	return hex.EncodeToString(b)
+	sp := fw.NewSpec()
+	return &sandbox{Spec: sp, Root: sp.Dir, Project: sp.ProjectDir, State: sp.StateDir, Home: sp.CLI.Home}
 }
 
 // write puts content into the project dir and returns its path.
@@ -118,12 +76,13 @@ func (s *sandbox) env(extra ...string) []string {
 		}
 		out = append(out, kv)
 	}
-	return append(append(out, "HOME="+s.Home), extra...)
+	out = append(out, "HOME="+s.Home, "ORCHD_CONTAINERD_SOCKET="+fw.Daemon.Address)
+	return append(out, extra...)
 }
 
 // orchd runs the orchd binary with stdin (may be nil) in the sandbox.
 func (s *sandbox) orchd(ctx context.Context, stdin io.Reader, env []string, args ...string) result {
-	cmd := exec.CommandContext(ctx, orchdBin, args...)
+	cmd := exec.CommandContext(ctx, fw.Orchd, args...)
 	cmd.Dir = s.Project
 	cmd.Env = env
 	if env == nil {
@@ -157,9 +116,10 @@ func expectRefused(r result, wants ...string) {
 	}
 }
 
-// expectNothingCreated asserts that the state dir holds no file and that no
-// process mentions the sandbox on its command line.
-func (s *sandbox) expectNothingCreated() {
+// expectNothingCreated asserts that the state dir holds no file, that no
+// process mentions the sandbox on its command line, and that containerd holds
+// nothing for the namespace.
+func (s *sandbox) expectNothingCreated(ctx context.Context) {
 	GinkgoHelper()
 	var files []string
 	err := filepath.WalkDir(s.State, func(p string, d fs.DirEntry, err error) error {
@@ -176,6 +136,7 @@ func (s *sandbox) expectNothingCreated() {
 	}
 	Expect(files).To(BeEmpty(), "a refused command must create nothing in the state dir")
 	Expect(processesMentioning(s.Root)).To(BeEmpty(), "a refused command must start nothing")
+	s.ExpectNoLeaks(ctx)
 }
 
 // processesMentioning lists "pid: cmdline" of processes whose argv contains needle.

@@ -43,7 +43,7 @@ var _ = Describe("a malformed Orchfile", Label("parser"), func() {
 				expectRefused(r, c.wants...)
 				Expect(r.Stdout).To(BeEmpty(), "a refused parse prints no Spec")
 			}
-			s.expectNothingCreated()
+			s.expectNothingCreated(ctx)
 			Expect(canary).NotTo(BeAnExistingFile(), "a name was executed by a shell")
 		},
 		// C1: exactly one of FROM / RUN.
@@ -142,7 +142,7 @@ var _ = Describe("an unreadable Orchfile", Label("parser"), func() {
 				By("orchd " + strings.Join(args, " "))
 				expectRefused(s.orchd(ctx, nil, nil, args...), wants...)
 			}
-			s.expectNothingCreated()
+			s.expectNothingCreated(ctx)
 		},
 		Entry("a directory", func(s *sandbox) (string, []string) {
 			d := filepath.Join(s.Project, "Orchfile.d")
@@ -172,7 +172,7 @@ var _ = Describe("an unreadable Orchfile", Label("parser"), func() {
 		overlay := filepath.Join(s.Project, "Orchfile.missing")
 		expectRefused(s.orchd(ctx, nil, nil, "parse", base, overlay), overlay)
 		expectRefused(s.orchd(ctx, nil, nil, s.globals("--overlay", overlay, "grow")...), overlay)
-		s.expectNothingCreated()
+		s.expectNothingCreated(ctx)
 	})
 
 	It("refuses an error in an overlay, naming the overlay's line", func(ctx SpecContext) {
@@ -182,6 +182,6 @@ var _ = Describe("an unreadable Orchfile", Label("parser"), func() {
 		// Merged, web is a container with USER: C3 holds on the merged result.
 		expectRefused(s.orchd(ctx, nil, nil, "parse", base, overlay), "Orchfile.dev:2", "USER")
 		expectRefused(s.orchd(ctx, nil, nil, s.globals("--overlay", overlay, "grow")...), "Orchfile.dev:2", "USER")
-		s.expectNothingCreated()
+		s.expectNothingCreated(ctx)
 	})
 })
