@@ -24,7 +24,10 @@ const (
 // health runs the unit's HEALTHCHECK while the service runs, keeps `healthy` in
 // the status and writes the ready marker on the first success. A service with
 // no HEALTHCHECK is healthy (and ready) once running.
-func (s *supervisor) health(ctx context.Context, pc procCtx) {
+func (s *supervisor) health(ctx context.Context, pc procCtx, initPid int) {
+	if s.unit.Oneshot {
+		return // a oneshot is ready when it exits 0, not while it runs
+	}
 	hc := strings.TrimSpace(s.unit.Healthcheck)
 	if hc == "" {
 		s.markHealthy(true)
@@ -46,7 +49,7 @@ func (s *supervisor) health(ctx context.Context, pc procCtx) {
 			err = httpCheck(ctx, client, hc)
 		} else {
 			var code int
-			code, err = s.runCommand(ctx, []string{"/bin/sh", "-c", hc}, pc, checkTimeout, nil, nil)
+			code, err = s.runCommand(ctx, []string{"/bin/sh", "-c", hc}, pc, checkTimeout, spawnOpts{join: initPid})
 			if err == nil && code != 0 {
 				err = fmt.Errorf("exit code %d", code)
 			}
@@ -55,6 +58,9 @@ func (s *supervisor) health(ctx context.Context, pc procCtx) {
 			return
 		}
 		ok := err == nil
+		if !ok && !ready {
+			s.log.Debug("not healthy yet", "err", err)
+		}
 		if ok != healthy {
 			healthy = ok
 			if ok {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -139,8 +140,13 @@ func InitMain() int {
 			parentGone = nil
 			stop()
 		case <-killAt:
-			// -1 from PID 1 of a namespace: every process in it but us.
-			syscall.Kill(-1, syscall.SIGKILL)
+			if os.Getpid() == 1 {
+				// -1 from PID 1 of a namespace: every process in it but us.
+				syscall.Kill(-1, syscall.SIGKILL)
+			} else {
+				// A joined namespace belongs to the service's init.
+				syscall.Kill(-child, syscall.SIGKILL)
+			}
 		}
 	}
 }
@@ -193,7 +199,18 @@ type spawner struct {
 // spawn starts argv under a new init with the given process context. The
 // goroutine that forks keeps its OS thread locked until the init exits:
 // PDEATHSIG fires when the creating thread exits, not the process.
-func (s spawner) spawn(argv []string, pc procCtx, timeoutStop time.Duration, stdout, stderr *os.File) (*proc, error) {
+// spawnOpts are the per-command settings of spawn.
+type spawnOpts struct {
+	timeoutStop    time.Duration
+	stdout, stderr *os.File // nil = /dev/null
+	// join, when non-zero, is the init whose PID namespace the command joins
+	// instead of getting its own: STOP and HEALTHCHECK commands must see the
+	// service's pids (a pidfile written by the service holds them).
+	join int
+}
+
+func (s spawner) spawn(argv []string, pc procCtx, o spawnOpts) (*proc, error) {
+	timeoutStop, stdout, stderr := o.timeoutStop, o.stdout, o.stderr
 	sp := initSpec{Argv: argv, Rlimits: pc.rlimits, TimeoutStop: timeoutStop}
 	if pc.cred != nil {
 		uid := pc.cred.uid
@@ -208,6 +225,16 @@ func (s spawner) spawn(argv []string, pc procCtx, timeoutStop time.Duration, std
 	go func() {
 		runtime.LockOSThread()
 		// Never unlocked: the thread exits with this goroutine, after the init.
+		cloneflags := pc.cloneflags
+		if o.join != 0 && !pc.userns {
+			// setns(CLONE_NEWPID) changes the namespace of this thread's
+			// future children only; the thread dies with this goroutine.
+			if err := joinPIDNamespace(o.join); err != nil {
+				started <- err
+				return
+			}
+			cloneflags = 0
+		}
 		r, w, err := os.Pipe()
 		if err != nil {
 			started <- fmt.Errorf("pipe: %w", err)
@@ -220,12 +247,19 @@ func (s spawner) spawn(argv []string, pc procCtx, timeoutStop time.Duration, std
 			Dir:        pc.dir,
 			ExtraFiles: []*os.File{r},
 			SysProcAttr: &syscall.SysProcAttr{
-				Cloneflags: pc.cloneflags,
+				Cloneflags: cloneflags,
 				Pdeathsig:  syscall.SIGTERM,
 				Setpgid:    true,
 			},
 		}
-		if pc.userns {
+		if o.join != 0 && cloneflags == 0 {
+			// In a joined namespace getppid() is 0, which Go's fork takes
+			// for "parent already dead" and SIGTERMs the child. The pipe
+			// still reports our death, and the service's init (which has
+			// PDEATHSIG) takes the whole namespace down with it.
+			cmd.SysProcAttr.Pdeathsig = 0
+		}
+		if cloneflags&syscall.CLONE_NEWUSER != 0 {
 			cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getuid(), HostID: os.Getuid(), Size: 1}}
 			cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getgid(), HostID: os.Getgid(), Size: 1}}
 		}
@@ -281,19 +315,36 @@ func (p *proc) kill() {
 	<-p.done
 }
 
+func joinPIDNamespace(initPid int) error {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/pid", initPid))
+	if err != nil {
+		return fmt.Errorf("join service namespace: %w", err)
+	}
+	defer f.Close()
+	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWPID); err != nil {
+		return fmt.Errorf("join service namespace: %w", err)
+	}
+	return nil
+}
+
 // servicePid is the host pid of the init's child (what survey shows), or the
 // init's own pid when the kernel does not expose children.
 func (p *proc) servicePid() int {
 	deadline := time.Now().Add(500 * time.Millisecond)
-	path := fmt.Sprintf("/proc/%d/task/%d/children", p.pid, p.pid)
+	// The init is a Go program: the thread that forked may be any of its
+	// threads, and children are listed per thread.
+	glob := fmt.Sprintf("/proc/%d/task/*/children", p.pid)
 	for {
-		b, err := os.ReadFile(path)
-		if err != nil {
+		files, _ := filepath.Glob(glob)
+		if len(files) == 0 {
 			return p.pid
 		}
-		var pid int
-		if _, err := fmt.Sscan(string(b), &pid); err == nil && pid > 0 {
-			return pid
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			var pid int
+			if _, err := fmt.Sscan(string(b), &pid); err == nil && pid > 0 {
+				return pid
+			}
 		}
 		select {
 		case <-p.done:

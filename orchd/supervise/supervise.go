@@ -166,7 +166,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 			return s.fail(err.Error())
 		}
 		if len(u.Exec.PreStart) > 0 {
-			code, err := s.runCommand(ctx, u.Exec.PreStart, pc, u.Timeouts.Start.Std(90*time.Second), s.stdout, s.stderr)
+			code, err := s.runCommand(ctx, u.Exec.PreStart, pc, u.Timeouts.Start.Std(90*time.Second), spawnOpts{stdout: s.stdout, stderr: s.stderr})
 			if ctx.Err() != nil {
 				s.setState(contract.StateStopped, "stopped during pre_start")
 				return nil
@@ -178,7 +178,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 				return s.fail(fmt.Sprintf("pre_start exited with code %d", code))
 			}
 		}
-		p, err := s.sp.spawn(u.Exec.Start, pc, s.timeoutStop(), s.stdout, s.stderr)
+		p, err := s.sp.spawn(u.Exec.Start, pc, spawnOpts{timeoutStop: s.timeoutStop(), stdout: s.stdout, stderr: s.stderr})
 		if err != nil {
 			return s.fail(err.Error())
 		}
@@ -189,7 +189,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 		s.log.Info("started", "pid", pid, "init", p.pid)
 		hctx, hcancel := context.WithCancel(ctx)
 		hdone := make(chan struct{})
-		go func() { defer close(hdone); s.health(hctx, pc) }()
+		go func() { defer close(hdone); s.health(hctx, pc, p.pid) }()
 
 		stopped := false
 		select {
@@ -210,7 +210,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 		s.update(func(st *contract.Status) { st.ExitCode = &code; st.Healthy = false })
 		if len(u.Exec.PostStop) > 0 {
 			// post_stop runs even while stopping; it gets its own bounded context.
-			if c, err := s.runCommand(context.Background(), u.Exec.PostStop, pc, s.timeoutStop(), s.stdout, s.stderr); err != nil || c != 0 {
+			if c, err := s.runCommand(context.Background(), u.Exec.PostStop, pc, s.timeoutStop(), spawnOpts{stdout: s.stdout, stderr: s.stderr}); err != nil || c != 0 {
 				s.log.Warn("post_stop failed", "code", c, "err", err)
 			}
 		}
@@ -269,7 +269,7 @@ func (s *supervisor) stop(p *proc, pc procCtx) {
 	grace := s.timeoutStop()
 	deadline := time.Now().Add(grace)
 	if len(s.unit.Exec.Stop) > 0 {
-		code, err := s.runCommand(context.Background(), s.unit.Exec.Stop, pc, grace, s.stdout, s.stderr)
+		code, err := s.runCommand(context.Background(), s.unit.Exec.Stop, pc, grace, spawnOpts{stdout: s.stdout, stderr: s.stderr, join: p.pid})
 		if err != nil || code != 0 {
 			s.log.Warn("stop command failed; sending SIGTERM", "code", code, "err", err)
 			p.sig(syscall.SIGTERM)
@@ -288,8 +288,9 @@ func (s *supervisor) stop(p *proc, pc procCtx) {
 }
 
 // runCommand runs argv under its own init, bounded by timeout (then killed).
-func (s *supervisor) runCommand(ctx context.Context, argv []string, pc procCtx, timeout time.Duration, stdout, stderr *os.File) (int, error) {
-	p, err := s.sp.spawn(argv, pc, s.timeoutStop(), stdout, stderr)
+func (s *supervisor) runCommand(ctx context.Context, argv []string, pc procCtx, timeout time.Duration, o spawnOpts) (int, error) {
+	o.timeoutStop = s.timeoutStop()
+	p, err := s.sp.spawn(argv, pc, o)
 	if err != nil {
 		return -1, err
 	}
