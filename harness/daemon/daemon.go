@@ -286,9 +286,18 @@ func (d *Daemon) start(ctx context.Context) error {
 		}
 		pw = w
 		cmd.Stdout, cmd.Stderr = w, w
+		// The copier gets its own handle: the deferred Close below only
+		// releases the parent's copy of the file.
+		copyTo, err := os.OpenFile(d.LogPath(), os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			pr.Close()
+			w.Close()
+			return fmt.Errorf("start containerd: log: %w", err)
+		}
 		go func() {
 			defer pr.Close()
-			_, _ = io.Copy(io.MultiWriter(logf2(d.LogPath()), d.opts.LogWriter), pr)
+			defer copyTo.Close()
+			_, _ = io.Copy(io.MultiWriter(copyTo, d.opts.LogWriter), pr)
 		}()
 	} else {
 		cmd.Stdout, cmd.Stderr = logf, logf
@@ -318,16 +327,6 @@ func (d *Daemon) start(ctx context.Context) error {
 		return fmt.Errorf("containerd %s (%s) not ready: %w\n--- %s (tail) ---\n%s", d.tc.Name, d.Address(), err, d.LogPath(), d.LogTail(30))
 	}
 	return nil
-}
-
-// logf2 opens the log for appending from the copy goroutine; on error the
-// copy still reaches LogWriter.
-func logf2(path string) io.Writer {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return io.Discard
-	}
-	return f
 }
 
 func envWithout(env []string, key string) []string {
