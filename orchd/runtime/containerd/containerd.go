@@ -8,14 +8,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
@@ -107,8 +109,10 @@ func (r *Runtime) Check(ctx context.Context, env contract.Env) error {
 // Sweep implements runtime.Sweeper. After every supervisor is gone it removes
 // what a killed leaf may have left: tasks, containers and snapshots of this
 // namespace (containers labeled orchd.namespace, ids <ns>-<service>), the
-// leases and images orchd created, and the leaves' FIFO dirs. services limits
-// the sweep; empty means every service of the namespace.
+// leases and images orchd created (with their unpacked snapshots), and the
+// leaves' FIFO dirs. services limits the sweep; empty means every service of
+// the namespace. Images that were in the store before orchd ran carry no orchd
+// label and stay.
 func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string) error {
 	socket := ResolveSocket(r.Socket)
 	if _, err := os.Stat(socket); errors.Is(err, os.ErrNotExist) {
@@ -160,7 +164,24 @@ func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string
 	if err := sweepFIFOs(env, services); err != nil {
 		errs = append(errs, err)
 	}
+	removeNamespaceCgroups(CgroupRoot, env.Namespace)
 	return errors.Join(errs...)
+}
+
+// CgroupRoot is where the host's cgroup filesystems are mounted.
+const CgroupRoot = "/sys/fs/cgroup"
+
+// removeNamespaceCgroups removes the /<ns> parent cgroups runc creates (in
+// every v1 hierarchy, or once on v2) for containers at /<ns>/<id>. rmdir only
+// succeeds on an empty cgroup, so one still in use stays.
+func removeNamespaceCgroups(root, ns string) {
+	dirs, _ := filepath.Glob(filepath.Join(root, "*", ns))
+	dirs = append(dirs, filepath.Join(root, ns))
+	for _, d := range dirs {
+		if err := syscall.Rmdir(d); err != nil && !errors.Is(err, syscall.ENOENT) {
+			slog.Debug("keep namespace cgroup", "dir", d, "err", err)
+		}
+	}
 }
 
 // sweepSnapshots removes snapshots keyed <ns>-<service> in the default snapshotter.
@@ -188,9 +209,9 @@ func sweepSnapshots(ctx context.Context, c *client.Client, ns string, services [
 	return errors.Join(errs...)
 }
 
-// sweepImages deletes the images orchd fetched for this namespace (labeled at
-// import or pull). Images that were in the store before orchd ran carry no
-// such label and stay.
+// sweepImages deletes the images orchd imported or pulled for this namespace,
+// then has the daemon collect garbage now, so their content and unpacked
+// snapshots are gone when fell returns.
 func sweepImages(ctx context.Context, c *client.Client, ns string, want func(string) bool) error {
 	is := c.ImageService()
 	list, err := is.List(ctx, fmt.Sprintf("labels.%q==%q", LabelNamespace, ns))
@@ -198,19 +219,37 @@ func sweepImages(ctx context.Context, c *client.Client, ns string, want func(str
 		return fmt.Errorf("sweep: list images: %w", err)
 	}
 	var errs []error
-	for i, img := range list {
+	deleted := 0
+	for _, img := range list {
 		if !want(img.Labels[LabelService]) {
 			continue
 		}
-		var opts []images.DeleteOpt
-		if i == len(list)-1 {
-			opts = append(opts, images.SynchronousDelete())
-		}
-		if err := is.Delete(ctx, img.Name, opts...); err != nil && !errdefs.IsNotFound(err) {
+		if err := is.Delete(ctx, img.Name); err != nil && !errdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("sweep: delete image %s: %w", img.Name, err))
+			continue
+		}
+		deleted++
+	}
+	if deleted > 0 {
+		if err := syncGC(ctx, c); err != nil {
+			errs = append(errs, fmt.Errorf("sweep: %w", err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// syncGC runs a garbage collection and waits for it: deleting a lease with
+// SynchronousDelete collects before returning.
+func syncGC(ctx context.Context, c *client.Client) error {
+	ls := c.LeasesService()
+	l, err := ls.Create(ctx, leases.WithRandomID())
+	if err != nil {
+		return fmt.Errorf("gc: create lease: %w", err)
+	}
+	if err := ls.Delete(ctx, l, leases.SynchronousDelete); err != nil {
+		return fmt.Errorf("gc: %w", err)
+	}
+	return nil
 }
 
 func sweepFIFOs(env contract.Env, services []string) error {

@@ -35,6 +35,9 @@ func specOpts(rs *crd.RunSpec, img oci.Image, cfg ocispec.ImageConfig, cgroup cg
 		oci.WithHostNamespace(specs.NetworkNamespace),
 		oci.WithHostHostsFile,
 		oci.WithHostResolvconf,
+		// The container sees its own cgroup read-only at /sys/fs/cgroup, as
+		// under Docker: runtimes (JVM, Go, .NET) size themselves from it.
+		withCgroupMount(cgroup.unified()),
 	}
 
 	var entry, cmd []string
@@ -217,26 +220,69 @@ func withBlkioWeight(w uint16) oci.SpecOpts {
 	}
 }
 
+// withCgroupMount mounts the container's cgroup read-only at /sys/fs/cgroup.
+// On cgroup v2 it also gives the container its own cgroup namespace so the
+// mount's root is the container's cgroup.
+func withCgroupMount(unified bool) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		for _, m := range s.Mounts {
+			if m.Destination == "/sys/fs/cgroup" {
+				return nil
+			}
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"ro", "nosuid", "noexec", "nodev"}})
+		if unified {
+			if s.Linux == nil {
+				s.Linux = &specs.Linux{}
+			}
+			for _, ns := range s.Linux.Namespaces {
+				if ns.Type == specs.CgroupNamespace {
+					return nil
+				}
+			}
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
+		}
+		return nil
+	}
+}
+
 // cgroupHost describes the host's cgroup filesystem, for limits runc would
 // otherwise fail on.
 type cgroupHost struct{ root string }
 
+func (h cgroupHost) dir() string {
+	if h.root == "" {
+		return "/sys/fs/cgroup"
+	}
+	return h.root
+}
+
+// unified reports whether the host runs cgroup v2 only.
+func (h cgroupHost) unified() bool {
+	_, err := os.Stat(filepath.Join(h.dir(), "cgroup.controllers"))
+	return err == nil
+}
+
 // ioWeightUnsupported says why the host cannot take an IO weight ("" = it can).
 func (h cgroupHost) ioWeightUnsupported() string {
-	root := h.root
-	if root == "" {
-		root = "/sys/fs/cgroup"
-	}
+	root := h.dir()
 	if b, err := os.ReadFile(filepath.Join(root, "cgroup.controllers")); err == nil {
 		if slices.Contains(strings.Fields(string(b)), "io") {
 			return ""
 		}
 		return "the cgroup v2 io controller is not enabled"
 	}
+	// Weight files are not shown on the root cgroup: blkio.weight comes with
+	// CFQ; with BFQ, any blkio.bfq.* file on the root means child cgroups
+	// (the container's) have blkio.bfq.weight, which runc then writes.
+	blkio := filepath.Join(root, "blkio")
 	for _, f := range []string{"blkio.weight", "blkio.bfq.weight"} {
-		if _, err := os.Stat(filepath.Join(root, "blkio", f)); err == nil {
+		if _, err := os.Stat(filepath.Join(blkio, f)); err == nil {
 			return ""
 		}
 	}
-	return "the host's cgroup v1 blkio controller has no weight file (no CFQ/BFQ IO scheduler)"
+	if m, _ := filepath.Glob(filepath.Join(blkio, "blkio.bfq.*")); len(m) > 0 {
+		return ""
+	}
+	return "the host's cgroup v1 blkio controller has no weight (neither CFQ nor BFQ is loaded)"
 }
