@@ -46,6 +46,8 @@ func newRootCmd() *cobra.Command {
 		newImagesCmd(),   // images.go: fixture OCI layouts
 		newRegistryCmd(), // images.go: serve fixture images on loopback
 		newLeaksCmd(),    // leaks.go: the leak inspector
+		newSuitesCmd(),   // suites.go: the conformance suites (the main job)
+		newStressCmd(),   // stress.go: grow/fell stress cycles
 		newBenchCmd(),    // bench.go: orchd against ctr, side by side
 	)
 	return root

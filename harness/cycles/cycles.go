@@ -24,6 +24,9 @@ type Options struct {
 	Image string
 	// Command is the CMD each service runs (default "sleep forever").
 	Command string
+	// Orchfile, when set, replaces the generated Orchfile; it must declare
+	// exactly Services long-running services.
+	Orchfile string
 	// Inspect is the leak check after each fell; required.
 	Inspect Inspector
 	// RunningTimeout bounds grow-to-running (default 2m); FellTimeout bounds fell (default 2m).
@@ -101,7 +104,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	case opts.Orchd == "" || opts.Address == "" || opts.Namespace == "" || opts.StateDir == "" || opts.ProjectDir == "":
 		return nil, errors.New("cycles: orchd, address, namespace, state dir and project dir are required")
 	}
-	if err := opts.WriteOrchfile(Orchfile(opts.Image, opts.Command, opts.Services)); err != nil {
+	text := opts.Orchfile
+	if text == "" {
+		text = Orchfile(opts.Image, opts.Command, opts.Services)
+	}
+	if err := opts.WriteOrchfile(text); err != nil {
 		return nil, err
 	}
 	res := &Result{Services: opts.Services}
