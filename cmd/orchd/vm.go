@@ -33,16 +33,14 @@ func newVMRunCmd(a *app) *cobra.Command {
 }
 
 func newVMInitCmd(a *app) *cobra.Command {
-	var switched bool
 	cmd := &cobra.Command{
 		Use:    "vm-init",
 		Short:  "The init (PID 1) inside a vm service's microVM",
 		Args:   cobra.NoArgs,
 		Hidden: true,
 		RunE: func(*cobra.Command, []string) error {
-			return guest.Main(switched)
+			return guest.Main()
 		},
 	}
-	cmd.Flags().BoolVar(&switched, guest.SwitchedFlag[2:], false, "the root has been moved to a tmpfs")
 	return cmd
 }

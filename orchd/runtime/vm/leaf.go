@@ -91,7 +91,7 @@ func (l *Leaf) Run(ctx context.Context, specFile string) (int, error) {
 	defer os.RemoveAll(work)
 
 	start := time.Now()
-	m := Machine{KVM: KVMAvailable(), Kernel: k.Vmlinuz, Initrd: filepath.Join(work, "initrd.cpio"), Append: KernelCmdline(os.Getenv(EnvDebug) == "1"), Publish: s.Service.Publish}
+	m := Machine{KVM: KVMAvailable(), BIOS: FindQboot(), Kernel: k.Vmlinuz, Initrd: filepath.Join(work, "initrd.cpio"), Append: KernelCmdline(os.Getenv(EnvDebug) == "1"), Publish: s.Service.Publish}
 	if err := m.Resources(s.Service.Resources); err != nil {
 		return 1, err
 	}
@@ -303,6 +303,7 @@ func (l *Leaf) buildInitrd(s *Spec, k vmassets.Kernel, mounts []guest.Mount, out
 	if err != nil {
 		return err
 	}
+	cfg.Debug = os.Getenv(EnvDebug) == "1"
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("guest config: %w", err)

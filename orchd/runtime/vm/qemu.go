@@ -26,7 +26,10 @@ type Share struct {
 
 // Machine is everything that decides qemu's command line.
 type Machine struct {
-	KVM       bool
+	KVM bool
+	// BIOS is a firmware file for -bios (qboot boots a kernel directly, faster
+	// than SeaBIOS and without writing to the console); empty = qemu's default.
+	BIOS      string
 	MemoryMiB int
 	CPUs      int
 	Kernel    string
@@ -68,7 +71,7 @@ func KVMAvailable() bool {
 // KernelCmdline is the guest kernel's command line: serial console, quiet
 // unless debugging, a panic ends the VM, and orchd's init with its argument.
 func KernelCmdline(debug bool) string {
-	parts := []string{"console=ttyS0", "panic=-1", "rdinit=/orchd/orchd"}
+	parts := []string{"console=ttyS0", "panic=-1", "edd=off", "rdinit=/orchd/orchd"}
 	if debug {
 		parts = append(parts, "loglevel=7")
 	} else {
@@ -84,6 +87,9 @@ func (m Machine) Args() []string {
 		a = append(a, "-machine", "q35,accel=kvm", "-cpu", "host")
 	} else {
 		a = append(a, "-machine", "q35,accel=tcg", "-cpu", "max")
+	}
+	if m.BIOS != "" {
+		a = append(a, "-bios", m.BIOS)
 	}
 	a = append(a,
 		"-m", strconv.Itoa(m.MemoryMiB),
@@ -117,3 +123,13 @@ func (m Machine) Args() []string {
 
 // qemuEscape doubles commas, qemu's option-value escape.
 func qemuEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
+// FindQboot returns qemu's qboot firmware when installed.
+func FindQboot() string {
+	for _, p := range []string{"/usr/share/qemu/qboot.rom", "/usr/local/share/qemu/qboot.rom"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}

@@ -46,6 +46,8 @@ type Config struct {
 	// Cgroup2 mounts the unified hierarchy at /sys/fs/cgroup and enables the
 	// controllers for children (what containerd and runc expect).
 	Cgroup2 bool `json:"cgroup2"`
+	// Debug prints the init's steps, with the time since boot, on the console.
+	Debug bool `json:"debug,omitempty"`
 }
 
 // Mount is one virtio-9p share.

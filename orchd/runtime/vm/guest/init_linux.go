@@ -17,39 +17,61 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SwitchedFlag is passed to the re-executed init once the root is a tmpfs.
-const SwitchedFlag = "--switched"
-
 const newRoot = "/newroot"
 
-// Main is the init. switched says the root has already been moved to a tmpfs.
-// It only returns on failure before the VM can be powered off.
-func Main(switched bool) error {
+// proc is the init's state.
+type proc struct {
+	cfg   *Config
+	debug bool
+	ctl   *os.File
+}
+
+// Main is the init. It only returns (with an error) when not PID 1.
+func Main() error {
 	if os.Getpid() != 1 {
 		return errors.New("vm-init runs as PID 1 inside a vm service's VM; it is started by vm-run")
 	}
 	unix.Umask(0)
-	if !switched {
-		if err := switchRoot(); err != nil {
-			fail(nil, fmt.Errorf("switch root: %w", err))
-		}
-		return nil // not reached: switchRoot execs
+	p := &proc{}
+	cfg, err := Load(ConfigPath)
+	if err != nil {
+		p.fail(err)
 	}
-	code, ctl := run()
-	finish(ctl, code)
+	p.cfg, p.debug = cfg, cfg.Debug
+	// Modules load from the initramfs, so they need not be copied.
+	p.step("loading %d modules", len(cfg.Modules))
+	for _, m := range cfg.Modules {
+		if err := loadModule(m); err != nil {
+			p.fail(err)
+		}
+	}
+	p.step("copying the initramfs into a tmpfs root")
+	if err := switchRoot(); err != nil {
+		p.fail(fmt.Errorf("switch root: %w", err))
+	}
+	p.finish(p.run())
 	return nil
 }
 
-// fail reports an init failure and powers off.
-func fail(ctl *os.File, err error) {
-	fmt.Fprintf(os.Stderr, "orchd-init: %v\n", err)
-	finish(ctl, ExitInitFailed)
+func (p *proc) step(format string, a ...any) {
+	if !p.debug {
+		return
+	}
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	fmt.Fprintf(os.Stderr, "orchd-init: [%d.%03d] %s\n", ts.Sec, ts.Nsec/1e6, fmt.Sprintf(format, a...))
 }
 
-func finish(ctl *os.File, code int) {
-	if ctl != nil {
-		fmt.Fprintf(ctl, "exit %d\n", code)
-		_ = ctl.Sync()
+// fail reports an init failure and powers off.
+func (p *proc) fail(err error) {
+	fmt.Fprintf(os.Stderr, "orchd-init: %v\n", err)
+	p.finish(ExitInitFailed)
+}
+
+func (p *proc) finish(code int) {
+	if p.ctl != nil {
+		fmt.Fprintf(p.ctl, "exit %d\n", code)
+		_ = p.ctl.Sync()
 	}
 	fmt.Fprintf(os.Stdout, "%s %d\n", ExitMarker, code)
 	unix.Sync()
@@ -59,7 +81,8 @@ func finish(ctl *os.File, code int) {
 	os.Exit(code)
 }
 
-// switchRoot copies the initramfs into a tmpfs and makes that the root, since
+// switchRoot copies the initramfs (except orchd's own files, which stay in the
+// old root this process runs from) into a tmpfs and makes that the root:
 // runc's pivot_root cannot leave the initial rootfs.
 func switchRoot() error {
 	if err := os.MkdirAll(newRoot, 0o755); err != nil {
@@ -72,10 +95,10 @@ func switchRoot() error {
 		if err != nil {
 			return err
 		}
-		if p == "/" {
+		switch p {
+		case "/":
 			return nil
-		}
-		if p == newRoot {
+		case newRoot, Dir:
 			return filepath.SkipDir
 		}
 		return moveEntry(p, filepath.Join(newRoot, p))
@@ -92,10 +115,7 @@ func switchRoot() error {
 	if err := unix.Chroot("."); err != nil {
 		return fmt.Errorf("chroot: %w", err)
 	}
-	if err := os.Chdir("/"); err != nil {
-		return err
-	}
-	return unix.Exec(Binary, []string{Binary, "vm-init", SwitchedFlag}, os.Environ())
+	return os.Chdir("/")
 }
 
 // moveEntry copies one entry and deletes the source file, so RAM holds each
@@ -161,11 +181,9 @@ type mountSpec struct {
 	mode                   os.FileMode
 }
 
-func run() (int, *os.File) {
-	cfg, err := Load(ConfigPath)
-	if err != nil {
-		fail(nil, err)
-	}
+func (p *proc) run() int {
+	cfg := p.cfg
+	p.step("root switched; mounting")
 	nosuid := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
 	mounts := []mountSpec{
 		{"proc", "/proc", "proc", nosuid, "", 0o555},
@@ -181,10 +199,10 @@ func run() (int, *os.File) {
 	}
 	for _, m := range mounts {
 		if err := os.MkdirAll(m.target, m.mode); err != nil {
-			fail(nil, fmt.Errorf("mkdir %s: %w", m.target, err))
+			p.fail(fmt.Errorf("mkdir %s: %w", m.target, err))
 		}
 		if err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data); err != nil {
-			fail(nil, fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err))
+			p.fail(fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err))
 		}
 	}
 	_ = os.Symlink("pts/ptmx", "/dev/ptmx.tmp")
@@ -193,11 +211,6 @@ func run() (int, *os.File) {
 		_ = os.Symlink(l[0], l[1])
 	}
 	rawConsole()
-	for _, m := range cfg.Modules {
-		if err := loadModule(m); err != nil {
-			fail(nil, err)
-		}
-	}
 	if cfg.Cgroup2 {
 		// runc enables controllers along the path too; doing it here makes the
 		// root's children (containerd's cgroups) limitable from the start.
@@ -205,43 +218,46 @@ func run() (int, *os.File) {
 	}
 	if cfg.Hostname != "" {
 		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
-			fail(nil, fmt.Errorf("sethostname: %w", err))
+			p.fail(fmt.Errorf("sethostname: %w", err))
 		}
 	}
 	if err := ifUp("lo", "", ""); err != nil {
-		fail(nil, err)
+		p.fail(err)
 	}
 	if n := cfg.Network; n != nil {
 		if err := ifUp(n.Interface, n.Address, n.Netmask); err != nil {
-			fail(nil, err)
+			p.fail(err)
 		}
 	}
 	writeEtc(cfg)
+	p.step("mounting %d volumes", len(cfg.Volumes))
 	for _, v := range cfg.Volumes {
 		if err := os.MkdirAll(v.Destination, 0o755); err != nil {
-			fail(nil, fmt.Errorf("volume %s: %w", v.Destination, err))
+			p.fail(fmt.Errorf("volume %s: %w", v.Destination, err))
 		}
 		var flags uintptr
 		if v.ReadOnly {
 			flags |= unix.MS_RDONLY
 		}
 		if err := unix.Mount(v.Tag, v.Destination, "9p", flags, "trans=virtio,version=9p2000.L,msize=262144,cache=mmap"); err != nil {
-			fail(nil, fmt.Errorf("mount volume %s at %s: %w", v.Tag, v.Destination, err))
+			p.fail(fmt.Errorf("mount volume %s at %s: %w", v.Tag, v.Destination, err))
 		}
 	}
 	ctl, err := openControl(5 * time.Second)
 	if err != nil {
-		fail(nil, err)
+		p.fail(err)
 	}
+	p.ctl = ctl
+	p.step("starting %v", cfg.Argv)
 	code, err := supervise(cfg, ctl)
 	if err != nil {
-		fail(ctl, err)
+		p.fail(err)
 	}
 	for i := len(cfg.Volumes) - 1; i >= 0; i-- {
 		unix.Sync()
 		_ = unix.Unmount(cfg.Volumes[i].Destination, 0)
 	}
-	return code, ctl
+	return code
 }
 
 // rawConsole turns off output post-processing (\n -> \r\n) on the console so
@@ -391,7 +407,8 @@ func supervise(cfg *Config, ctl *os.File) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("start %s: %w", argv0, err)
 	}
-	fmt.Fprintln(ctl, "started")
+	// Never let a slow host reader hold up reaping.
+	go fmt.Fprintln(ctl, "started")
 	var kill <-chan time.Time
 	code := -1
 	stopping := false

@@ -20,12 +20,12 @@ const (
 // Entry is one file of the flattened tree. Regular file content lives in the
 // tree's spill file at [off, off+Size), so large images need no RAM here.
 type Entry struct {
-	Path     string // clean, relative, no leading slash
-	Mode     uint32 // cpio type bits | permissions
-	UID, GID uint32
-	Mtime    int64
-	Size     int64
-	Link     string // symlink target
+	Path                 string // clean, relative, no leading slash
+	Mode                 uint32 // cpio type bits | permissions
+	UID, GID             uint32
+	Mtime                int64
+	Size                 int64
+	Link                 string // symlink target
 	RDevMajor, RDevMinor uint32
 
 	off   int64
