@@ -78,9 +78,6 @@ func Start(ctx context.Context, tc *toolchain.Toolchain, opts Options) (*Daemon,
 			return nil, fmt.Errorf("start containerd: %w", err)
 		}
 		dir = abs
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("start containerd: %w", err)
-		}
 	}
 	d := &Daemon{tc: tc, opts: opts, dir: dir}
 	if len(d.Address()) > maxSocketPath {
@@ -90,7 +87,7 @@ func Start(ctx context.Context, tc *toolchain.Toolchain, opts Options) (*Daemon,
 	if err := refuseLiveSocket(d.Address()); err != nil {
 		return nil, err
 	}
-	for _, p := range []string{d.Root(), d.State()} {
+	for _, p := range []string{dir, d.Root(), d.State()} {
 		if err := os.MkdirAll(p, 0o700); err != nil {
 			return nil, fmt.Errorf("start containerd: %w", err)
 		}
