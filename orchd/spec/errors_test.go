@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -258,6 +259,20 @@ func TestErrorFormat(t *testing.T) {
 	l := ErrorList{{File: "a", Line: 1, Msg: "x"}, {File: "a", Line: 2, Msg: "y", Hint: "h"}}
 	if got, want := l.Error(), "a:1: x\na:2: y\n  hint: h"; got != want {
 		t.Errorf("ErrorList.Error() = %q, want %q", got, want)
+	}
+}
+
+// ARGs that double at every level must not exhaust memory.
+func TestExpansionBomb(t *testing.T) {
+	lines := []string{"ARG a0=" + strings.Repeat("x", 1024)}
+	for i := 1; i <= 40; i++ {
+		lines = append(lines, fmt.Sprintf("ARG a%d=${a%d}${a%d}", i, i-1, i-1))
+	}
+	lines = append(lines, "SERVICE s", "RUN echo ${a40}", "ENV A=${a20}${a20}${a20}")
+	_, err := Parse([]Source{src("Orchfile", lines...)}, Options{LookupEnv: noEnv})
+	list := errorsOf(t, err)
+	if !strings.Contains(list[0].Msg, "after expanding variables") {
+		t.Errorf("first error = %v", list[0])
 	}
 }
 

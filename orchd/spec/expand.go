@@ -44,10 +44,12 @@ func validVarName(name string) bool {
 // expandVars replaces each ${name} in s with lookup(name). References lookup does
 // not resolve are kept verbatim and returned in undefined (in order, no
 // duplicates). A "${" not followed by a variable name and "}" is left as is.
-func expandVars(s string, lookup func(string) (string, bool)) (out string, undefined []string) {
+// When the result would exceed limit bytes (limit >= 0) expansion stops and
+// tooLong is set: ARGs referring to ARGs could otherwise grow exponentially.
+func expandVars(s string, lookup func(string) (string, bool), limit int) (out string, undefined []string, tooLong bool) {
 	i := strings.Index(s, "${")
 	if i < 0 {
-		return s, nil
+		return s, nil, false
 	}
 	var b strings.Builder
 	b.Grow(len(s))
@@ -66,6 +68,9 @@ func expandVars(s string, lookup func(string) (string, bool)) (out string, undef
 			continue
 		}
 		if v, ok := lookup(name); ok {
+			if limit >= 0 && b.Len()+len(v)+len(s)-end-1 > limit {
+				return "", undefined, true
+			}
 			b.WriteString(v)
 		} else {
 			b.WriteString(s[:end+1])
@@ -77,7 +82,7 @@ func expandVars(s string, lookup func(string) (string, bool)) (out string, undef
 		i = strings.Index(s, "${")
 	}
 	b.WriteString(s)
-	return b.String(), undefined
+	return b.String(), undefined, false
 }
 
 func contains(list []string, s string) bool {
@@ -107,7 +112,7 @@ func ExpandBuiltins(svc *Service, vars map[string]string) {
 		return "", false
 	}
 	x := func(s string) string {
-		out, _ := expandVars(s, lookup)
+		out, _, _ := expandVars(s, lookup, -1)
 		return out
 	}
 	for _, f := range []*string{

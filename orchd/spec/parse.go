@@ -57,8 +57,10 @@ func Parse(sources []Source, opts Options) (*Spec, error) {
 		return nil, p.errorList()
 	}
 	lexed := make([][]rawDirective, len(sources))
+	p.budget = expansionBudget
 	for _, s := range sources {
 		p.files = append(p.files, s.Name)
+		p.budget += 4 * len(s.Data)
 	}
 	for i, s := range sources {
 		lexed[i] = p.lex(i, s)
@@ -73,6 +75,10 @@ func Parse(sources []Source, opts Options) (*Spec, error) {
 	}
 	return s, nil
 }
+
+// expansionBudget is the base number of bytes variable expansion may produce in
+// one parse, on top of four times the input size.
+const expansionBudget = 16 << 20
 
 // pos locates a directive: source index (for sorting), file name and line.
 type pos struct {
@@ -170,6 +176,8 @@ type parser struct {
 	services map[string]*msvc
 	order    []*msvc
 	files    []string // source names, by source index
+	// budget bounds the bytes that variable expansion may produce in one parse.
+	budget int
 }
 
 func (p *parser) errorf(at pos, hint, format string, a ...any) {
@@ -333,7 +341,7 @@ func (p *parser) resolveArgs() {
 			p.badArgs[name] = true
 			return "${" + name + "}", true
 		}
-		v, undefined := expandVars(d.value, func(ref string) (string, bool) {
+		v, undefined, tooLong := expandVars(d.value, func(ref string) (string, bool) {
 			if state[ref] == 1 {
 				p.errorf(d.at, "", "ARG %s refers to itself through ${%s}", name, ref)
 				p.badArgs[name] = true
@@ -346,7 +354,12 @@ func (p *parser) resolveArgs() {
 				return "${" + ref + "}", true
 			}
 			return "", false
-		})
+		}, max(p.budget, 0))
+		if tooLong {
+			p.errorf(d.at, "", "ARG %s is longer than %d bytes after expanding variables", name, p.budget)
+			p.badArgs[name] = true
+		}
+		p.budget -= len(v)
 		for _, u := range undefined {
 			p.errorf(d.at, "declare ARG "+u+"=... or pass --arg "+u+"=...", "undefined variable ${%s}", u)
 			p.badArgs[name] = true
@@ -375,7 +388,7 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 // expand substitutes ARG values into a directive's value; built-ins without a
 // value stay verbatim and any other unknown reference is an error.
 func (p *parser) expand(d rawDirective) (string, bool) {
-	v, undefined := expandVars(d.val, func(name string) (string, bool) {
+	v, undefined, tooLong := expandVars(d.val, func(name string) (string, bool) {
 		if v, ok := p.argVals[name]; ok {
 			return v, true
 		}
@@ -383,7 +396,14 @@ func (p *parser) expand(d rawDirective) (string, bool) {
 			return "${" + name + "}", true
 		}
 		return "", false
-	})
+	}, max(p.budget, 0))
+	if tooLong {
+		p.errorf(d.at, "", "%s is longer than %d bytes after expanding variables", d.kw, p.budget)
+		return "", false
+	}
+	if len(v) != len(d.val) || strings.Contains(d.val, "${") {
+		p.budget -= len(v)
+	}
 	for _, u := range undefined {
 		p.errorf(d.at, "declare ARG "+u+"=... or pass --arg "+u+"=...", "undefined variable ${%s}", u)
 	}
