@@ -119,8 +119,9 @@ func TestKillRestart(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			d := daemontest.Start(t, tc)
-			ctx = namespaces.WithNamespace(ctx, "krtest")
-			c := daemontest.Client(t, d, "krtest")
+			ns := daemontest.Namespace("krtest")
+			ctx = namespaces.WithNamespace(ctx, ns)
+			c := daemontest.Client(t, d, ns)
 			_, task, err := daemontest.RunSleeper(ctx, c, "kr-sleeper", sleeper)
 			if err != nil {
 				t.Fatal(err)
@@ -145,7 +146,7 @@ func TestKillRestart(t *testing.T) {
 			if d.Pid() == 0 || d.Pid() == oldPid {
 				t.Fatalf("restart: pid %d (old %d)", d.Pid(), oldPid)
 			}
-			c2, err := d.Client(client.WithDefaultNamespace("krtest"))
+			c2, err := d.Client(client.WithDefaultNamespace(ns))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -196,8 +197,9 @@ func TestStopWithRunningTask(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx = namespaces.WithNamespace(ctx, "stoptest")
-			c, err := d.Client(client.WithDefaultNamespace("stoptest"))
+			ns := daemontest.Namespace("stoptest")
+			ctx = namespaces.WithNamespace(ctx, ns)
+			c, err := d.Client(client.WithDefaultNamespace(ns))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -279,4 +280,102 @@ func imageNames(imgs []cimages.Image) []string {
 		n = append(n, i.Name)
 	}
 	return n
+}
+
+// TestProbeSignalsAsPid1 pins down the probe's stop behaviour as a
+// container's PID 1, which the supervisor suites rely on.
+func TestProbeSignalsAsPid1(t *testing.T) {
+	set := build(t)
+	l, err := set.Get(images.Probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range daemontest.Toolchains(t) {
+		t.Run(tc.Name, func(t *testing.T) {
+			d := daemontest.Start(t, tc)
+			c := daemontest.Client(t, d, testNamespace)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			if _, err := images.Import(ctx, c, l.Dir); err != nil {
+				t.Fatal(err)
+			}
+			img, err := c.GetImage(ctx, l.Ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fifos := t.TempDir()
+
+			for _, tt := range []struct {
+				name   string
+				args   []string
+				ready  string
+				term   bool   // whether SIGTERM alone ends it
+				after  string // stderr line proving the SIGTERM was seen
+				expect uint32
+			}{
+				{"sleep", []string{"sleep", "forever"}, "probe: sleep: ready", true, "received terminated", 143},
+				{"term-exit", []string{"term-exit", "7"}, "probe: term-exit: ready", true, "exiting 7", 7},
+				{"term-ignore", []string{"term-ignore"}, "probe: term-ignore: ready", false, "ignoring terminated", 137},
+				{"pid1-raw", []string{"pid1-raw"}, "probe: pid1-raw: ready", false, "", 137},
+			} {
+				task, err := imagestest.Start(ctx, c, img, "signal-"+tt.name, fifos, tt.args)
+				if err != nil {
+					t.Fatalf("%s: %v", tt.name, err)
+				}
+				func() {
+					defer func() {
+						if err := task.Delete(context.WithoutCancel(ctx)); err != nil {
+							t.Errorf("%s: %v", tt.name, err)
+						}
+					}()
+					if err := task.WaitStderr(ctx, tt.ready); err != nil {
+						t.Fatalf("%s: %v", tt.name, err)
+					}
+					if task.Pid() == 0 {
+						t.Fatalf("%s: no pid", tt.name)
+					}
+					if err := task.Kill(ctx, syscall.SIGTERM); err != nil {
+						t.Fatal(err)
+					}
+					if tt.after != "" {
+						if err := task.WaitStderr(ctx, tt.after); err != nil && !task.Exited() {
+							t.Fatalf("%s: %v", tt.name, err)
+						}
+					}
+					if !tt.term {
+						// It must survive SIGTERM: watch for a while, then SIGKILL.
+						watch, stop := context.WithTimeout(ctx, time.Second)
+						defer stop()
+						tick := time.NewTicker(50 * time.Millisecond)
+						defer tick.Stop()
+						for watch.Err() == nil {
+							if task.Exited() {
+								t.Fatalf("%s: exited after SIGTERM; stderr %q", tt.name, task.Stderr())
+							}
+							select {
+							case <-watch.Done():
+							case <-tick.C:
+							}
+						}
+						if err := task.Kill(ctx, syscall.SIGKILL); err != nil {
+							t.Fatal(err)
+						}
+					}
+					code, err := task.Wait(ctx)
+					if err != nil {
+						t.Fatalf("%s: %v", tt.name, err)
+					}
+					if code != tt.expect {
+						t.Errorf("%s: exit %d, want %d; stderr %q", tt.name, code, tt.expect, task.Stderr())
+					}
+				}()
+			}
+
+			res, err := imagestest.Run(ctx, c, img, "crash", fifos, []string{"crash-after", "50ms", "9"})
+			if err != nil || res.ExitCode != 9 {
+				t.Errorf("crash-after: exit %d, %v; stderr %q", res.ExitCode, err, res.Stderr)
+			}
+			cleanNamespace(ctx, t, c)
+		})
+	}
 }

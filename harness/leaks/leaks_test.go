@@ -38,7 +38,7 @@ func TestFreshDaemonHasNoLeaks(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			d := daemontest.Start(t, tc)
-			r, err := leaks.Inspect(ctx, target(d, "fresh"))
+			r, err := leaks.Inspect(ctx, target(d, daemontest.Namespace("fresh")))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +58,7 @@ func TestReportsAndCleans(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			d := daemontest.Start(t, tc)
-			const ns = "leaktest"
+			ns := daemontest.Namespace("leaktest")
 			orchdState := t.TempDir()
 			tgt := target(d, ns)
 			tgt.OrchdStateDir = orchdState

@@ -181,3 +181,10 @@ func RunSleeper(ctx context.Context, c *client.Client, id, sleeper string) (_ cl
 	}
 	return ctr, task, nil
 }
+
+// Namespace makes a namespace unique to this test process: runc's state
+// (/run/containerd/runc/<ns>/<id>) and cgroups (/<ns>/<id>) are per host, so
+// two test runs at once must not share a namespace.
+func Namespace(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, os.Getpid())
+}

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -92,56 +94,163 @@ func WithBlkioWeight(w uint16) oci.SpecOpts {
 // exit (bounded by ctx) and removes the task, container and snapshot. FIFOs
 // are created in fifoDir so nothing is left under /run/containerd/fifo.
 func Run(ctx context.Context, c *client.Client, img client.Image, id, fifoDir string, args []string, opts ...oci.SpecOpts) (res Result, err error) {
-	if err := img.Unpack(ctx, Snapshotter); err != nil {
-		return res, fmt.Errorf("unpack %s: %w", img.Name(), err)
+	task, err := Start(ctx, c, img, id, fifoDir, args, opts...)
+	if err != nil {
+		return res, err
 	}
-	ctr, err := c.NewContainer(ctx, id,
+	defer func() { err = errors.Join(err, task.Delete(context.WithoutCancel(ctx))) }()
+	code, err := task.Wait(ctx)
+	res = Result{Stdout: task.Stdout(), Stderr: task.Stderr(), ExitCode: code}
+	return res, err
+}
+
+// Task is a started fixture container.
+type Task struct {
+	id     string
+	ctr    client.Container
+	task   client.Task
+	exitCh <-chan client.ExitStatus
+	stdout syncBuffer
+	stderr syncBuffer
+
+	exited bool
+	code   uint32
+}
+
+// Start is Run without waiting: the caller signals, waits and deletes.
+func Start(ctx context.Context, c *client.Client, img client.Image, id, fifoDir string, args []string, opts ...oci.SpecOpts) (_ *Task, err error) {
+	if err := img.Unpack(ctx, Snapshotter); err != nil {
+		return nil, fmt.Errorf("unpack %s: %w", img.Name(), err)
+	}
+	t := &Task{id: id}
+	t.ctr, err = c.NewContainer(ctx, id,
 		client.WithSnapshotter(Snapshotter),
 		client.WithNewSnapshot(id+"-snapshot", img),
 		client.WithNewSpec(append([]oci.SpecOpts{oci.WithImageConfigArgs(img, args)}, opts...)...),
 	)
 	if err != nil {
-		return res, fmt.Errorf("create container %s: %w", id, err)
+		return nil, fmt.Errorf("create container %s: %w", id, err)
 	}
-	cleanupCtx := context.WithoutCancel(ctx)
 	defer func() {
-		if derr := ctr.Delete(cleanupCtx, client.WithSnapshotCleanup); derr != nil {
-			err = errors.Join(err, fmt.Errorf("delete container %s: %w", id, derr))
+		if err != nil {
+			err = errors.Join(err, t.Delete(context.WithoutCancel(ctx)))
 		}
 	}()
+	t.task, err = t.ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &t.stdout, &t.stderr), cio.WithFIFODir(fifoDir)))
+	if err != nil {
+		return nil, fmt.Errorf("create task %s: %w", id, err)
+	}
+	if t.exitCh, err = t.task.Wait(ctx); err != nil {
+		return nil, fmt.Errorf("wait task %s: %w", id, err)
+	}
+	if err := t.task.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start task %s: %w", id, err)
+	}
+	return t, nil
+}
 
-	var stdout, stderr bytes.Buffer
-	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &stdout, &stderr), cio.WithFIFODir(fifoDir)))
-	if err != nil {
-		return res, fmt.Errorf("create task %s: %w", id, err)
+// Pid is the task's init pid on the host.
+func (t *Task) Pid() uint32 { return t.task.Pid() }
+
+// Kill sends sig to the task's init process.
+func (t *Task) Kill(ctx context.Context, sig syscall.Signal) error {
+	if err := t.task.Kill(ctx, sig); err != nil {
+		return fmt.Errorf("kill %s with %s: %w", t.id, sig, err)
 	}
-	defer func() {
-		if _, derr := task.Delete(cleanupCtx, client.WithProcessKill); derr != nil {
-			err = errors.Join(err, fmt.Errorf("delete task %s: %w", id, derr))
+	return nil
+}
+
+// WaitStderr polls until stderr contains substr, bounded by ctx.
+func (t *Task) WaitStderr(ctx context.Context, substr string) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !strings.Contains(t.stderr.String(), substr) {
+		if t.Exited() {
+			return fmt.Errorf("task %s exited (%d) before printing %q (stderr %q)", t.id, t.code, substr, t.stderr.String())
 		}
-	}()
-	exitCh, err := task.Wait(ctx)
-	if err != nil {
-		return res, fmt.Errorf("wait task %s: %w", id, err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("task %s: no %q on stderr: %w (stderr %q)", t.id, substr, ctx.Err(), t.stderr.String())
+		case <-tick.C:
+		}
 	}
-	if err := task.Start(ctx); err != nil {
-		return res, fmt.Errorf("start task %s: %w", id, err)
+	return nil
+}
+
+// Exited reports whether the task has exited, without blocking.
+func (t *Task) Exited() bool {
+	if t.exited {
+		return true
 	}
 	select {
-	case st := <-exitCh:
-		code, _, werr := st.Result()
-		if werr != nil {
-			return res, fmt.Errorf("task %s exit status: %w", id, werr)
-		}
-		res.ExitCode = code
-	case <-ctx.Done():
-		_ = task.Kill(cleanupCtx, syscall.SIGKILL, client.WithKillAll)
-		return res, fmt.Errorf("task %s did not exit: %w (stdout %q stderr %q)", id, ctx.Err(), stdout.String(), stderr.String())
+	case st := <-t.exitCh:
+		t.exited, t.code = true, st.ExitCode()
+		return true
+	default:
+		return false
 	}
-	// The task's exit closes the FIFOs; the copy goroutines finish shortly after.
-	waitIO(task, 10*time.Second)
-	res.Stdout, res.Stderr = stdout.String(), stderr.String()
-	return res, nil
+}
+
+// Wait waits for the task to exit (bounded by ctx) and returns its exit code;
+// its output is complete afterwards.
+func (t *Task) Wait(ctx context.Context) (uint32, error) {
+	if !t.exited {
+		select {
+		case st := <-t.exitCh:
+			code, _, err := st.Result()
+			if err != nil {
+				return 0, fmt.Errorf("task %s exit status: %w", t.id, err)
+			}
+			t.exited, t.code = true, code
+		case <-ctx.Done():
+			return 0, fmt.Errorf("task %s did not exit: %w (stdout %q stderr %q)", t.id, ctx.Err(), t.stdout.String(), t.stderr.String())
+		}
+	}
+	// The exit closes the FIFOs; the copiers finish right after.
+	waitIO(t.task, 10*time.Second)
+	return t.code, nil
+}
+
+// Stdout is what the task printed so far.
+func (t *Task) Stdout() string { return t.stdout.String() }
+
+// Stderr is what the task printed so far.
+func (t *Task) Stderr() string { return t.stderr.String() }
+
+// Delete kills what is still running and removes the task, container and snapshot.
+func (t *Task) Delete(ctx context.Context) error {
+	var errs []error
+	if t.task != nil {
+		if _, err := t.task.Delete(ctx, client.WithProcessKill); err != nil {
+			errs = append(errs, fmt.Errorf("delete task %s: %w", t.id, err))
+		}
+		t.task = nil
+	}
+	if t.ctr != nil {
+		if err := t.ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil {
+			errs = append(errs, fmt.Errorf("delete container %s: %w", t.id, err))
+		}
+		t.ctr = nil
+	}
+	return errors.Join(errs...)
+}
+
+// syncBuffer is a bytes.Buffer safe for the cio copier and readers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // waitIO waits for the task's output copiers to drain, bounded.
@@ -153,9 +262,11 @@ func waitIO(task client.Task, limit time.Duration) {
 		}
 		close(done)
 	}()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
 	select {
 	case <-done:
-	case <-time.After(limit):
+	case <-timer.C:
 	}
 }
 
