@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,6 +37,8 @@ const (
 	initEnv = "ORCHD_SUPERVISE_INIT"
 	// parentFD is the read end of the pipe whose EOF means "supervisor gone".
 	parentFD = 3
+	// reportFD is where the init writes its child's host pid.
+	reportFD = 4
 	// exitCannotStart is the init's status when the command could not be started.
 	exitCannotStart = 127
 )
@@ -104,6 +107,7 @@ func InitMain() int {
 		return exitCannotStart
 	}
 	child := p.Pid
+	reportChild()
 
 	var (
 		stopping bool
@@ -151,6 +155,24 @@ func InitMain() int {
 	}
 }
 
+// reportChild tells the supervisor the child's pid as the host sees it: /proc
+// is the host's mount, so its children files hold host pids.
+func reportChild() {
+	f := os.NewFile(reportFD, "report")
+	if f == nil {
+		return
+	}
+	defer f.Close()
+	files, _ := filepath.Glob("/proc/self/task/*/children")
+	for _, name := range files {
+		b, _ := os.ReadFile(name)
+		if fields := strings.Fields(string(b)); len(fields) > 0 {
+			fmt.Fprintln(f, fields[0])
+			return
+		}
+	}
+}
+
 func exitStatus(ws syscall.WaitStatus) int {
 	if ws.Signaled() {
 		return 128 + int(ws.Signal())
@@ -187,6 +209,8 @@ type proc struct {
 	code int   // valid after done
 	err  error // valid after done: a wait error other than a non-zero exit
 	sig  func(syscall.Signal) error
+	// report yields the child's host pid (read once, by servicePid).
+	report *os.File
 }
 
 // spawner starts inits.
@@ -240,12 +264,19 @@ func (s spawner) spawn(argv []string, pc procCtx, o spawnOpts) (*proc, error) {
 			started <- fmt.Errorf("pipe: %w", err)
 			return
 		}
+		rr, rw, err := os.Pipe()
+		if err != nil {
+			r.Close()
+			w.Close()
+			started <- fmt.Errorf("pipe: %w", err)
+			return
+		}
 		cmd := &exec.Cmd{
 			Path:       s.exe,
 			Args:       []string{s.argv0, "supervise", initFlag, "--spec", s.unitPath},
 			Env:        append(append([]string(nil), pc.env...), initEnv+"="+string(js)),
 			Dir:        pc.dir,
-			ExtraFiles: []*os.File{r},
+			ExtraFiles: []*os.File{r, rw},
 			SysProcAttr: &syscall.SysProcAttr{
 				Cloneflags: cloneflags,
 				Pdeathsig:  syscall.SIGTERM,
@@ -272,16 +303,20 @@ func (s spawner) spawn(argv []string, pc procCtx, o spawnOpts) (*proc, error) {
 		}
 		err = cmd.Start()
 		r.Close()
+		rw.Close()
 		if err != nil {
 			w.Close()
+			rr.Close()
 			started <- fmt.Errorf("start %s: %w", argv[0], err)
 			return
 		}
 		p.pid = cmd.Process.Pid
+		p.report = rr
 		p.sig = func(sig syscall.Signal) error { return cmd.Process.Signal(sig) }
 		started <- nil
 		werr := cmd.Wait()
 		w.Close()
+		rr.Close()
 		p.code = cmd.ProcessState.ExitCode()
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
 			p.code = exitStatus(ws)
@@ -327,33 +362,14 @@ func joinPIDNamespace(initPid int) error {
 	return nil
 }
 
-// servicePid is the host pid of the init's child (what survey shows), or the
-// init's own pid when the kernel does not expose children.
+// servicePid is the host pid of the init's child (what survey shows), as the
+// init reports it; the init's own pid if it could not tell.
 func (p *proc) servicePid() int {
-	deadline := time.Now().Add(500 * time.Millisecond)
-	// The init is a Go program: the thread that forked may be any of its
-	// threads, and children are listed per thread.
-	glob := fmt.Sprintf("/proc/%d/task/*/children", p.pid)
-	for {
-		files, _ := filepath.Glob(glob)
-		if len(files) == 0 {
-			return p.pid
-		}
-		for _, f := range files {
-			b, _ := os.ReadFile(f)
-			var pid int
-			if _, err := fmt.Sscan(string(b), &pid); err == nil && pid > 0 {
-				return pid
-			}
-		}
-		select {
-		case <-p.done:
-			return p.pid
-		default:
-		}
-		if time.Now().After(deadline) {
-			return p.pid
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval, bounded by deadline
+	// Bounded: the init writes right after starting its child, or exits.
+	p.report.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var pid int
+	if _, err := fmt.Fscan(p.report, &pid); err != nil || pid <= 0 {
+		return p.pid
 	}
+	return pid
 }
