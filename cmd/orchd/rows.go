@@ -154,28 +154,12 @@ func newTendCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := p.Tend(cmd.Context(), b, platform.TendOptions{NoStart: noStart, Only: args, Log: cmd.ErrOrStderr()})
-			printTend(cmd.ErrOrStderr(), res)
+			_, err = p.Tend(cmd.Context(), b, platform.TendOptions{NoStart: noStart, Only: args, Log: cmd.ErrOrStderr()})
 			return err
 		},
 	}
 	cmd.Flags().BoolVar(&noStart, "no-start", false, "write and install, but start nothing")
 	return cmd
-}
-
-func printTend(w io.Writer, r platform.TendResult) {
-	for _, s := range r.Started {
-		fmt.Fprintf(w, "started    %s\n", s)
-	}
-	for _, s := range r.Restarted {
-		fmt.Fprintf(w, "restarted  %s (changed)\n", s)
-	}
-	for _, s := range r.Unchanged {
-		fmt.Fprintf(w, "unchanged  %s\n", s)
-	}
-	for _, s := range r.Skipped {
-		fmt.Fprintf(w, "skipped    %s: %s\n", s.Service, s.Reason)
-	}
 }
 
 // readJSON decodes one JSON document from r, naming the row in errors.

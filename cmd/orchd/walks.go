@@ -23,10 +23,12 @@ func newGrowCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := orchard.Grow(cmd.Context(), cfg, args, noStart, cmd.ErrOrStderr())
-			if !cfg.Quiet {
-				printTend(cmd.ErrOrStderr(), res)
+			// The platform reports each service as it goes (started, unchanged, skipped).
+			var log io.Writer = cmd.ErrOrStderr()
+			if cfg.Quiet {
+				log = io.Discard
 			}
+			_, err = orchard.Grow(cmd.Context(), cfg, args, noStart, log)
 			return err
 		},
 	}
