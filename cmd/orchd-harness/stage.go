@@ -53,12 +53,23 @@ func newStageCmd() *cobra.Command {
 	return cmd
 }
 
+// printToolchains prints COMPONENT VERSION PATH SOURCE, with a leading
+// TOOLCHAIN column when several toolchains are listed.
 func printToolchains(w io.Writer, tcs []*toolchain.Toolchain) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOOLCHAIN\tCOMPONENT\tVERSION\tPATH\tSOURCE")
+	many := len(tcs) > 1
+	if many {
+		fmt.Fprint(tw, "TOOLCHAIN\t")
+	} else {
+		fmt.Fprintf(w, "toolchain %s\n", tcs[0].Name)
+	}
+	fmt.Fprintln(tw, "COMPONENT\tVERSION\tPATH\tSOURCE")
 	for _, tc := range tcs {
 		for _, c := range tc.Components() {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", tc.Name, c.Name, c.Version, c.Path, c.Source)
+			if many {
+				fmt.Fprintf(tw, "%s\t", tc.Name)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Version, c.Path, c.Source)
 		}
 	}
 	return tw.Flush()
