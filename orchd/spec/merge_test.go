@@ -134,6 +134,17 @@ func TestMerge(t *testing.T) {
 				eq(t, svc(t, s, "a").Logging.Stdout, "${ORCH_DATA}/app/logs/out")
 				eq(t, s.Args["logs"], "${ORCH_DATA}/app/logs")
 			}},
+		{"ARG inside a SERVICE block is global",
+			[]string{"SERVICE a", "RUN echo ${v}", "ARG v=1", "SERVICE b", "RUN echo ${v}"},
+			nil,
+			func(t *testing.T, s *Spec) {
+				eq(t, svc(t, s, "a").RunCommand, "echo 1")
+				eq(t, svc(t, s, "b").RunCommand, "echo 1")
+			}},
+		{"second overlay sees the first overlay's result",
+			[]string{"SERVICE a", "RUN x", "ENV A=base"},
+			[]string{"SERVICE a", "ENV A=o1", "ENV B=o1"},
+			func(t *testing.T, s *Spec) { eq(t, svc(t, s, "a").Env, map[string]string{"A": "o1", "B": "o1"}) }},
 		{"service name from an ARG",
 			[]string{"ARG prefix=dev", "SERVICE ${prefix}-web", "RUN x"},
 			nil,

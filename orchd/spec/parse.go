@@ -80,7 +80,8 @@ func Parse(sources []Source, opts Options) (*Spec, error) {
 // one parse, on top of four times the input size.
 const expansionBudget = 16 << 20
 
-// pos locates a directive: source index (for sorting), file name and line.
+// pos locates a directive: source index (which names the file and orders
+// errors) and line.
 type pos struct {
 	src, line int32
 }
@@ -243,12 +244,12 @@ func (p *parser) lex(src int, s Source) []rawDirective {
 		d, known := directives[kw]
 		if !known {
 			p.unknown(at, kw)
-			out = append(out, rawDirective{at: at})
+			out = append(out, brokenLine(at, strings.ToUpper(kw)))
 			continue
 		}
 		if val == "" {
 			p.errorf(at, "write "+d.usage, "%s needs a value", kw)
-			out = append(out, rawDirective{at: at})
+			out = append(out, brokenLine(at, kw))
 			continue
 		}
 		switch kw {
@@ -266,6 +267,16 @@ func (p *parser) lex(src int, s Source) []rawDirective {
 		first = false
 	}
 	return out
+}
+
+// brokenLine stands for a line that had an error. A broken SERVICE line still
+// opens a (broken) block, so the lines after it are not blamed on the previous
+// service.
+func brokenLine(at pos, kw string) rawDirective {
+	if kw == "SERVICE" {
+		return rawDirective{at: at, kw: "SERVICE"}
+	}
+	return rawDirective{at: at}
 }
 
 func (p *parser) unknown(at pos, kw string) {
@@ -433,6 +444,10 @@ func (p *parser) parseServices(file []rawDirective) {
 			p.merge(cur)
 			blk.reset(d.at)
 			cur = &blk
+			if d.val == "" { // already reported by lex
+				cur.tainted = true
+				continue
+			}
 			name, ok := p.expand(d)
 			if !ok {
 				continue
