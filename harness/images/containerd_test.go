@@ -22,7 +22,9 @@ import (
 	"github.com/orchd/orchd/harness/images/imagestest"
 )
 
-const testNamespace = "orchd-images-test"
+// testNamespace is unique per test process: runc state and cgroups are
+// per host, shared by concurrent test runs.
+func testNamespace() string { return daemontest.Namespace("orchd-images-test") }
 
 // TestContainerdImportAndRun imports every fixture image into a real private
 // containerd (Debian's 1.6 and the pinned 2.x), unpacks it with overlayfs,
@@ -32,7 +34,7 @@ func TestContainerdImportAndRun(t *testing.T) {
 	for _, tc := range daemontest.Toolchains(t) {
 		t.Run(tc.Name, func(t *testing.T) {
 			d := daemontest.Start(t, tc)
-			c := daemontest.Client(t, d, testNamespace)
+			c := daemontest.Client(t, d, testNamespace())
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			fifos := t.TempDir()
@@ -142,7 +144,7 @@ func TestCtrImportTar(t *testing.T) {
 	for _, tc := range daemontest.Toolchains(t) {
 		t.Run(tc.Name, func(t *testing.T) {
 			d := daemontest.Start(t, tc)
-			c := daemontest.Client(t, d, testNamespace)
+			c := daemontest.Client(t, d, testNamespace())
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 
@@ -152,7 +154,7 @@ func TestCtrImportTar(t *testing.T) {
 				variants = append(variants, []string{"--local"})
 			}
 			for _, extra := range variants {
-				args := append([]string{"--address", d.Address(), "-n", testNamespace, "images", "import"}, extra...)
+				args := append([]string{"--address", d.Address(), "-n", testNamespace(), "images", "import"}, extra...)
 				args = append(args, tarPath)
 				cmd := exec.CommandContext(ctx, tc.Ctr.Path, args...)
 				var out bytes.Buffer
@@ -293,7 +295,7 @@ func TestProbeSignalsAsPid1(t *testing.T) {
 	for _, tc := range daemontest.Toolchains(t) {
 		t.Run(tc.Name, func(t *testing.T) {
 			d := daemontest.Start(t, tc)
-			c := daemontest.Client(t, d, testNamespace)
+			c := daemontest.Client(t, d, testNamespace())
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			if _, err := images.Import(ctx, c, l.Dir); err != nil {

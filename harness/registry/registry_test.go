@@ -28,7 +28,9 @@ import (
 	"github.com/orchd/orchd/harness/registry"
 )
 
-const testNamespace = "orchd-registry-test"
+// testNamespace is unique per test process: runc state and cgroups are
+// per host, shared by concurrent test runs.
+func testNamespace() string { return daemontest.Namespace("orchd-registry-test") }
 
 func build(t *testing.T) *images.Set {
 	t.Helper()
@@ -126,7 +128,7 @@ func TestContainerdPull(t *testing.T) {
 	for _, tc := range daemontest.Toolchains(t) {
 		t.Run(tc.Name, func(t *testing.T) {
 			d := daemontest.Start(t, tc)
-			c := daemontest.Client(t, d, testNamespace)
+			c := daemontest.Client(t, d, testNamespace())
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			resolver := docker.NewResolver(docker.ResolverOptions{PlainHTTP: true})
@@ -187,7 +189,7 @@ func TestContainerdPull(t *testing.T) {
 
 			// ctr's own pull over plain HTTP.
 			ref = reg.Ref(images.Probe)
-			out, err := exec.CommandContext(ctx, tc.Ctr.Path, "--address", d.Address(), "-n", testNamespace,
+			out, err := exec.CommandContext(ctx, tc.Ctr.Path, "--address", d.Address(), "-n", testNamespace(),
 				"images", "pull", "--plain-http", ref).CombinedOutput()
 			if err != nil {
 				t.Fatalf("ctr pull %s: %v\n%s", ref, err, out)
