@@ -217,20 +217,34 @@ func writeImage(outDir string, def imageDef) (Layout, error) {
 	if err != nil {
 		return Layout{}, err
 	}
-	if err := os.RemoveAll(final); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return Layout{}, fmt.Errorf("replace %s: %w", final, err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return Layout{}, fmt.Errorf("replace %s: %w", final, err)
-	}
-	return Layout{
+	l := Layout{
 		Name:           def.name,
 		Dir:            final,
 		Ref:            ref,
 		ManifestDigest: m.Digest,
 		ConfigDigest:   c.Digest,
 		Platform:       "linux/" + def.arch,
-	}, nil
+	}
+	// Builds are reproducible: an intact layout with the same manifest is
+	// kept, so concurrent builders and readers of outDir never see it vanish.
+	if sameLayout(final, m.Digest) {
+		return l, nil
+	}
+	if err := os.RemoveAll(final); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Layout{}, fmt.Errorf("replace %s: %w", final, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		if sameLayout(final, m.Digest) { // another builder won the race with the same image
+			return l, nil
+		}
+		return Layout{}, fmt.Errorf("replace %s: %w", final, err)
+	}
+	return l, nil
+}
+
+func sameLayout(dir string, manifest digest.Digest) bool {
+	existing, err := LoadLayout(dir)
+	return err == nil && existing.ManifestDigest == manifest && Verify(dir) == nil
 }
 
 // definitions builds the layers once and assembles the images from them; the

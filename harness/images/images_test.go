@@ -321,3 +321,31 @@ func layers(t *testing.T, l Layout) []map[string]*tar.Header {
 	}
 	return out
 }
+
+// Concurrent builders (e.g. parallel suite processes) into one dir all succeed
+// and leave valid layouts.
+func TestConcurrentBuilds(t *testing.T) {
+	first := buildOnce(t)
+	dir := t.TempDir()
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			_, err := Build(context.Background(), dir, WithProbeBinary(first.ProbeBinary))
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	set, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range set.Layouts {
+		if err := Verify(l.Dir); err != nil {
+			t.Error(err)
+		}
+	}
+}
