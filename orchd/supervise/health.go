@@ -35,7 +35,9 @@ func (s *supervisor) health(ctx context.Context, pc procCtx, initPid int) {
 	}
 	ready := false
 	healthy := false
-	client := &http.Client{Timeout: checkTimeout}
+	// No proxy (a local endpoint must not go through HTTP_PROXY) and no
+	// keep-alive (the supervisor should not hold the service's connections).
+	client := &http.Client{Timeout: checkTimeout, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {

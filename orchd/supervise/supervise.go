@@ -144,8 +144,35 @@ func (s *supervisor) run(ctx context.Context) error {
 	return s.loop(ctx)
 }
 
-func (s *supervisor) timeoutStop() time.Duration {
-	return s.unit.Timeouts.Stop.Std(spec.DefaultTimeoutStop.Std(10 * time.Second))
+func (s *supervisor) timeoutStop() time.Duration { return timeoutStop(s.unit) }
+
+func timeoutStop(u contract.Unit) time.Duration {
+	return u.Timeouts.Stop.Std(spec.DefaultTimeoutStop.Std(10 * time.Second))
+}
+
+// leafMargin is extra grace for runtimes whose start command is a leaf that
+// applies TIMEOUT_STOP itself (containerd-run, vm-run) and then needs time to
+// delete what it created; SIGKILLing it at TIMEOUT_STOP would leak that.
+const leafMargin = 15 * time.Second
+
+// KillAfter is how long after a stop request a service's init SIGKILLs what
+// is left: TIMEOUT_STOP for host processes, plus leafMargin for leaves.
+func KillAfter(u contract.Unit) time.Duration {
+	if u.Runtime != "" && u.Runtime != "bare" {
+		return timeoutStop(u) + leafMargin
+	}
+	return timeoutStop(u)
+}
+
+// StopBound bounds how long a supervisor takes to exit after SIGTERM: the
+// service's stop, post_stop, and slack. Callers waiting on a supervisor
+// (tend restarting it, fell) wait this long before SIGKILLing it.
+func StopBound(u contract.Unit) time.Duration {
+	b := KillAfter(u) + stopMargin + 2*time.Second
+	if len(u.Exec.PostStop) > 0 {
+		b += timeoutStop(u)
+	}
+	return b
 }
 
 // loop starts the service and restarts it per policy until a final state.
@@ -178,7 +205,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 				return s.fail(fmt.Sprintf("pre_start exited with code %d", code))
 			}
 		}
-		p, err := s.sp.spawn(u.Exec.Start, pc, spawnOpts{timeoutStop: s.timeoutStop(), stdout: s.stdout, stderr: s.stderr})
+		p, err := s.sp.spawn(u.Exec.Start, pc, spawnOpts{timeoutStop: KillAfter(u), stdout: s.stdout, stderr: s.stderr})
 		if err != nil {
 			return s.fail(err.Error())
 		}
@@ -281,7 +308,7 @@ func (s *supervisor) stop(p *proc, pc procCtx) {
 		return
 	}
 	p.sig(syscall.SIGTERM)
-	if !p.waitFor(grace + stopMargin) {
+	if !p.waitFor(KillAfter(s.unit) + stopMargin) {
 		s.log.Warn("stop timeout; killing", "timeout", grace)
 		p.kill()
 	}

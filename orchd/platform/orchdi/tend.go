@@ -15,7 +15,6 @@ import (
 
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/platform"
-	"github.com/orchd/orchd/orchd/spec"
 	"github.com/orchd/orchd/orchd/supervise"
 )
 
@@ -135,12 +134,11 @@ func unitArtifact(b contract.Bed) (contract.Artifact, bool) {
 	return contract.Artifact{}, false
 }
 
-// graceOf is the stop timeout of the unit a supervisor runs (from its old
-// unit when known) plus a margin for post_stop and exit.
+// graceOf bounds how long the supervisor of a unit takes to stop.
 func graceOf(_ contract.Status, a contract.Artifact) time.Duration {
 	var u contract.Unit
 	json.Unmarshal([]byte(a.Content), &u)
-	return u.Timeouts.Stop.Std(spec.DefaultTimeoutStop.Std(10*time.Second)) + 5*time.Second
+	return supervise.StopBound(u)
 }
 
 // startSupervisor starts `orchd supervise` detached (own session) and records

@@ -193,7 +193,7 @@ func unitGrace(path string) time.Duration {
 	if json.Unmarshal(b, &u) != nil {
 		return 0
 	}
-	return u.Timeouts.Stop.Std(spec.DefaultTimeoutStop.Std(10 * time.Second))
+	return supervise.StopBound(u)
 }
 
 // scan finds live processes whose argv names a file under marker (the

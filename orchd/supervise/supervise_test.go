@@ -1,0 +1,104 @@
+package supervise
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/orchd/orchd/orchd/contract"
+)
+
+func TestReadEnvFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "env")
+	os.WriteFile(p, []byte("# comment\n\nA=1\nexport B=two words\nC=\"quoted\"\nD='single'\nE=a=b\n  F = spaced \n"), 0o600)
+	got, err := ReadEnvFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"A": "1", "B": "two words", "C": "quoted", "D": "single", "E": "a=b", "F": "spaced"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	os.WriteFile(p, []byte("A=1\nnot a pair\n"), 0o600)
+	if _, err := ReadEnvFile(p); err == nil {
+		t.Errorf("a line without = should be an error")
+	}
+	if _, err := ReadEnvFile(p + ".missing"); err == nil {
+		t.Errorf("a missing env file should be an error")
+	}
+}
+
+func TestResolveProcessPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.WriteFile(a, []byte("K=a\nONLY_A=x\n"), 0o600)
+	os.WriteFile(b, []byte("K=b\n"), 0o600)
+	pc, err := resolveProcess(contract.Process{Dir: dir, EnvFiles: []string{a, b}, Env: map[string]string{"E": "e"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, kv := range pc.env {
+		for i := 0; i < len(kv); i++ {
+			if kv[i] == '=' {
+				env[kv[:i]] = kv[i+1:]
+				break
+			}
+		}
+	}
+	if env["K"] != "b" || env["ONLY_A"] != "x" || env["E"] != "e" {
+		t.Errorf("later env files win, ENV applies: %v", env)
+	}
+	pc, err = resolveProcess(contract.Process{EnvFiles: []string{a}, Env: map[string]string{"K": "env"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, kv := range pc.env {
+		if kv == "K=env" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("ENV must win over ENV_FILE: %v", pc.env)
+	}
+	if _, err := resolveProcess(contract.Process{Dir: filepath.Join(dir, "missing")}); err == nil {
+		t.Errorf("a missing workdir should be an error")
+	}
+	if _, err := resolveProcess(contract.Process{User: "no-such-user-xyz"}); err == nil {
+		t.Errorf("an unknown user should be an error")
+	}
+}
+
+func TestWriteFileAtomic(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "sub", "f")
+	if err := WriteFileAtomic(p, []byte("one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFileAtomic(p, []byte("two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	fi, _ := os.Stat(p)
+	if string(b) != "two" || fi.Mode().Perm() != 0o600 {
+		t.Errorf("content %q mode %v", b, fi.Mode())
+	}
+	dfi, _ := os.Stat(filepath.Dir(p))
+	if dfi.Mode().Perm() != 0o700 {
+		t.Errorf("parent dir mode %v, want 0700", dfi.Mode())
+	}
+	ents, _ := os.ReadDir(filepath.Dir(p))
+	if len(ents) != 1 {
+		t.Errorf("temp files left: %v", ents)
+	}
+}
+
+func TestAliveRejectsOtherProcesses(t *testing.T) {
+	if Alive(os.Getpid(), "/nonexistent/unit.json") {
+		t.Errorf("the test process is not a supervisor")
+	}
+	if Alive(0, "x") || Alive(-1, "x") {
+		t.Errorf("non-positive pids are never alive")
+	}
+}
