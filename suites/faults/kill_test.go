@@ -1,0 +1,110 @@
+package faults
+
+import (
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/suites/framework"
+)
+
+var _ = Describe("the containerd-run leaf SIGKILLed", Label("leaf"), func() {
+	var s *framework.Spec
+	BeforeEach(func() { s = fw.NewSpec() })
+
+	It("comes back with exactly one container under RESTART always, is reported under RESTART no, and fell leaves nothing", func(ctx SpecContext) {
+		img := s.Image("probe")
+		s.WriteOrchfile(fmt.Sprintf(`SERVICE always
+FROM %[1]s
+CMD sleep forever
+RESTART always
+RESTART_DELAY 1s
+TIMEOUT_STOP 2s
+
+SERVICE once
+FROM %[1]s
+CMD sleep forever
+RESTART no
+TIMEOUT_STOP 2s
+`, img))
+		s.Grow(ctx)
+		s.EventuallyState(ctx, "always", contract.StateRunning)
+		s.EventuallyState(ctx, "once", contract.StateRunning)
+
+		oldAlways := eventuallyOne(ctx, "leaf of always", func() []proc { return leaves(s, "always") })
+		oldOnce := eventuallyOne(ctx, "leaf of once", func() []proc { return leaves(s, "once") })
+		sigkill(oldAlways)
+		sigkill(oldOnce)
+
+		By("RESTART always: a new leaf, a running task, one container")
+		c := connect()
+		s.EventuallyRow(ctx, "always", func(g Gomega, r framework.Row) {
+			g.Expect(r.Restarts).To(BeNumerically(">=", 1), "the supervisor must count the restart")
+			g.Expect(r.State).To(Equal(contract.StateRunning), "always: %s", r.Message)
+			g.Expect(r.TaskStatus).To(Equal("running"))
+			ls := leaves(s, "always")
+			g.Expect(ls).To(HaveLen(1))
+			g.Expect(ls[0].Pid).NotTo(Equal(oldAlways.Pid))
+		})
+		By("RESTART no: reported exited or failed, not running")
+		s.EventuallyRow(ctx, "once", func(g Gomega, r framework.Row) {
+			g.Expect(r.State).To(BeElementOf(contract.StateExited, contract.StateFailed), "once: %s", r.Message)
+			g.Expect(r.ExitCode).NotTo(BeNil(), "the exit is reported")
+		})
+		Consistently(ctx, func(g Gomega) {
+			ids := containers(ctx, g, c, s.Namespace)
+			g.Expect(ids).To(ContainElement(containerOf(s, "always")))
+			g.Expect(leaves(s, "always")).To(HaveLen(1), "exactly one leaf for always")
+			g.Expect(leaves(s, "once")).To(BeEmpty(), "RESTART no must not start a new leaf")
+		}).Should(Succeed())
+
+		s.Fell(ctx)
+		s.ExpectNoLeaks(ctx)
+	}, SpecTimeout(5*time.Minute))
+})
+
+var _ = Describe("the supervisor SIGKILLed", Label("supervisor"), func() {
+	var s *framework.Spec
+	BeforeEach(func() { s = fw.NewSpec() })
+
+	It("leaves no orphan leaf, task or host process behind (bounded)", func(ctx SpecContext) {
+		m := marker()
+		s.WriteOrchfile(fmt.Sprintf(`SERVICE ctr
+FROM %s
+CMD sleep forever
+RESTART always
+TIMEOUT_STOP 2s
+
+SERVICE host
+RUN exec sleep %s
+RESTART always
+TIMEOUT_STOP 2s
+`, s.Image("probe"), m))
+		s.Grow(ctx)
+		s.EventuallyState(ctx, "ctr", contract.StateRunning)
+		s.EventuallyRow(ctx, "host", func(g Gomega, r framework.Row) { g.Expect(r.State).To(Equal(contract.StateRunning)) })
+		eventuallyOne(ctx, "leaf of ctr", func() []proc { return leaves(s, "ctr") })
+		eventuallyOne(ctx, "host process", func() []proc { return withArgv("sleep", m) })
+
+		for _, svc := range []string{"ctr", "host"} {
+			sigkill(eventuallyOne(ctx, "supervisor of "+svc, func() []proc { return supervisors(s, svc) }))
+		}
+
+		By("every child dies with its supervisor, within the stop timeouts")
+		c := connect()
+		Eventually(ctx, func(g Gomega) {
+			g.Expect(orchdProcs(s)).To(BeEmpty(), "orphan supervise/containerd-run")
+			g.Expect(withArgv("sleep", m)).To(BeEmpty(), "orphan host process")
+			g.Expect(tasks(ctx, g, c, s.Namespace)).To(BeEmpty(), "orphan task")
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+		Consistently(ctx, func(g Gomega) {
+			g.Expect(orchdProcs(s)).To(BeEmpty(), "nothing restarts the killed supervisors")
+		}).WithTimeout(2 * time.Second).Should(Succeed())
+
+		s.Fell(ctx)
+		s.ExpectNoLeaks(ctx)
+	}, SpecTimeout(5*time.Minute))
+})
