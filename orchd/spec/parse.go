@@ -3,6 +3,7 @@ package spec
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -314,7 +315,7 @@ func (p *parser) declareArg(at pos, val string) {
 // declaration's default. Defaults may refer to other ARGs and to built-ins.
 func (p *parser) resolveArgs() {
 	p.argVals = map[string]string{}
-	for _, name := range slices.Sorted(mapKeys(p.opts.Args)) {
+	for _, name := range slices.Sorted(maps.Keys(p.opts.Args)) {
 		if !validArgName(name) {
 			p.errs = append(p.errs, errEntry{src: -1, seq: len(p.errs), e: &Error{
 				File: "--arg", Msg: fmt.Sprintf("invalid ARG name %s", quote(name)),
@@ -381,18 +382,8 @@ func (p *parser) resolveArgs() {
 		p.argVals[name] = v
 		return v, true
 	}
-	for _, name := range slices.Sorted(mapKeys(p.argDecls)) {
+	for _, name := range slices.Sorted(maps.Keys(p.argDecls)) {
 		resolve(name)
-	}
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 
