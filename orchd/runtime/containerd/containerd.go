@@ -267,6 +267,8 @@ func sweepFIFOs(env contract.Env, services []string) error {
 			errs = append(errs, fmt.Errorf("sweep: remove %s: %w", d, err))
 		}
 	}
+	// The parent goes when no other namespace uses it.
+	_ = syscall.Rmdir(filepath.Dir(FIFODir(env.StateDir, "x")))
 	return errors.Join(errs...)
 }
 

@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -124,6 +125,7 @@ func (l *leaf) run(ctx context.Context) (int, error) {
 		if rerr := os.RemoveAll(fifoDir); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
+		_ = syscall.Rmdir(filepath.Dir(fifoDir)) // fails while other leaves use it
 	}
 	return code, err
 }
@@ -193,7 +195,7 @@ func (l *leaf) runTask(ctx context.Context, ctr client.Container, fifoDir string
 
 	ioOpts := []cio.Opt{cio.WithStreams(nil, l.opts.Stdout, l.opts.Stderr)}
 	if l.rs.StateDir != "" {
-		if err := os.MkdirAll(fifoDir, 0o700); err != nil {
+		if err := os.MkdirAll(fifoDir, 0o700); err != nil { // parents too: <state>/fifo is 0700
 			return 0, fmt.Errorf("create fifo dir: %w", err)
 		}
 		ioOpts = append(ioOpts, cio.WithFIFODir(fifoDir))

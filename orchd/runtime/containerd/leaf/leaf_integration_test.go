@@ -143,7 +143,7 @@ func (e *env) assertNoLeaks(t *testing.T) {
 		}
 	}
 	// FIFO dirs live in orchd's state dir.
-	if m, _ := filepath.Glob(filepath.Join(e.stateDir, "run", "*.fifo")); len(m) > 0 {
+	if m, _ := filepath.Glob(filepath.Join(e.stateDir, "fifo", "*")); len(m) > 0 {
 		t.Errorf("fifo dirs left: %v", m)
 	}
 	rt := &crd.Runtime{Socket: e.f.d.Address()}
