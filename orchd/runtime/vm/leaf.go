@@ -54,6 +54,10 @@ type Leaf struct {
 	// Self is the static orchd binary that becomes the guest's init
 	// (os.Executable when empty).
 	Self string
+	// OnBoot, when set, is called with qemu's pid once it runs; OnStarted once
+	// the guest reports the service process started.
+	OnBoot    func(pid int)
+	OnStarted func()
 }
 
 // Run boots the service described by specFile and returns its exit code. When
@@ -131,6 +135,9 @@ func (l *Leaf) boot(ctx context.Context, qemu string, m Machine, s *Spec, host, 
 	}
 	guestEnd.Close()
 	l.Log.Info("vm: booting", "service", s.Service.Name, "pid", cmd.Process.Pid, "memory_mib", m.MemoryMiB, "cpus", m.CPUs, "kvm", m.KVM)
+	if l.OnBoot != nil {
+		l.OnBoot(cmd.Process.Pid)
+	}
 
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -144,6 +151,9 @@ func (l *Leaf) boot(ctx context.Context, qemu string, m Machine, s *Spec, host, 
 			switch {
 			case line == "started":
 				l.Log.Info("vm: service process started", "service", s.Service.Name)
+				if l.OnStarted != nil {
+					l.OnStarted()
+				}
 			case strings.HasPrefix(line, "exit "):
 				if n, err := strconv.Atoi(strings.TrimPrefix(line, "exit ")); err == nil {
 					reported <- n

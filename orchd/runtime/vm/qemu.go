@@ -71,7 +71,7 @@ func KVMAvailable() bool {
 // KernelCmdline is the guest kernel's command line: serial console, quiet
 // unless debugging, a panic ends the VM, and orchd's init with its argument.
 func KernelCmdline(debug bool) string {
-	parts := []string{"console=ttyS0", "panic=-1", "edd=off", "rdinit=/orchd/orchd"}
+	parts := []string{"console=ttyS0", "panic=-1", "edd=off", "no_timer_check", "tsc=reliable", "rdinit=/orchd/orchd"}
 	if debug {
 		parts = append(parts, "loglevel=7")
 	} else {
