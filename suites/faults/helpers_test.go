@@ -147,19 +147,23 @@ func containerOf(s *framework.Spec, svc string) string { return s.Namespace + "-
 // with a label and a state (writes are atomic, so there is never a torn one).
 func expectStatusFilesParse(stateDir string) {
 	GinkgoHelper()
+	statusFilesParse(Default, stateDir)
+}
+
+func statusFilesParse(g Gomega, stateDir string) {
 	l := contract.Layout{StateDir: stateDir}
 	files, err := filepath.Glob(filepath.Join(l.StatusDir(), "*.json"))
-	Expect(err).NotTo(HaveOccurred())
+	g.Expect(err).NotTo(HaveOccurred())
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		Expect(err).NotTo(HaveOccurred())
+		g.Expect(err).NotTo(HaveOccurred())
 		var st contract.Status
-		Expect(json.Unmarshal(b, &st)).To(Succeed(), "status file %s is corrupt: %q", f, b)
-		Expect(st.Label).NotTo(BeEmpty(), "status file %s has no label: %q", f, b)
-		Expect(st.State).NotTo(BeEmpty(), "status file %s has no state: %q", f, b)
+		g.Expect(json.Unmarshal(b, &st)).To(Succeed(), "status file %s is corrupt: %q", f, b)
+		g.Expect(st.Label).NotTo(BeEmpty(), "status file %s has no label: %q", f, b)
+		g.Expect(st.State).NotTo(BeEmpty(), "status file %s has no state: %q", f, b)
 	}
 }
 
