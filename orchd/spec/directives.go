@@ -250,7 +250,7 @@ func checkHealthcheck(v string) (string, string) {
 	if !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
 		return "", "" // a command
 	}
-	u, err := url.Parse(v)
+	u, err := url.Parse(placeholderBuiltins(v, "1"))
 	if err != nil || u.Host == "" {
 		return fmt.Sprintf("invalid HEALTHCHECK URL %s", quote(v)), "e.g. HEALTHCHECK http://localhost:8080/health"
 	}

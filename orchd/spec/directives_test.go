@@ -53,6 +53,10 @@ func TestDirectiveValues(t *testing.T) {
 				{Source: "${ORCH_PROJECT}", Destination: "/src"},
 			}
 		}},
+		{"VOLUME name and HEALTHCHECK URL using built-ins", []string{"FROM x", "VOLUME ${CONTAINER_PREFIX}data:/data", "HEALTHCHECK http://localhost:${PORT_OFFSET}/health"}, func(s *Service) {
+			s.Mode, s.Image, s.Healthcheck = ModeContainer, "x", "http://localhost:${PORT_OFFSET}/health"
+			s.Volumes = []Volume{{Source: "${CONTAINER_PREFIX}data", Destination: "/data", IsNamed: true}}
+		}},
 		{"USER STOP RELOAD", []string{"RUN app", "USER nobody", "STOP kill -TERM $MAINPID", "RELOAD kill -HUP $MAINPID"}, func(s *Service) {
 			s.Mode, s.RunCommand, s.User, s.StopCommand, s.ReloadCommand = ModeHost, "app", "nobody", "kill -TERM $MAINPID", "kill -HUP $MAINPID"
 		}},

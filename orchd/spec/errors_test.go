@@ -114,7 +114,7 @@ func TestErrors(t *testing.T) {
 
 		// VOLUME.
 		{"VOLUME malformed", F("SERVICE a", "FROM x",
-			"VOLUME data", "VOLUME data:rel", "VOLUME ./data:/d", "VOLUME -x:/d", "VOLUME :/d", "VOLUME a:/d:ro", "VOLUME a:/", "VOLUME ${PORT_OFFSET}:/p"), Options{},
+			"VOLUME data", "VOLUME data:rel", "VOLUME ./data:/d", "VOLUME -x:/d", "VOLUME :/d", "VOLUME a:/d:ro", "VOLUME a:/", "VOLUME ${PORT_OFFSET}/x:/p"), Options{},
 			[]wantErr{
 				{"Orchfile:3", "want source:destination", "VOLUME name:/path"},
 				{"Orchfile:4", `destination "rel" must be an absolute path`, ""},
@@ -123,7 +123,7 @@ func TestErrors(t *testing.T) {
 				{"Orchfile:7", "empty source", ""},
 				{"Orchfile:8", "mount options are not supported", ""},
 				{"Orchfile:9", "destination must not be /", ""},
-				{"Orchfile:10", `source "${PORT_OFFSET}" is neither`, ""},
+				{"Orchfile:10", `source "${PORT_OFFSET}/x" is neither`, ""},
 			}},
 		{"VOLUME duplicate destination", F("SERVICE a", "FROM x", "VOLUME a:/data", "VOLUME /b:/data/"), Options{},
 			[]wantErr{{"Orchfile:4", "duplicate VOLUME destination /data/ in service a (first at Orchfile:3)", ""}}},

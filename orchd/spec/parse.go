@@ -47,7 +47,20 @@ func ParseFiles(paths []string, opts Options) (*Spec, error) {
 }
 
 // Parse parses an Orchfile and its overlays (base first) into a merged, expanded
-// Spec. On failure the error is an *ErrorList holding every problem found.
+// Spec. On failure the error is an *ErrorList holding every problem found,
+// sorted by file (in the order given) then line.
+//
+// Choices the language reference leaves open:
+//   - A SERVICE defined twice in one file is an error; overlays are separate files.
+//   - Within one SERVICE block a scalar directive may appear once, an ENV key
+//     once, a VOLUME destination once and a PUBLISH host binding once (one
+//     container port may be published on several host ports or addresses; an
+//     overlay's entries for a container port replace all earlier ones for it).
+//   - ARG may appear anywhere (it is always global); ARG name without a default
+//     must get its value from --arg or ORCH_ARG_name. ARG defaults may refer to
+//     other ARGs; --arg and environment values are taken literally.
+//   - ${name} needs a variable name inside the braces; other "${" text (shell
+//     forms such as ${a:-b}) is kept as written. $name is never expanded.
 func Parse(sources []Source, opts Options) (*Spec, error) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv

@@ -254,7 +254,9 @@ func ParseVolume(s string) (Volume, error) {
 	switch {
 	case strings.HasPrefix(src, "/"):
 	case startsWithDirBuiltin(src):
-	case volumeNameRe.MatchString(src):
+	case volumeNameRe.MatchString(placeholderBuiltins(src, "x")):
+		// A name may use built-ins (${CONTAINER_PREFIX}data); their values are
+		// checked by the runtime.
 		v.IsNamed = true
 	default:
 		return Volume{}, fmt.Errorf("source %q is neither an absolute path nor a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)", src)
@@ -269,4 +271,16 @@ func startsWithDirBuiltin(s string) bool {
 		}
 	}
 	return false
+}
+
+// placeholderBuiltins replaces built-in references with a plain stand-in, so a
+// value's shape can be checked before the built-ins have values.
+func placeholderBuiltins(s, with string) string {
+	out, _, _ := expandVars(s, func(name string) (string, bool) {
+		if isBuiltin(name) {
+			return with, true
+		}
+		return "", false
+	}, -1)
+	return out
 }
