@@ -14,7 +14,7 @@ import (
 // whose entries are located in the given files and sorted.
 func FuzzParse(f *testing.F) {
 	for _, p := range []string{
-		"testdata/golden/full.orch", "testdata/golden/modes.orch", "testdata/golden/minimal.orch",
+		"testdata/golden/full.orch", "testdata/golden/modes.orch", "testdata/golden/minimal.orch", "testdata/golden/reference.orch",
 		"../../examples/realistic/Orchfile", "../../examples/hello/Orchfile",
 	} {
 		data, err := os.ReadFile(p)

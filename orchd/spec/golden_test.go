@@ -18,6 +18,7 @@ func TestGolden(t *testing.T) {
 		args  map[string]string
 	}{
 		{"minimal", []string{"testdata/golden/minimal.orch"}, nil},
+		{"reference", []string{"testdata/golden/reference.orch"}, nil}, // the example in ORCHFILE.md
 		{"full", []string{"testdata/golden/full.orch"}, nil},
 		{"full-args", []string{"testdata/golden/full.orch"}, map[string]string{"web_port": "9999", "registry": "ghcr.io/acme"}},
 		{"modes-overlay", []string{"testdata/golden/modes.orch", "testdata/golden/modes-overlay.orch"}, nil},
