@@ -90,14 +90,21 @@ func svc(name, run string, mods ...func(*spec.Service)) spec.Service {
 
 func (w *world) beds(svcs ...spec.Service) contract.Beds {
 	w.t.Helper()
-	c := contract.Cuttings{Version: contract.Version, Runtime: "bare", Env: w.env}
+	var cuts []contract.Cutting
 	for _, s := range svcs {
 		cut, err := bare.New().Cut(s, w.env)
 		if err != nil {
 			w.t.Fatalf("cut %s: %v", s.Name, err)
 		}
-		c.Cuttings = append(c.Cuttings, cut)
+		cuts = append(cuts, cut)
 	}
+	return w.plant(cuts...)
+}
+
+// plant plants hand-made cuttings (what another runtime might cut).
+func (w *world) plant(cuts ...contract.Cutting) contract.Beds {
+	w.t.Helper()
+	c := contract.Cuttings{Version: contract.Version, Runtime: "bare", Env: w.env, Cuttings: cuts}
 	b, err := w.p.Plant(c, "user")
 	if err != nil {
 		w.t.Fatalf("plant: %v", err)

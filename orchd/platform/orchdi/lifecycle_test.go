@@ -1,6 +1,7 @@
 package orchdi_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -332,4 +333,89 @@ func hostPid(file string) string {
 // both host pids are written to files.
 func bgSleeper(main, gc string) string {
 	return `sh -c '` + hostPid(gc) + `; exec sleep 1000' & ` + hostPid(main) + `; wait`
+}
+
+// cutting is a hand-made cutting with pre_start/post_stop, as a runtime other
+// than bare may produce.
+func (w *world) cutting(s spec.Service, pre, post string) contract.Cutting {
+	c := contract.Cutting{Service: s, Process: contract.Process{Dir: w.proj}}
+	c.Exec.Start = []string{"/bin/sh", "-c", s.RunCommand}
+	if pre != "" {
+		c.Exec.PreStart = []string{"/bin/sh", "-c", pre}
+	}
+	if post != "" {
+		c.Exec.PostStop = []string{"/bin/sh", "-c", post}
+	}
+	return c
+}
+
+func (w *world) tendBeds(b contract.Beds) platform.TendResult {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := w.p.Tend(ctx, b, platform.TendOptions{})
+	if err != nil {
+		w.t.Fatalf("tend: %v", err)
+	}
+	return res
+}
+
+func TestPreStartFailureAborts(t *testing.T) {
+	w := newWorld(t)
+	ran := filepath.Join(w.proj, "ran")
+	w.tendBeds(w.plant(w.cutting(svc("guarded", `touch `+ran+`; exec sleep 1000`, restart(spec.RestartAlways, 5, "10s")), `exit 5`, "")))
+	row := w.waitState("guarded", contract.StateFailed, 10*time.Second)
+	if !strings.Contains(row.Message, "pre_start exited with code 5") || row.Restarts != 0 {
+		t.Errorf("want an aborting pre_start failure, got %+v", row)
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Errorf("start ran although pre_start failed")
+	}
+}
+
+func TestPreStartPostStopAndGracefulStop(t *testing.T) {
+	w := newWorld(t)
+	order := filepath.Join(w.proj, "order")
+	w.tendBeds(w.plant(w.cutting(
+		svc("full", `echo start >> `+order+`; trap 'echo term >> `+order+`; exit 0' TERM; while :; do sleep 0.1; done`),
+		`echo pre >> `+order, `echo post >> `+order)))
+	w.waitRunningHealthy("full", 10*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(readFile(order), "start") {
+		if time.Now().After(deadline) {
+			t.Fatalf("service never started: %q", readFile(order))
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval; the deadline bounds the wait
+	}
+	st, err := readStatus(w.layout().StatusFile(w.label("full")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SIGTERM to the supervisor stops the service, runs post_stop, exits.
+	if err := syscall.Kill(st.SupervisorPid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, 10*time.Second, st.SupervisorPid)
+	row := w.survey()["full"]
+	if row.State != contract.StateStopped || row.ExitCode == nil || *row.ExitCode != 0 {
+		t.Errorf("after SIGTERM: want stopped with exit code 0, got %+v", row)
+	}
+	if got := strings.Fields(readFile(order)); strings.Join(got, " ") != "pre start term post" {
+		t.Errorf("order = %q, want pre start term post", got)
+	}
+	exit := supervisorExit(t, w.layout().SuperviseLog(w.label("full")))
+	if exit != "" {
+		t.Errorf("supervisor reported an error on a clean stop: %s", exit)
+	}
+}
+
+// supervisorExit returns the supervisor's final error line, if any.
+func supervisorExit(t *testing.T, log string) string {
+	t.Helper()
+	for _, l := range strings.Split(readFile(log), "\n") {
+		if strings.HasPrefix(l, "orchd:") {
+			return l
+		}
+	}
+	return ""
 }
