@@ -221,7 +221,7 @@ func checkMemory(v string) (string, string) {
 }
 
 func checkCPUs(v string) (string, string) {
-	if !cpusRe.MatchString(v) {
+	if !validCPUs(v) {
 		return fmt.Sprintf("invalid CPUS %s: want a number greater than 0", quote(v)), "e.g. CPUS 2 or CPUS 0.5"
 	}
 	f, err := strconv.ParseFloat(v, 64)

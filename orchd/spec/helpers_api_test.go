@@ -170,3 +170,14 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+func TestValidCPUs(t *testing.T) {
+	for in, want := range map[string]bool{
+		"2": true, "0.5": true, ".5": true, "2.": true, "10.25": true,
+		"": false, ".": false, "-1": false, "+1": false, "1e3": false, "Inf": false, "NaN": false, "1.2.3": false, "0x1": false, " 1": false,
+	} {
+		if got := validCPUs(in); got != want {
+			t.Errorf("validCPUs(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

@@ -247,13 +247,13 @@ func (p *parser) lex(src int, s Source) []rawDirective {
 			out = append(out, rawDirective{at: at})
 			continue
 		}
-		text := strings.TrimLeft(ln, " \t")
+		text := trimLeftBlank(ln)
 		if text == "" || text[0] == '#' {
 			continue
 		}
 		kw, val := text, ""
-		if i := strings.IndexAny(text, " \t"); i >= 0 {
-			kw, val = text[:i], strings.Trim(text[i+1:], " \t")
+		if i := indexBlank(text); i >= 0 {
+			kw, val = text[:i], trimRightBlank(trimLeftBlank(text[i+1:]))
 		}
 		d, known := directives[kw]
 		if !known {
@@ -425,7 +425,7 @@ func (p *parser) expand(d rawDirective) (string, bool) {
 	if len(undefined) > 0 {
 		return "", false
 	}
-	if strings.Trim(v, " \t") == "" {
+	if trimLeftBlank(v) == "" {
 		p.errorf(d.at, "write "+directives[d.kw].usage, "%s is empty after expanding variables", d.kw)
 		return "", false
 	}
@@ -886,4 +886,32 @@ func (s *Spec) Service(name string) (*Service, bool) {
 		}
 	}
 	return nil, false
+}
+
+// Blanks separate keyword and value: spaces and tabs only.
+func isBlank(c byte) bool { return c == ' ' || c == '\t' }
+
+func trimLeftBlank(s string) string {
+	i := 0
+	for i < len(s) && isBlank(s[i]) {
+		i++
+	}
+	return s[i:]
+}
+
+func trimRightBlank(s string) string {
+	i := len(s)
+	for i > 0 && isBlank(s[i-1]) {
+		i--
+	}
+	return s[:i]
+}
+
+func indexBlank(s string) int {
+	for i := 0; i < len(s); i++ {
+		if isBlank(s[i]) {
+			return i
+		}
+	}
+	return -1
 }

@@ -32,7 +32,6 @@ func ParseDuration(s string) (time.Duration, error) {
 
 var (
 	volumeNameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
-	cpusRe       = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
 	hostLabelRe  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 )
 
@@ -90,7 +89,7 @@ func ParseSize(s string) (int64, error) {
 	case 'G':
 		mult, num = 1<<30, s[:len(s)-1]
 	}
-	if num == "" || strings.Trim(num, "0123456789") != "" {
+	if num == "" || !allDigits(num) {
 		return 0, fmt.Errorf("invalid size %q: want an integer followed by K, M or G (e.g. 512M)", s)
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
@@ -103,7 +102,7 @@ func ParseSize(s string) (int64, error) {
 // ParseCPUQuota parses CPU_QUOTA: a positive integer followed by "%" ("150%" -> 150).
 func ParseCPUQuota(s string) (int, error) {
 	num, ok := strings.CutSuffix(s, "%")
-	if !ok || num == "" || strings.Trim(num, "0123456789") != "" {
+	if !ok || num == "" || !allDigits(num) {
 		return 0, fmt.Errorf("invalid CPU quota %q: want a positive integer followed by %% (e.g. 150%%)", s)
 	}
 	n, err := strconv.ParseInt(num, 10, 32)
@@ -118,7 +117,7 @@ func ParseCPUQuota(s string) (int, error) {
 
 // parsePositiveInt parses a strictly positive decimal integer (no sign, no spaces).
 func parsePositiveInt(s string, bits int) (int64, error) {
-	if s == "" || strings.Trim(s, "0123456789") != "" {
+	if s == "" || !allDigits(s) {
 		return 0, fmt.Errorf("invalid value %q: want a positive integer", s)
 	}
 	n, err := strconv.ParseInt(s, 10, bits)
@@ -133,7 +132,7 @@ func parsePositiveInt(s string, bits int) (int64, error) {
 
 // parsePort parses a TCP/UDP port number, 1..65535.
 func parsePort(s string) (int, error) {
-	if s == "" || strings.Trim(s, "0123456789") != "" {
+	if s == "" || !allDigits(s) {
 		return 0, fmt.Errorf("port %q is not a number", s)
 	}
 	n, err := strconv.Atoi(s)
@@ -217,7 +216,7 @@ func validHostAddr(a string) error {
 		if !hostLabelRe.MatchString(l) {
 			return fmt.Errorf("address %q is not an IPv4 address or hostname", a)
 		}
-		if strings.Trim(l, "0123456789") != "" {
+		if !allDigits(l) {
 			numeric = false
 		}
 	}
@@ -283,4 +282,23 @@ func placeholderBuiltins(s, with string) string {
 		return "", false
 	}, -1)
 	return out
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// validCPUs reports whether s is a decimal number without sign or exponent
+// (^([0-9]+(\.[0-9]*)?|\.[0-9]+)$).
+func validCPUs(s string) bool {
+	whole, frac, dot := strings.Cut(s, ".")
+	if !allDigits(whole) || !allDigits(frac) {
+		return false
+	}
+	return whole != "" || dot && frac != ""
 }
