@@ -87,9 +87,19 @@ type Manifest struct {
 	Suites []string `json:"suites"`
 	// SuiteTimeout bounds each suite.
 	SuiteTimeout time.Duration `json:"suite_timeout"`
-	// Focus, when set, is passed as --ginkgo.label-filter.
+	// LabelFilter, when set, is passed as --ginkgo.label-filter.
 	LabelFilter string `json:"label_filter,omitempty"`
+	// Memory and CPUs are the outer Orchfile's MEMORY and CPUS, handed to
+	// the suites (EnvMemory, EnvCPUs) so they can check what the VM got.
+	Memory string `json:"memory"`
+	CPUs   string `json:"cpus"`
 }
+
+// Environment the driver gives the suites it runs.
+const (
+	EnvMemory = "ORCHD_INCEPTION_MEMORY"
+	EnvCPUs   = "ORCHD_INCEPTION_CPUS"
+)
 
 // SuiteBinary is the file name of a compiled suite.
 func SuiteBinary(name string) string {

@@ -41,14 +41,15 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	// One file per command group; each newXCmd lives next to the code it drives.
 	root.AddCommand(
-		newStageCmd(),    // stage.go: toolchain staging
-		newDaemonCmd(),   // daemon.go: a private containerd in the foreground
-		newImagesCmd(),   // images.go: fixture OCI layouts
-		newRegistryCmd(), // images.go: serve fixture images on loopback
-		newLeaksCmd(),    // leaks.go: the leak inspector
-		newSuitesCmd(),   // suites.go: the conformance suites (the main job)
-		newStressCmd(),   // stress.go: grow/fell stress cycles
-		newBenchCmd(),    // bench.go: orchd against ctr, side by side
+		newStageCmd(),     // stage.go: toolchain staging
+		newDaemonCmd(),    // daemon.go: a private containerd in the foreground
+		newImagesCmd(),    // images.go: fixture OCI layouts
+		newRegistryCmd(),  // images.go: serve fixture images on loopback
+		newLeaksCmd(),     // leaks.go: the leak inspector
+		newSuitesCmd(),    // suites.go: the conformance suites (the main job)
+		newStressCmd(),    // stress.go: grow/fell stress cycles
+		newBenchCmd(),     // bench.go: orchd against ctr, side by side
+		newInceptionCmd(), // inception.go: the suites inside a microVM
 	)
 	return root
 }

@@ -147,6 +147,8 @@ func (d *driver) runSuite(ctx context.Context, m inception.Manifest, name string
 		"ORCHD_SUITE_TOOLCHAIN="+toolchain.System,
 		"ORCHD_BINARY="+filepath.Join(inception.ToolsDir, "orchd"),
 		"ORCHD_IMAGES_DIR="+filepath.Join(inception.ToolsDir, "images"),
+		inception.EnvMemory+"="+m.Memory,
+		inception.EnvCPUs+"="+m.CPUs,
 	)
 	var tail tailBuffer
 	cmd.Stdout = io.MultiWriter(d.out, &tail)

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/orchd/orchd/harness/toolchain"
+	"github.com/orchd/orchd/inception"
+)
+
+func newInceptionCmd() *cobra.Command {
+	var o inception.Options
+	var suites string
+	var jsonOut string
+	cmd := &cobra.Command{
+		Use:   "inception",
+		Short: "Run the suites inside a microVM: containerd and orchd nested under orchd's vm runtime",
+		Long: `inception stages the containerd toolchain (with its shared libraries) and a
+kernel, builds the inception image and a tools dir (containerd, shim, runc, a
+static orchd, the compiled suites, fixture images), and boots it with
+orchd --runtime vm --platform orchdi grow (MEMORY/CPUS from the flags, the
+tools at /opt/tools over virtio-9p). Inside, a driver starts containerd and runs
+the suites with the inner orchd (containerd runtime); results stream back over
+the console. The grove is felled at the end. Exit status 0 only when every suite
+passed and nothing leaked inside or outside the VM.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if suites != "" {
+				o.Suites = strings.Split(suites, ",")
+			}
+			o.Progress = cmd.ErrOrStderr()
+			res, err := inception.Run(cmd.Context(), o)
+			if res != nil {
+				inception.PrintTable(cmd.OutOrStdout(), res)
+				if jsonOut != "" {
+					b, _ := json.MarshalIndent(res, "", "  ")
+					if werr := os.WriteFile(jsonOut, b, 0o644); werr != nil && err == nil {
+						err = werr
+					}
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if !res.Passed() {
+				return errors.New("inception failed")
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&suites, "suites", strings.Join(inception.DefaultSuites, ","), "comma-separated suites (package paths under suites/) to run inside the VM")
+	f.StringVar(&o.LabelFilter, "label-filter", "", "Ginkgo label filter for the inner suites")
+	f.StringVar(&o.Containerd, "containerd", toolchain.System, "toolchain staged into the VM")
+	f.StringVar(&o.Memory, "memory", inception.DefaultMemory, "MEMORY of the VM")
+	f.StringVar(&o.CPUs, "cpus", inception.DefaultCPUs, "CPUS of the VM")
+	f.DurationVar(&o.Timeout, "timeout", inception.DefaultTimeout, "bound on the VM run")
+	f.DurationVar(&o.SuiteTimeout, "suite-timeout", 5*time.Minute, "bound on each inner suite")
+	f.StringVar(&o.Work, "work", "", "work dir (default: a temp dir, removed after a passing run)")
+	f.BoolVar(&o.Keep, "keep", false, "keep the temp work dir after a failing run")
+	f.StringVar(&jsonOut, "json", "", "also write the result as JSON to this file")
+	return cmd
+}

@@ -1,0 +1,487 @@
+package inception
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/orchd/orchd/harness/images"
+	"github.com/orchd/orchd/harness/toolchain"
+	"github.com/orchd/orchd/harness/vmassets"
+	"github.com/orchd/orchd/orchd/contract"
+)
+
+// Defaults of an inception run.
+const (
+	DefaultMemory  = "2G"
+	DefaultCPUs    = "2"
+	DefaultTimeout = 10 * time.Minute
+	Namespace      = "inception"
+	ServiceName    = "inception"
+)
+
+// DefaultSuites are the suites run inside the VM when none are named.
+var DefaultSuites = []string{"inception/inner"}
+
+// Options configure Run.
+type Options struct {
+	// Work holds tools, image, project and state; "" = a new temp dir removed
+	// at the end (kept on failure when Keep is set).
+	Work string
+	Keep bool
+	// Containerd is the toolchain staged into the VM (toolchain.System by default).
+	Containerd string
+	// Suites are package paths under suites/ ("inception/inner", "fanout", ...).
+	Suites       []string
+	LabelFilter  string
+	SuiteTimeout time.Duration
+	Memory       string // MEMORY of the outer service
+	CPUs         string // CPUS of the outer service
+	// Timeout bounds the VM run (boot to power-off).
+	Timeout time.Duration
+	// ModuleRoot is the orchd source tree (found from the working dir when "").
+	ModuleRoot string
+	// Progress receives human progress lines; nil = silent.
+	Progress io.Writer
+}
+
+// Result is what an inception run found.
+type Result struct {
+	Work        string        `json:"work"`
+	Env         *GuestEnv     `json:"env,omitempty"`
+	Suites      []SuiteResult `json:"suites"`
+	InnerClean  bool          `json:"inner_clean"`
+	InnerLeaks  string        `json:"inner_leaks,omitempty"`
+	OuterLeaks  []string      `json:"outer_leaks,omitempty"`
+	DriverDone  bool          `json:"driver_done"`
+	DriverPass  bool          `json:"driver_passed"`
+	Message     string        `json:"message,omitempty"`
+	StageTime   time.Duration `json:"stage_time"`
+	RunTime     time.Duration `json:"run_time"`
+	ServiceLog  string        `json:"service_log"`
+	Orchfile    string        `json:"orchfile"`
+	MemoryMiB   int64         `json:"memory_mib"`
+	CPUs        int           `json:"cpus"`
+	ToolsSource string        `json:"tools_source"`
+}
+
+// Passed is the verdict: every suite passed, the driver finished and agreed,
+// and nothing leaked inside or outside the VM.
+func (r *Result) Passed() bool {
+	if !r.DriverDone || !r.DriverPass || !r.InnerClean || len(r.OuterLeaks) > 0 || len(r.Suites) == 0 {
+		return false
+	}
+	for _, s := range r.Suites {
+		if !s.Passed {
+			return false
+		}
+	}
+	return true
+}
+
+type runner struct {
+	o   Options
+	out io.Writer
+}
+
+func (r *runner) progress(format string, a ...any) {
+	fmt.Fprintf(r.out, "inception: "+format+"\n", a...)
+}
+
+// Run stages the toolchain, kernel, tools and image, boots the inception VM
+// with `orchd --runtime vm --platform orchdi grow`, follows its console until
+// the driver is done, fells the grove and checks that nothing is left.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.Containerd == "" {
+		o.Containerd = toolchain.System
+	}
+	if len(o.Suites) == 0 {
+		o.Suites = DefaultSuites
+	}
+	if o.Memory == "" {
+		o.Memory = DefaultMemory
+	}
+	if o.CPUs == "" {
+		o.CPUs = DefaultCPUs
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.SuiteTimeout <= 0 {
+		o.SuiteTimeout = 5 * time.Minute
+	}
+	r := &runner{o: o, out: o.Progress}
+	if r.out == nil {
+		r.out = io.Discard
+	}
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		return nil, errors.New("inception needs qemu-system-x86_64: apt-get install -y qemu-system-x86")
+	}
+	res := &Result{}
+	work := o.Work
+	if work == "" {
+		var err error
+		if work, err = os.MkdirTemp("", "orchd-inception-"); err != nil {
+			return nil, fmt.Errorf("inception: %w", err)
+		}
+	}
+	work, _ = filepath.Abs(work)
+	res.Work = work
+	start := time.Now()
+	k, tools, imageRef, err := r.stage(ctx, work, res)
+	res.StageTime = time.Since(start).Round(time.Millisecond)
+	if err != nil {
+		return res, err
+	}
+	r.progress("staged in %v", res.StageTime)
+	start = time.Now()
+	err = r.boot(ctx, work, k, tools, imageRef, res)
+	res.RunTime = time.Since(start).Round(time.Millisecond)
+	if err == nil && o.Work == "" && (res.Passed() || !o.Keep) {
+		os.RemoveAll(work)
+	}
+	return res, err
+}
+
+// stage prepares kernel, tools dir and image.
+func (r *runner) stage(ctx context.Context, work string, res *Result) (vmassets.Kernel, string, string, error) {
+	var k vmassets.Kernel
+	r.progress("staging containerd toolchain %q", r.o.Containerd)
+	tc, err := toolchain.Resolve(ctx, toolchain.Options{Containerd: r.o.Containerd, Progress: r.out})
+	if err != nil {
+		return k, "", "", fmt.Errorf("toolchain: %w", err)
+	}
+	res.ToolsSource = fmt.Sprintf("containerd %s (%s), runc %s", tc.Containerd.Version, tc.Containerd.Path, tc.Runc.Version)
+	r.progress("toolchain: %s", res.ToolsSource)
+	r.progress("staging the guest kernel")
+	if k, err = vmassets.Resolve(ctx, r.out); err != nil {
+		return k, "", "", fmt.Errorf("kernel: %w", err)
+	}
+
+	tools := filepath.Join(work, "tools")
+	if err := os.RemoveAll(tools); err != nil {
+		return k, "", "", err
+	}
+	for _, d := range []string{"bin", "suites", "images"} {
+		if err := os.MkdirAll(filepath.Join(tools, d), 0o755); err != nil {
+			return k, "", "", err
+		}
+	}
+	var bins []string
+	for _, c := range []toolchain.Component{tc.Containerd, tc.Shim, tc.Ctr, tc.Runc} {
+		dst := filepath.Join(tools, "bin", c.Name)
+		if c.Name == "" {
+			dst = filepath.Join(tools, "bin", filepath.Base(c.Path))
+		}
+		if err := copyFile(c.Path, dst, 0o755); err != nil {
+			return k, "", "", fmt.Errorf("copy %s: %w", c.Path, err)
+		}
+		bins = append(bins, dst)
+	}
+
+	root := r.o.ModuleRoot
+	if root == "" {
+		if root, err = images.FindModuleRoot(ctx); err != nil {
+			return k, "", "", err
+		}
+	}
+	r.progress("building static orchd and the in-VM driver")
+	if err := goBuild(ctx, root, "build", "-o", filepath.Join(tools, "orchd"), "./cmd/orchd"); err != nil {
+		return k, "", "", err
+	}
+	if err := goBuild(ctx, root, "build", "-o", filepath.Join(tools, "driver"), "./inception/driver"); err != nil {
+		return k, "", "", err
+	}
+	for _, s := range r.o.Suites {
+		r.progress("compiling suite %s (go test -c)", s)
+		if _, err := os.Stat(filepath.Join(root, "suites", s)); err != nil {
+			return k, "", "", fmt.Errorf("suite %s: %w", s, err)
+		}
+		if err := goBuild(ctx, root, "test", "-c", "-o", filepath.Join(tools, "suites", SuiteBinary(s)), "./suites/"+s); err != nil {
+			return k, "", "", err
+		}
+	}
+	r.progress("building fixture images")
+	if _, err := images.Build(ctx, filepath.Join(tools, "images"), images.WithModuleRoot(root)); err != nil {
+		return k, "", "", err
+	}
+	m := Manifest{Suites: r.o.Suites, SuiteTimeout: r.o.SuiteTimeout, LabelFilter: r.o.LabelFilter, Memory: r.o.Memory, CPUs: r.o.CPUs}
+	mb, _ := json.MarshalIndent(m, "", "  ")
+	if err := os.WriteFile(filepath.Join(tools, "manifest.json"), mb, 0o644); err != nil {
+		return k, "", "", err
+	}
+
+	r.progress("building the inception image (minimal root + shared libraries of the toolchain)")
+	libs, err := LibraryClosure(ctx, bins...)
+	if err != nil {
+		return k, "", "", err
+	}
+	ref, err := BuildImage(filepath.Join(work, "image"), libs)
+	if err != nil {
+		return k, "", "", err
+	}
+	return k, tools, ref, nil
+}
+
+func goBuild(ctx context.Context, root string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// Orchfile is the outer Orchfile.
+func Orchfile(imageRef, tools, memory, cpus string) string {
+	return fmt.Sprintf(`# The inception VM: containerd and the suites run inside.
+SERVICE %s
+FROM %s
+MEMORY %s
+CPUS %s
+VOLUME %s:%s
+ONESHOT true
+TIMEOUT_STOP 30s
+`, ServiceName, imageRef, memory, cpus, tools, ToolsDir)
+}
+
+func (r *runner) orchd(ctx context.Context, tools, project, state string, k vmassets.Kernel, args ...string) *exec.Cmd {
+	full := append([]string{"--project-dir", project, "--state-dir", state, "--runtime", "vm", "--platform", "orchdi", "--namespace", Namespace}, args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(tools, "orchd"), full...)
+	cmd.Env = append(os.Environ(), vmassets.EnvKernel+"="+k.Vmlinuz, vmassets.EnvModules+"="+k.ModulesDir)
+	return cmd
+}
+
+// boot grows the outer grove, follows the console and fells it.
+func (r *runner) boot(ctx context.Context, work string, k vmassets.Kernel, tools, imageRef string, res *Result) error {
+	project := filepath.Join(work, "project")
+	state := filepath.Join(work, "state")
+	if err := os.MkdirAll(project, 0o755); err != nil {
+		return err
+	}
+	_ = os.RemoveAll(state)
+	res.Orchfile = Orchfile(imageRef, tools, r.o.Memory, r.o.CPUs)
+	if err := os.WriteFile(filepath.Join(project, "Orchfile"), []byte(res.Orchfile), 0o644); err != nil {
+		return err
+	}
+	layout := contract.Layout{StateDir: state}
+	label := contract.Label(Namespace, ServiceName)
+	res.ServiceLog = layout.LogFile(label)
+
+	// fell always runs, even when ctx is done, so nothing outlives the run.
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		r.progress("felling the outer grove")
+		cmd := r.orchd(fctx, tools, project, state, k, "fell")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			res.OuterLeaks = append(res.OuterLeaks, fmt.Sprintf("fell failed: %v: %s", err, bytes.TrimSpace(out)))
+		}
+		res.OuterLeaks = append(res.OuterLeaks, outerLeaks(work, state)...)
+	}()
+
+	r.progress("booting the inception VM (MEMORY %s, CPUS %s): orchd --runtime vm --platform orchdi grow", r.o.Memory, r.o.CPUs)
+	rctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
+	defer cancel()
+	grow := r.orchd(rctx, tools, project, state, k, "grow")
+	var growOut bytes.Buffer
+	grow.Stdout, grow.Stderr = &growOut, &growOut
+	if err := grow.Run(); err != nil {
+		return fmt.Errorf("orchd grow: %w: %s", err, bytes.TrimSpace(growOut.Bytes()))
+	}
+	return r.follow(rctx, layout, label, res)
+}
+
+// follow reads the service log as it grows until the driver's done event or
+// the service ends.
+func (r *runner) follow(ctx context.Context, layout contract.Layout, label string, res *Result) error {
+	var off int64
+	var partial []byte
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	booted := false
+	for {
+		b, err := readFrom(layout.LogFile(label), off)
+		if err == nil && len(b) > 0 {
+			off += int64(len(b))
+			partial = append(partial, b...)
+			for {
+				i := bytes.IndexByte(partial, '\n')
+				if i < 0 {
+					break
+				}
+				line := partial[:i]
+				partial = partial[i+1:]
+				if !booted && bytes.Contains(line, []byte("vm: service process started")) {
+					booted = true
+					r.progress("guest up; the driver is running")
+				}
+				ev, ok, perr := ParseLine(line)
+				if !ok || perr != nil {
+					continue
+				}
+				if r.handle(ev, res) {
+					return nil
+				}
+			}
+		}
+		if st, err := readStatus(layout.StatusFile(label)); err == nil && (st.State == contract.StateExited || st.State == contract.StateFailed) {
+			// One more read so the last lines are not missed.
+			if b, _ := readFrom(layout.LogFile(label), off); len(b) > 0 {
+				off += int64(len(b))
+				for _, line := range bytes.Split(append(partial, b...), []byte("\n")) {
+					if ev, ok, perr := ParseLine(line); ok && perr == nil && r.handle(ev, res) {
+						return nil
+					}
+				}
+			}
+			return fmt.Errorf("the inception service ended (%s, exit %v) before the driver reported done; see %s", st.State, exitCode(st), layout.LogFile(label))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("inception: %w before the driver reported done; see %s", ctx.Err(), layout.LogFile(label))
+		case <-tick.C:
+		}
+	}
+}
+
+func exitCode(st *contract.Status) string {
+	if st.ExitCode == nil {
+		return "?"
+	}
+	return strconv.Itoa(*st.ExitCode)
+}
+
+// handle records one event; it returns true on the last one.
+func (r *runner) handle(ev Event, res *Result) bool {
+	switch ev.Type {
+	case EventLog:
+		r.progress("guest: %s", ev.Message)
+	case EventEnv:
+		res.Env = ev.Env
+	case EventSuite:
+		if ev.Suite != nil {
+			res.Suites = append(res.Suites, *ev.Suite)
+			verdict := "PASS"
+			if !ev.Suite.Passed {
+				verdict = "FAIL"
+			}
+			r.progress("suite %s: %s (%d specs, %d failed, %v)", ev.Suite.Name, verdict, ev.Suite.Specs, ev.Suite.Failed, ev.Suite.Duration)
+		}
+	case EventLeaks:
+		res.InnerClean = ev.LeaksEmpty != nil && *ev.LeaksEmpty
+		res.InnerLeaks = ev.LeaksReport
+	case EventDone:
+		res.DriverDone, res.DriverPass, res.Message = true, ev.Passed, ev.Message
+		return true
+	}
+	return false
+}
+
+func readFrom(path string, off int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(f)
+}
+
+func readStatus(path string) (*contract.Status, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var st contract.Status
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// outerLeaks lists what the run left on the host: qemu or orchd processes
+// naming the work dir, and vm-run scratch dirs.
+func outerLeaks(work, state string) []string {
+	var out []string
+	self := os.Getpid()
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		cmdline := string(bytes.ReplaceAll(bytes.TrimRight(b, "\x00"), []byte{0}, []byte{' '}))
+		if strings.Contains(cmdline, work) {
+			if syscall.Kill(pid, 0) == nil {
+				out = append(out, fmt.Sprintf("process %d: %s", pid, cmdline))
+			}
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(contract.Layout{StateDir: state}.RunDir(), "*.vm.d")); len(m) > 0 {
+		out = append(out, "vm-run scratch dirs left: "+strings.Join(m, " "))
+	}
+	return out
+}
+
+// PrintTable writes the per-suite table and the facts of the run.
+func PrintTable(w io.Writer, res *Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SUITE\tRESULT\tSPECS\tFAILED\tDURATION")
+	for _, s := range res.Suites {
+		v := "PASS"
+		if !s.Passed {
+			v = "FAIL"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%v\n", s.Name, v, s.Specs, s.Failed, s.Duration)
+	}
+	tw.Flush()
+	if e := res.Env; e != nil {
+		fmt.Fprintf(w, "guest: kernel %s, cgroup %s, containerd %s, runc %s, %d MiB, %d cpus, tools on %s\n",
+			e.Kernel, e.CgroupMode, e.ContainerdVersion, e.RuncVersion, e.MemTotalKiB/1024, e.CPUs, e.ToolsFSType)
+	} else {
+		fmt.Fprintln(w, "guest: no environment report")
+	}
+	inner := "clean"
+	if !res.InnerClean {
+		inner = "LEAKS " + strings.TrimSpace(res.InnerLeaks)
+	}
+	outer := "clean"
+	if len(res.OuterLeaks) > 0 {
+		outer = "LEAKS " + strings.Join(res.OuterLeaks, "; ")
+	}
+	fmt.Fprintf(w, "leaks: inside %s; outside %s\n", inner, outer)
+	for _, s := range res.Suites {
+		if !s.Passed {
+			fmt.Fprintf(w, "--- %s failures: %s\n%s\n", s.Name, strings.Join(s.Failures, "; "), s.Tail)
+		}
+	}
+	verdict := "PASS"
+	if !res.Passed() {
+		verdict = "FAIL"
+		if res.Message != "" {
+			fmt.Fprintf(w, "driver: %s\n", res.Message)
+		}
+	}
+	fmt.Fprintf(w, "inception: %s (staging %v, VM run %v; console: %s)\n", verdict, res.StageTime, res.RunTime, res.ServiceLog)
+}
+
