@@ -484,4 +484,3 @@ func PrintTable(w io.Writer, res *Result) {
 	}
 	fmt.Fprintf(w, "inception: %s (staging %v, VM run %v; console: %s)\n", verdict, res.StageTime, res.RunTime, res.ServiceLog)
 }
-
