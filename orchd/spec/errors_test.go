@@ -134,7 +134,9 @@ func TestErrors(t *testing.T) {
 		{"AFTER bad name", F("SERVICE a", "RUN x", "AFTER ok Bad"), Options{},
 			[]wantErr{{"Orchfile:3", `AFTER: invalid service name "Bad"`, ""}}},
 		{"REQUIRES undefined", F("SERVICE a", "RUN x", "REQUIRES b", "AFTER missing-ok"), Options{},
-			[]wantErr{{"Orchfile:3", "service a REQUIRES undefined service b", "define SERVICE b, or use AFTER"}}},
+			[]wantErr{{"Orchfile:3", "service a REQUIRES undefined service b", "define SERVICE b, or use AFTER"}}}, // no "did you mean a?"
+		{"REQUIRES typo", F("SERVICE postgres", "RUN x", "SERVICE web", "RUN y", "REQUIRES postgress"), Options{},
+			[]wantErr{{"Orchfile:5", "service web REQUIRES undefined service postgress", "did you mean postgres? Otherwise define SERVICE postgress"}}},
 
 		// Scalar values.
 		{"HEALTHCHECK bad url", F("SERVICE a", "RUN x", "HEALTHCHECK http://"), Options{},
@@ -245,6 +247,12 @@ func TestErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "REQUIRES undefined" {
+				_, err := Parse(tc.sources, Options{LookupEnv: noEnv})
+				if h := errorsOf(t, err)[0].Hint; strings.Contains(h, "did you mean") {
+					t.Errorf("hint suggests a one-letter rename: %q", h)
+				}
+			}
 			if tc.opts.LookupEnv == nil {
 				tc.opts.LookupEnv = noEnv
 			}

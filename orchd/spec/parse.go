@@ -741,7 +741,11 @@ func (p *parser) build() *Spec {
 				j, ok := index[e.val]
 				if !ok {
 					if kw == "REQUIRES" {
-						p.errorf(e.at, "define SERVICE "+e.val+", or use AFTER for an optional ordering", "service %s REQUIRES undefined service %s", m.name, e.val)
+						hint := "define SERVICE " + e.val + ", or use AFTER for an optional ordering"
+						if near := p.nearestService(e.val); near != "" {
+							hint = "did you mean " + near + "? Otherwise " + hint
+						}
+						p.errorf(e.at, hint, "service %s REQUIRES undefined service %s", m.name, e.val)
 					}
 					continue
 				}
@@ -754,6 +758,20 @@ func (p *parser) build() *Spec {
 		p.errorf(c.edge.at, "REQUIRES and AFTER must not form a cycle", "dependency cycle: %s", cycleString(c.cycle, func(i int) string { return p.order[i].name }))
 	}
 	return s
+}
+
+// nearestService returns a defined service whose name is a likely typo of name.
+func (p *parser) nearestService(name string) string {
+	best, bestD := "", 3
+	for _, m := range p.order {
+		if d := editDistance(name, m.name); d < bestD {
+			best, bestD = m.name, d
+		}
+	}
+	if bestD*3 > len(name) { // too short for the edit to look like a typo
+		return ""
+	}
+	return best
 }
 
 // checkMode enforces C1 (exactly one of FROM/RUN), C2 and C3.
