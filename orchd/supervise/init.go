@@ -220,103 +220,115 @@ type spawner struct {
 	unitPath string // names the state dir in the init's argv, for fell's scan
 }
 
-// spawn starts argv under a new init with the given process context. The
-// goroutine that forks keeps its OS thread locked until the init exits:
-// PDEATHSIG fires when the creating thread exits, not the process.
 // spawnOpts are the per-command settings of spawn.
 type spawnOpts struct {
 	timeoutStop    time.Duration
 	stdout, stderr *os.File // nil = /dev/null
-	// join, when non-zero, is the init whose PID namespace the command joins
-	// instead of getting its own: STOP and HEALTHCHECK commands must see the
-	// service's pids (a pidfile written by the service holds them).
+	// join, when non-zero, is the service init whose PID namespace the command
+	// joins: STOP and HEALTHCHECK commands must see the service's pids (a
+	// pidfile written by the service holds them).
 	join int
 }
 
+// spawn starts argv with the process context pc: under a new init in a new
+// PID namespace, or, with o.join, directly inside the service's namespace
+// (no init of its own: the service's init reaps and, when it goes, kills it;
+// this also keeps frequent healthchecks cheap). The goroutine that forks
+// keeps its OS thread locked until the child exits: PDEATHSIG fires when the
+// creating thread exits, not the process, and setns(CLONE_NEWPID) applies to
+// that thread's future children only.
 func (s spawner) spawn(argv []string, pc procCtx, o spawnOpts) (*proc, error) {
-	timeoutStop, stdout, stderr := o.timeoutStop, o.stdout, o.stderr
-	sp := initSpec{Argv: argv, Rlimits: pc.rlimits, TimeoutStop: timeoutStop}
-	if pc.cred != nil {
-		uid := pc.cred.uid
-		sp.UID, sp.GID, sp.Groups = &uid, pc.cred.gid, pc.cred.groups
-	}
-	js, err := json.Marshal(sp)
-	if err != nil {
-		return nil, fmt.Errorf("encode init spec: %w", err)
-	}
-	p := &proc{done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// Never unlocked: the thread exits with this goroutine, after the init.
-		cloneflags := pc.cloneflags
-		if o.join != 0 && !pc.userns {
-			// setns(CLONE_NEWPID) changes the namespace of this thread's
-			// future children only; the thread dies with this goroutine.
-			if err := joinPIDNamespace(o.join); err != nil {
-				started <- err
-				return
-			}
-			cloneflags = 0
-		}
-		r, w, err := os.Pipe()
+	direct := o.join != 0 && !pc.userns
+	var cmd *exec.Cmd
+	var r, w, rr, rw *os.File // parent-death pipe and pid report pipe (init only)
+	if direct {
+		path, err := exec.LookPath(argv[0])
 		if err != nil {
-			started <- fmt.Errorf("pipe: %w", err)
-			return
+			return nil, fmt.Errorf("start %s: %w", argv[0], err)
 		}
-		rr, rw, err := os.Pipe()
+		cmd = &exec.Cmd{Path: path, Args: argv, Env: pc.env, Dir: pc.dir,
+			SysProcAttr: &syscall.SysProcAttr{Setpgid: true}}
+		if pc.cred != nil {
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: pc.cred.uid, Gid: pc.cred.gid, Groups: pc.cred.groups}
+		}
+	} else {
+		sp := initSpec{Argv: argv, Rlimits: pc.rlimits, TimeoutStop: o.timeoutStop}
+		if pc.cred != nil {
+			uid := pc.cred.uid
+			sp.UID, sp.GID, sp.Groups = &uid, pc.cred.gid, pc.cred.groups
+		}
+		js, err := json.Marshal(sp)
 		if err != nil {
+			return nil, fmt.Errorf("encode init spec: %w", err)
+		}
+		if r, w, err = os.Pipe(); err != nil {
+			return nil, fmt.Errorf("pipe: %w", err)
+		}
+		if rr, rw, err = os.Pipe(); err != nil {
 			r.Close()
 			w.Close()
-			started <- fmt.Errorf("pipe: %w", err)
-			return
+			return nil, fmt.Errorf("pipe: %w", err)
 		}
-		cmd := &exec.Cmd{
+		cmd = &exec.Cmd{
 			Path:       s.exe,
 			Args:       []string{s.argv0, "supervise", initFlag, "--spec", s.unitPath},
 			Env:        append(append([]string(nil), pc.env...), initEnv+"="+string(js)),
 			Dir:        pc.dir,
 			ExtraFiles: []*os.File{r, rw},
 			SysProcAttr: &syscall.SysProcAttr{
-				Cloneflags: cloneflags,
+				Cloneflags: pc.cloneflags,
 				Pdeathsig:  syscall.SIGTERM,
 				Setpgid:    true,
 			},
 		}
-		if o.join != 0 && cloneflags == 0 {
-			// In a joined namespace getppid() is 0, which Go's fork takes
-			// for "parent already dead" and SIGTERMs the child. The pipe
-			// still reports our death, and the service's init (which has
-			// PDEATHSIG) takes the whole namespace down with it.
-			cmd.SysProcAttr.Pdeathsig = 0
-		}
-		if cloneflags&syscall.CLONE_NEWUSER != 0 {
+		if pc.userns {
 			cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getuid(), HostID: os.Getuid(), Size: 1}}
 			cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getgid(), HostID: os.Getgid(), Size: 1}}
 		}
-		// A typed nil *os.File must not become a non-nil io.Writer.
-		if stdout != nil {
-			cmd.Stdout = stdout
+	}
+	// A typed nil *os.File must not become a non-nil io.Writer.
+	if o.stdout != nil {
+		cmd.Stdout = o.stdout
+	}
+	if o.stderr != nil {
+		cmd.Stderr = o.stderr
+	}
+	closeAll := func(fs ...*os.File) {
+		for _, f := range fs {
+			if f != nil {
+				f.Close()
+			}
 		}
-		if stderr != nil {
-			cmd.Stderr = stderr
+	}
+	p := &proc{done: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// Never unlocked: the thread exits with this goroutine, after the child.
+		if direct {
+			if err := joinPIDNamespace(o.join); err != nil {
+				started <- err
+				return
+			}
 		}
-		err = cmd.Start()
-		r.Close()
-		rw.Close()
+		err := cmd.Start()
+		closeAll(r, rw)
 		if err != nil {
-			w.Close()
-			rr.Close()
+			closeAll(w, rr)
 			started <- fmt.Errorf("start %s: %w", argv[0], err)
 			return
 		}
-		p.pid = cmd.Process.Pid
-		p.report = rr
-		p.sig = func(sig syscall.Signal) error { return cmd.Process.Signal(sig) }
+		pid := cmd.Process.Pid
+		p.pid, p.report = pid, rr
+		if direct {
+			// The command leads its own group; signal all of it.
+			p.sig = func(sig syscall.Signal) error { return syscall.Kill(-pid, sig) }
+		} else {
+			p.sig = func(sig syscall.Signal) error { return cmd.Process.Signal(sig) }
+		}
 		started <- nil
 		werr := cmd.Wait()
-		w.Close()
-		rr.Close()
+		closeAll(w, rr)
 		p.code = cmd.ProcessState.ExitCode()
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
 			p.code = exitStatus(ws)
@@ -365,6 +377,9 @@ func joinPIDNamespace(initPid int) error {
 // servicePid is the host pid of the init's child (what survey shows), as the
 // init reports it; the init's own pid if it could not tell.
 func (p *proc) servicePid() int {
+	if p.report == nil {
+		return p.pid
+	}
 	// Bounded: the init writes right after starting its child, or exits.
 	p.report.SetReadDeadline(time.Now().Add(30 * time.Second))
 	var pid int
