@@ -259,10 +259,12 @@ func (l *leaf) stop(task client.Task, exitC <-chan client.ExitStatus) (int, erro
 	}
 }
 
-// stopGrace leaves room inside TIMEOUT_STOP for the SIGKILL and the deletes,
-// because the supervisor's own TIMEOUT_STOP ends with a SIGKILL of this leaf.
+// stopGrace leaves room inside TIMEOUT_STOP for the SIGKILL and the deletes
+// (about a second under load), because the supervisor's own TIMEOUT_STOP ends
+// with a SIGKILL of this leaf; a leaf killed mid-delete leaves the rest to
+// Sweep or to the next start.
 func stopGrace(timeout time.Duration) time.Duration {
-	margin := min(timeout/5, 2*time.Second)
+	margin := min(timeout/3, 3*time.Second)
 	return timeout - margin
 }
 
