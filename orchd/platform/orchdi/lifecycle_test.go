@@ -419,3 +419,24 @@ func supervisorExit(t *testing.T, log string) string {
 	}
 	return ""
 }
+
+func TestStartProblemsAreReported(t *testing.T) {
+	w := newWorld(t)
+	w.grow(
+		svc("nodir", `exec sleep 1000`, func(s *spec.Service) { s.Workdir = "does/not/exist" }),
+		svc("noenv", `exec sleep 1000`, func(s *spec.Service) { s.EnvFiles = []string{filepath.Join(w.proj, "missing.env")} }),
+		svc("nouser", `exec sleep 1000`, func(s *spec.Service) { s.User = "no-such-user-orchd" }),
+		svc("nocmd", `exec /does/not/exist`),
+	)
+	for name, want := range map[string]string{
+		"nodir":  "workdir",
+		"noenv":  "missing.env",
+		"nouser": "no-such-user-orchd",
+		"nocmd":  "exited with code 127",
+	} {
+		row := w.waitState(name, contract.StateFailed, 10*time.Second)
+		if !strings.Contains(row.Message, want) {
+			t.Errorf("%s: message %q should mention %q", name, row.Message, want)
+		}
+	}
+}

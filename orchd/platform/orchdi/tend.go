@@ -151,7 +151,8 @@ func startSupervisor(bin string, l contract.Layout, label string) (int, error) {
 	defer logf.Close()
 	cmd := exec.Command(bin, "supervise", "--spec", l.UnitFile(label))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Dir = l.StateDir
+	// Not the state dir: a supervisor must not keep it (or a mount) busy.
+	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("start supervisor: %w", err)
