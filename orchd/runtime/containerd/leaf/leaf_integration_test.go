@@ -3,6 +3,8 @@ package leaf_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -43,6 +45,7 @@ type fixture struct {
 	d    *daemon.Daemon
 	imgs *images.Set
 	reg  *registry.Registry
+	bin  string // the orchd binary
 	mu   sync.Mutex
 	n    int
 }
@@ -224,6 +227,7 @@ func TestLeaf(t *testing.T) {
 		t.Fatal("these tests run containers and need root: run `sudo go test ./orchd/runtime/containerd/...`")
 	}
 	imgs := buildImages(t)
+	bin := orchdBinary(t)
 	for _, tc := range daemontest.Toolchains(t) {
 		t.Run(tc.Name, func(t *testing.T) {
 			d := daemontest.Start(t, tc)
@@ -238,7 +242,7 @@ func TestLeaf(t *testing.T) {
 				t.Fatalf("registry: %v", err)
 			}
 			t.Cleanup(func() { reg.Close() })
-			f := &fixture{tc: tc, d: d, imgs: imgs, reg: reg}
+			f := &fixture{tc: tc, d: d, imgs: imgs, reg: reg, bin: bin}
 			t.Run("ExitCode", f.testExitCode)
 			t.Run("SpecAlignment", f.testSpecAlignment)
 			t.Run("EntrypointCmd", f.testEntrypointCmd)
@@ -250,6 +254,8 @@ func TestLeaf(t *testing.T) {
 			t.Run("ImageSources", f.testImageSources)
 			t.Run("BadInput", f.testBadInput)
 			t.Run("KilledLeafRestartAndSweep", f.testKilledLeaf)
+			t.Run("CancelledMidStart", f.testCancelledMidStart)
+			t.Run("BinaryBase64SpecExitCode", f.testBinaryBase64)
 		})
 	}
 }
@@ -672,7 +678,7 @@ func (f *fixture) testBadInput(t *testing.T) {
 	}
 }
 
-// orchdBinary builds cmd/orchd once per test.
+// orchdBinary builds cmd/orchd.
 func orchdBinary(t *testing.T) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
@@ -712,7 +718,7 @@ func (e *env) startLeafProcess(t *testing.T, bin, specFile string) (*exec.Cmd, <
 
 func (f *fixture) testKilledLeaf(t *testing.T) {
 	e := f.env(t)
-	bin := orchdBinary(t)
+	bin := f.bin
 	c := e.client(t)
 	ctx := namespaces.WithNamespace(context.Background(), e.ns)
 	const secret, fileSecret = "s3cr3t-env-value-91", "s3cr3t-file-value-27"
@@ -848,4 +854,53 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// testCancelledMidStart cancels the leaf at several points of its start
+// (connect, image import, container create, task start): each run returns and
+// leaves nothing but the image cache.
+func (f *fixture) testCancelledMidStart(t *testing.T) {
+	e := f.env(t)
+	for _, after := range []time.Duration{0, 20 * time.Millisecond, 100 * time.Millisecond, 300 * time.Millisecond, 700 * time.Millisecond} {
+		ctx, cancel := context.WithCancel(context.Background())
+		timer := time.AfterFunc(after, cancel)
+		svc := spec.Service{Name: "cancel", Image: "oci-layout://" + f.layout(t, images.ProbeLayers).Dir, Cmd: "sleep forever"}
+		done := make(chan result, 1)
+		go func() { done <- e.run(ctx, e.runSpec(svc)) }()
+		select {
+		case r := <-done:
+			t.Logf("cancel after %s: code %d err %v", after, r.code, r.err)
+		case <-time.After(time.Minute):
+			t.Fatalf("cancel after %s: the leaf did not return within 1m", after)
+		}
+		timer.Stop()
+		cancel()
+		c := e.client(t)
+		ctrs, err := c.Containers(namespaces.WithNamespace(context.Background(), e.ns))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ctrs) != 0 {
+			t.Errorf("cancel after %s: %d containers left", after, len(ctrs))
+		}
+	}
+}
+
+// testBinaryBase64 runs the leaf through the orchd binary with --spec BASE64:
+// the process exits with the container's exit code.
+func (f *fixture) testBinaryBase64(t *testing.T) {
+	e := f.env(t)
+	bin := f.bin
+	b, err := e.runSpec(f.probeService(t, "b64", "exit 7")).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "containerd-run", "--spec", base64.StdEncoding.EncodeToString(b))
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Errorf("exit %v, want status 7\n%s", err, out)
+	}
 }
