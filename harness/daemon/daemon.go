@@ -271,8 +271,11 @@ func (d *Daemon) start(ctx context.Context) error {
 	cmd.Dir = d.dir
 	cmd.Env = append(envWithout(os.Environ(), "PATH"), "PATH="+d.tc.PathEnv(os.Getenv("PATH")))
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid:   true,            // a terminal's Ctrl-C reaches us, and we stop it in order
-		Pdeathsig: syscall.SIGKILL, // never outlive the harness process
+		Setpgid: true, // a terminal's Ctrl-C reaches us, and we stop it in order
+		// Never outlive the harness process. Strictly this follows the OS
+		// thread that forked; Go only retires threads of goroutines that exit
+		// while locked to them, which nothing here does.
+		Pdeathsig: syscall.SIGKILL,
 	}
 	var pw *os.File
 	if d.opts.LogWriter != nil {
