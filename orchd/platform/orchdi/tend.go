@@ -59,11 +59,12 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 	if err != nil {
 		return res, err
 	}
+	wanted := withRequires(beds.Beds, opts.Only)
 	var todo []contract.Bed
 	for _, b := range beds.Beds {
 		named := slices.Contains(opts.Only, b.Service)
 		switch {
-		case len(opts.Only) > 0 && !named:
+		case len(opts.Only) > 0 && !wanted[b.Service]:
 		case b.Skip != "":
 			res.Skipped = append(res.Skipped, platform.Skip{Service: b.Service, Reason: b.Skip})
 			fmt.Fprintf(logw, "skipped %s: %s\n", b.Service, b.Skip)
@@ -123,6 +124,32 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 		}
 	}
 	return res, nil
+}
+
+// withRequires is the set of services named in only plus, transitively, the
+// enabled services they REQUIRE: `grow web` also starts the database web
+// cannot run without. AFTER dependencies are ordering only and are not added.
+func withRequires(beds []contract.Bed, only []string) map[string]bool {
+	byName := map[string]contract.Bed{}
+	for _, b := range beds {
+		byName[b.Service] = b
+	}
+	want := map[string]bool{}
+	var add func(name string, named bool)
+	add = func(name string, named bool) {
+		b, ok := byName[name]
+		if !ok || want[name] || (b.Disabled && !named) {
+			return
+		}
+		want[name] = true
+		for _, d := range b.Requires {
+			add(d, slices.Contains(only, d))
+		}
+	}
+	for _, n := range only {
+		add(n, true)
+	}
+	return want
 }
 
 func unitArtifact(b contract.Bed) (contract.Artifact, bool) {

@@ -219,3 +219,20 @@ func TestFellRemovesDataUnlessKept(t *testing.T) {
 		t.Fatalf("fell kept the data dir: %v", err)
 	}
 }
+
+func TestGrowNamedStartsItsRequirements(t *testing.T) {
+	w := newWorld(t)
+	all := []spec.Service{
+		svc("db", `exec sleep 1000`),
+		svc("cache", `exec sleep 1000`),
+		svc("web", `exec sleep 1000`, func(s *spec.Service) { s.Requires = []string{"db"}; s.After = []string{"cache"} }),
+	}
+	res := w.tend(platform.TendOptions{Only: []string{"web"}}, all...)
+	if strings.Join(res.Started, ",") != "db,web" {
+		t.Fatalf("grow web should start db (REQUIRES) then web, not cache (AFTER): %+v", res)
+	}
+	w.waitRunningHealthy("web", 10*time.Second)
+	if _, ok := w.survey()["cache"]; ok {
+		t.Errorf("cache started")
+	}
+}
