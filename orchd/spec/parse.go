@@ -163,7 +163,7 @@ type block struct {
 	env     map[string]entry
 	publish []pubEntry
 	volumes []volEntry
-	lists   map[string][]entry // ENV_FILE, REQUIRES, AFTER
+	lists   [numLists][]entry // ENV_FILE, REQUIRES, AFTER
 	clears  map[string]bool
 	// tainted: some line of the block had an error, so "neither FROM nor RUN"
 	// would only repeat it.
@@ -178,7 +178,7 @@ type msvc struct {
 	env     map[string]entry
 	publish []pubEntry
 	volumes []volEntry
-	lists   map[string][]entry
+	lists   [numLists][]entry
 	tainted bool
 }
 
@@ -586,16 +586,35 @@ func (p *parser) directive(b *block, d rawDirective, v string) {
 
 func (b *block) reset(at pos) {
 	clear(b.env)
-	clear(b.lists)
 	clear(b.clears)
-	*b = block{at: at, env: b.env, lists: b.lists, clears: b.clears, publish: b.publish[:0], volumes: b.volumes[:0]}
+	lists := b.lists
+	for i := range lists {
+		lists[i] = lists[i][:0]
+	}
+	*b = block{at: at, env: b.env, lists: lists, clears: b.clears, publish: b.publish[:0], volumes: b.volumes[:0]}
+}
+
+// Positional lists, by slot.
+const (
+	listEnvFile = iota
+	listRequires
+	listAfter
+	numLists
+)
+
+func listSlot(kw string) int {
+	switch kw {
+	case "ENV_FILE":
+		return listEnvFile
+	case "REQUIRES":
+		return listRequires
+	}
+	return listAfter
 }
 
 func (b *block) addList(kw string, e entry) {
-	if b.lists == nil {
-		b.lists = map[string][]entry{}
-	}
-	b.lists[kw] = appendDedup(b.lists[kw], e)
+	i := listSlot(kw)
+	b.lists[i] = appendDedup(b.lists[i], e)
 }
 
 func appendDedup(list []entry, e entry) []entry {
@@ -620,7 +639,7 @@ func (p *parser) merge(b *block) {
 	}
 	m, ok := p.services[b.name]
 	if !ok {
-		m = &msvc{name: b.name, at: b.at, env: map[string]entry{}, lists: map[string][]entry{}}
+		m = &msvc{name: b.name, at: b.at}
 		p.services[b.name] = m
 		p.order = append(p.order, m)
 	}
@@ -651,13 +670,16 @@ func (p *parser) merge(b *block) {
 		case "VOLUME":
 			m.volumes = nil
 		default:
-			delete(m.lists, c)
+			m.lists[listSlot(c)] = nil
 		}
 	}
 	for i, e := range b.scalars {
 		if e.isSet() {
 			m.scalars[i] = e
 		}
+	}
+	if len(b.env) > 0 && m.env == nil {
+		m.env = make(map[string]entry, len(b.env))
 	}
 	for k, e := range b.env {
 		m.env[k] = e
@@ -673,9 +695,9 @@ func (p *parser) merge(b *block) {
 			m.volumes = append(m.volumes, e)
 		}
 	}
-	for _, kw := range [...]string{"ENV_FILE", "REQUIRES", "AFTER"} {
-		for _, e := range b.lists[kw] {
-			m.lists[kw] = appendDedup(m.lists[kw], e)
+	for i, list := range b.lists {
+		for _, e := range list {
+			m.lists[i] = appendDedup(m.lists[i], e)
 		}
 	}
 }
@@ -737,7 +759,7 @@ func (p *parser) build() *Spec {
 	for i, m := range p.order {
 		p.checkMode(m)
 		for _, kw := range [...]string{"REQUIRES", "AFTER"} {
-			for _, e := range m.lists[kw] {
+			for _, e := range m.lists[listSlot(kw)] {
 				j, ok := index[e.val]
 				if !ok {
 					if kw == "REQUIRES" {
@@ -855,18 +877,18 @@ func (m *msvc) service() Service {
 	case "on-failure":
 		svc.Restart.Policy = RestartOnFailure
 	}
-	if n, err := strconv.Atoi(sc(slotStartLimitBurst)); err == nil && n > 0 {
-		svc.Restart.StartLimitBurst = n
+	if n := atoi(sc(slotStartLimitBurst)); n > 0 {
+		svc.Restart.StartLimitBurst = int(n)
 	}
 	if e, ok := m.scalars.get(slotCpus); ok {
 		if f, err := strconv.ParseFloat(e.val, 64); err == nil {
 			svc.Resources.CPUs = &f
 		}
 	}
-	svc.Resources.LimitNofile, _ = strconv.ParseInt(sc(slotLimitNofile), 10, 64)
-	svc.Resources.LimitNproc, _ = strconv.ParseInt(sc(slotLimitNproc), 10, 64)
-	svc.Resources.TasksMax, _ = strconv.ParseInt(sc(slotTasksMax), 10, 64)
-	svc.Resources.IOWeight, _ = strconv.Atoi(sc(slotIoWeight))
+	svc.Resources.LimitNofile = atoi(sc(slotLimitNofile))
+	svc.Resources.LimitNproc = atoi(sc(slotLimitNproc))
+	svc.Resources.TasksMax = atoi(sc(slotTasksMax))
+	svc.Resources.IOWeight = int(atoi(sc(slotIoWeight)))
 	if len(m.env) > 0 {
 		svc.Env = make(map[string]string, len(m.env))
 		for k, e := range m.env {
@@ -879,10 +901,23 @@ func (m *msvc) service() Service {
 	for _, e := range m.volumes {
 		svc.Volumes = append(svc.Volumes, e.v)
 	}
-	svc.EnvFiles = values(m.lists["ENV_FILE"])
-	svc.Requires = values(m.lists["REQUIRES"])
-	svc.After = values(m.lists["AFTER"])
+	svc.EnvFiles = values(m.lists[listEnvFile])
+	svc.Requires = values(m.lists[listRequires])
+	svc.After = values(m.lists[listAfter])
 	return svc
+}
+
+// atoi converts an already validated integer; unset or invalid (a parse that
+// will fail anyway) gives 0.
+func atoi(s string) int64 {
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 func values(list []entry) []string {
