@@ -25,8 +25,8 @@ var leaves = []leaf{
 		rs := containerd.RunSpec{
 			Version: containerd.RunSpecVersion, Namespace: s.Namespace, ContainerID: containerd.ContainerID(s.Namespace, "web"),
 			// A socket nobody serves: if the leaf wrongly accepted the file it still cannot start anything.
-			Socket:  filepath.Join(s.Root, "no-daemon.sock"),
-			Service: spec.Service{Name: "web", Mode: spec.ModeContainer, Image: "docker.io/library/busybox:latest", Env: map[string]string{"SECRET": "hunter2"}},
+			Socket:     filepath.Join(s.Root, "no-daemon.sock"),
+			Service:    spec.Service{Name: "web", Mode: spec.ModeContainer, Image: "docker.io/library/busybox:latest", Env: map[string]string{"SECRET": "hunter2"}},
 			ProjectDir: s.Project, DataDir: filepath.Join(s.State, "data"), StateDir: s.State, Label: contract.Label(s.Namespace, "web"),
 		}
 		b, err := rs.Encode()

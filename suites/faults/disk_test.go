@@ -79,7 +79,7 @@ var _ = Describe("a state dir that cannot be written", Serial, Label("disk"), fu
 		Expect(res.Stderr).To(ContainSubstring("no space left on device"))
 		Expect(res.Stderr).To(ContainSubstring(s.StateDir))
 		expectStatusFilesParse(s.StateDir)
-		Eventually(ctx, func() []proc { return orchdProcs(s) }).WithTimeout(30 * time.Second).Should(BeEmpty(), "a failed grow leaves no supervisor")
+		Eventually(ctx, func() []proc { return orchdProcs(s) }).WithTimeout(30*time.Second).Should(BeEmpty(), "a failed grow leaves no supervisor")
 
 		By("free the space: grow works, status files parse")
 		Expect(os.Remove(filler)).To(Succeed())
