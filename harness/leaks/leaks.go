@@ -39,7 +39,7 @@ type Target struct {
 	Root  string `json:"root,omitempty"`
 	State string `json:"state,omitempty"`
 	// OrchdStateDir (optional) finds orchd supervise/containerd-run processes
-	// whose command line or environment names it.
+	// whose command line or environment names it, and FIFO dirs left in its fifo/.
 	OrchdStateDir string `json:"orchd_state_dir,omitempty"`
 	// IDs are extra container ids to look for in RunDir (shim sockets, FIFOs)
 	// beyond those the daemon still knows.
@@ -440,6 +440,10 @@ func runtimeFiles(t Target, ids map[string]bool) []string {
 				out = append(out, sock)
 			}
 		}
+	}
+	// orchd's containerd runtime keeps its FIFOs in <orchd state>/fifo/<label>.
+	if t.OrchdStateDir != "" {
+		add(filepath.Join(t.OrchdStateDir, "fifo"))
 	}
 	// The client's FIFO sets are dirs of "<id>-stdin/-stdout/-stderr".
 	fifoRoot := filepath.Join(RunDir, "fifo")

@@ -71,6 +71,11 @@ func TestReportsAndCleans(t *testing.T) {
 			}
 			var fifoDir string
 			leakAll(ctx, t, c, sleeper, orchdState, &fifoDir)
+			// What orchd's runtime leaves when a leaf dies before its cleanup.
+			orchdFifo := filepath.Join(orchdState, "fifo", ns+".web")
+			if err := os.MkdirAll(orchdFifo, 0o700); err != nil {
+				t.Fatal(err)
+			}
 
 			r, err := leaks.Inspect(ctx, tgt)
 			if err != nil {
@@ -96,6 +101,7 @@ func TestReportsAndCleans(t *testing.T) {
 				"file " + daemon.ShimSocket(d.Address(), ns, "leak-task", false),
 				"task leak-io",
 				"file " + fifoDir,
+				"file " + orchdFifo,
 			} {
 				if !strings.Contains(text, want) {
 					t.Errorf("report lacks %q", want)
@@ -135,6 +141,9 @@ func TestReportsAndCleans(t *testing.T) {
 			}
 			if len(after.Images) != 1 {
 				t.Errorf("Clean removed images although they do not count: %v", after.Images)
+			}
+			if _, err := os.Stat(orchdFifo); !os.IsNotExist(err) {
+				t.Errorf("orchd FIFO dir %s survived Clean (%v)", orchdFifo, err)
 			}
 			if _, err := os.Stat(fifoDir); !os.IsNotExist(err) {
 				t.Errorf("FIFO dir %s survived Clean (%v)", fifoDir, err)
