@@ -280,3 +280,12 @@ func eq[T any](t *testing.T, got, want T) {
 		t.Errorf("got %#v, want %#v", got, want)
 	}
 }
+
+func TestOrchVersionAccepted(t *testing.T) {
+	for _, v := range []string{"0.2.1", "0.2.0", "0.2"} {
+		s := mustParse(t, Options{},
+			src("Orchfile", "# header comment", "", "ORCH_VERSION "+v, "SERVICE a", "RUN x"),
+			src("overlay.orch", "ORCH_VERSION "+v, "SERVICE a", "ENV A=1"))
+		eq(t, s.Version, Version)
+	}
+}
