@@ -29,7 +29,7 @@ import (
 )
 
 // dialTimeout bounds every connect, so a wedged daemon fails grow/fell fast.
-const dialTimeout = 10 * time.Second
+const dialTimeout = 5 * time.Second
 
 // Runtime is the containerd runtime.
 type Runtime struct {

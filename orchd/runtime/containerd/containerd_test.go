@@ -2,11 +2,13 @@ package containerd
 
 import (
 	"encoding/base64"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/runtime/bare"
@@ -108,5 +110,31 @@ func TestCheckNamesSocketAndHint(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
+	}
+}
+
+func TestCheckSocketNotServing(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "mute.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close() // accepts, then hangs up: not containerd
+		}
+	}()
+	start := time.Now()
+	err = (&Runtime{Socket: sock}).Check(t.Context(), testEnv())
+	if err == nil || !strings.Contains(err.Error(), "not serving") || !strings.Contains(err.Error(), sock) {
+		t.Errorf("err %v, want 'not serving' naming %s", err, sock)
+	}
+	if d := time.Since(start); d > dialTimeout+5*time.Second {
+		t.Errorf("check took %s", d)
 	}
 }

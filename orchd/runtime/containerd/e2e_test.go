@@ -175,6 +175,33 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := buildOrchd(t)
+	t.Run("GrowFailsFastWithoutDaemon", func(t *testing.T) {
+		dir := t.TempDir()
+		sock := filepath.Join(dir, "absent.sock")
+		if err := os.WriteFile(filepath.Join(dir, "Orchfile"), []byte("SERVICE x\nFROM "+probe.Dir+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "--project-dir", dir, "--state-dir", filepath.Join(dir, "state"), "--runtime", "containerd", "--platform", "orchdi", "--namespace", "nodaemon", "grow")
+		cmd.Env = append(os.Environ(), crd.EnvSocket+"="+sock)
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Fatalf("grow succeeded without a daemon:\n%s", out)
+		}
+		for _, want := range []string{sock, "orchd-harness daemon", "containerd &"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("grow output lacks %q:\n%s", want, out)
+			}
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("grow took %s to fail", d)
+		}
+		if m, _ := filepath.Glob(filepath.Join(dir, "state", "run", "*")); len(m) > 0 {
+			t.Errorf("grow wrote state before failing: %v", m)
+		}
+	})
 	for _, tc := range daemontest.Toolchains(t) {
 		t.Run(tc.Name, func(t *testing.T) {
 			d := daemontest.Start(t, tc)
