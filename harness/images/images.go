@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -171,10 +172,11 @@ func Build(ctx context.Context, outDir string, opts ...Option) (*Set, error) {
 				return nil, fmt.Errorf("build images: %w", err)
 			}
 		}
-		o.log.Debug("building probe", "module", o.moduleRoot, "arch", o.arch)
+		started := time.Now()
 		if bin, err = BuildProbe(ctx, o.moduleRoot, o.cacheDir, o.arch); err != nil {
 			return nil, fmt.Errorf("build images: %w", err)
 		}
+		o.log.Info("probe ready", "binary", bin, "took", time.Since(started).Round(time.Millisecond))
 	}
 	probe, err := readAll(bin)
 	if err != nil {
