@@ -55,6 +55,10 @@ func (*Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, error)
 	if env.StateDir == "" || env.Namespace == "" {
 		return contract.Beds{}, fmt.Errorf("plant: cuttings carry no state dir or namespace (env %+v)", env)
 	}
+	if !filepath.IsAbs(env.StateDir) {
+		// Supervisors are recognised by the unit path in their argv.
+		return contract.Beds{}, fmt.Errorf("plant: state dir %q must be absolute", env.StateDir)
+	}
 	l := contract.Layout{StateDir: env.StateDir}
 	beds := contract.Beds{Version: contract.Version, Platform: "orchdi", Namespace: env.Namespace, Scope: scope, StateDir: env.StateDir, Beds: []contract.Bed{}}
 	byName := make(map[string]contract.Cutting, len(c.Cuttings))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,8 +30,8 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 	if logw == nil {
 		logw = io.Discard
 	}
-	if beds.StateDir == "" {
-		return res, fmt.Errorf("tend: beds carry no state dir")
+	if !filepath.IsAbs(beds.StateDir) {
+		return res, fmt.Errorf("tend: beds carry no absolute state dir (%q)", beds.StateDir)
 	}
 	l := contract.Layout{StateDir: beds.StateDir}
 	for _, d := range []string{beds.StateDir, l.RunDir(), l.StatusDir(), l.LogDir()} {
