@@ -168,13 +168,22 @@ func runSuites(ctx context.Context, o suitesOptions, stdout, stderr io.Writer) e
 		}
 	}
 	progress("build: compiling %d suites (%s)", len(names), strings.Join(names, ", "))
+	// One go invocation compiles every suite, sharing the build work;
+	// each binary is <dir>/<suite>.test.
+	binDir := filepath.Join(work, "bin") + string(filepath.Separator)
+	buildArgs := []string{"test", "-c", "-o", binDir}
+	for _, n := range names {
+		buildArgs = append(buildArgs, "./suites/"+n)
+	}
+	if err := goBuild(ctx, root, nil, buildArgs...); err != nil {
+		return err
+	}
 	bins := map[string]string{}
 	for _, n := range names {
-		bin := filepath.Join(work, n+".test")
-		if err := goBuild(ctx, root, nil, "test", "-c", "-o", bin, "./suites/"+n); err != nil {
-			return err
+		bins[n] = filepath.Join(binDir, n+".test")
+		if _, err := os.Stat(bins[n]); err != nil {
+			return fmt.Errorf("suites: compiled suite %s: %w", n, err)
 		}
-		bins[n] = bin
 	}
 
 	sum := summary{Started: start}
@@ -270,10 +279,11 @@ func runSuiteBinaries(ctx context.Context, o suitesOptions, root string, names [
 	sem := make(chan struct{}, o.jobs)
 	var wg sync.WaitGroup
 	for i, n := range names {
+		// Acquire before spawning, so suites start in the order given.
+		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
 			defer func() { <-sem }()
 			progress("suite %s: running (%s)", n, tc)
 			r := runSuiteBinary(ctx, o, root, n, bins[n], env, tc, suffix)

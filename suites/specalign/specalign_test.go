@@ -79,17 +79,19 @@ func expectHTTP(ctx SpecContext, addr string) {
 	}).WithTimeout(60*time.Second).Should(Succeed(), "GET http://%s/", addr)
 }
 
-// hostIOWeightFile is the weight file a container's blkio/io weight would
-// be written to on this host, "" when the host has none.
-func hostIOWeightFile() string {
+// hostIOWeightFile is the weight file the host offers for the container's
+// cgroup, "" when it has none. On v1 the container's own blkio dir is looked
+// at from the host (BFQ puts blkio.bfq.weight in child cgroups only); on v2
+// the io controller must be enabled.
+func hostIOWeightFile(r *report.Report) string {
 	if b, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-		if strings.Contains(" "+string(b)+" ", " io ") {
-			return "/sys/fs/cgroup/io.weight"
+		if strings.Contains(" "+strings.TrimSpace(string(b))+" ", " io ") {
+			return "/sys/fs/cgroup/<container>/io.weight"
 		}
 		return ""
 	}
 	for _, f := range []string{"blkio.weight", "blkio.bfq.weight"} {
-		p := filepath.Join("/sys/fs/cgroup/blkio", f)
+		p := filepath.Join("/sys/fs/cgroup/blkio", r.Cgroup.Path, f)
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
@@ -209,7 +211,8 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 		}), SpecTimeout(3*time.Minute)),
 		Entry("IO_WEIGHT (applied where the host has a weight file, else skipped with a log line)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "IO_WEIGHT 300\n", func(r *report.Report) {
-				if f := hostIOWeightFile(); f != "" {
+				Expect(r.Cgroup.Path).NotTo(BeEmpty(), "the container's cgroup path")
+				if f := hostIOWeightFile(r); f != "" {
 					By("the host has " + f)
 					Expect(r.Cgroup.IOWeight).To(HaveValue(Equal(int64(300))), "weight file %s", r.Cgroup.IOWeightFile)
 					return
