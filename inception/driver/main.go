@@ -67,7 +67,7 @@ func run(ctx context.Context, out io.Writer) int {
 	os.Setenv("PATH", bin+":"+os.Getenv("PATH"))
 
 	env := guestEnv()
-	d.logf("guest: kernel %s, cgroup %s, %d KiB, %d cpus, %s at %s", env.Kernel, env.CgroupMode, env.MemTotalKiB, env.CPUs, env.ToolsFSType, inception.ToolsDir)
+	d.logf("kernel %s, cgroup %s, %d KiB, %d cpus, %s at %s", env.Kernel, env.CgroupMode, env.MemTotalKiB, env.CPUs, env.ToolsFSType, inception.ToolsDir)
 	tc, err := toolchain.Resolve(ctx, toolchain.Options{Containerd: toolchain.System})
 	if err != nil {
 		return fail(fmt.Errorf("toolchain in %s: %w", bin, err))

@@ -98,10 +98,17 @@ func GuestConfig(in GuestInput) (guest.Config, error) {
 	if err != nil {
 		return guest.Config{}, fmt.Errorf("service %s: %w", svc.Name, err)
 	}
-	if uid != 0 && !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "HOME=") }) {
-		if home := passwdField(in.Passwd, strconv.Itoa(int(uid)), 2, 5); home != "" {
-			env = append(env, "HOME="+home)
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "HOME=") }) {
+		// As container runtimes do: the user's home from passwd, else /root or /.
+		home := passwdField(in.Passwd, strconv.Itoa(int(uid)), 2, 5)
+		switch {
+		case home != "":
+		case uid == 0:
+			home = "/root"
+		default:
+			home = "/"
 		}
+		env = append(env, "HOME="+home)
 	}
 
 	c := guest.Config{

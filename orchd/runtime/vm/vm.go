@@ -7,6 +7,7 @@ package vm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -115,4 +116,18 @@ func (r *Runtime) Check(ctx context.Context, env contract.Env) error {
 		return fmt.Errorf("vm runtime: %s not found; install it with `%s`", QemuBinary, QemuInstall)
 	}
 	return nil
+}
+
+// Sweep implements runtime.Sweeper: after every supervisor is gone, remove the
+// scratch dirs of leaves that were killed before they could clean up (qemu
+// itself dies with its leaf through the parent-death signal).
+func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string) error {
+	l := contract.Layout{StateDir: env.StateDir}
+	var errs []error
+	for _, svc := range services {
+		if err := os.RemoveAll(WorkDir(l, contract.Label(env.Namespace, svc))); err != nil {
+			errs = append(errs, fmt.Errorf("sweep %s: %w", svc, err))
+		}
+	}
+	return errors.Join(errs...)
 }
