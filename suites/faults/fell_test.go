@@ -103,7 +103,9 @@ TIMEOUT_STOP 2s
 		s.Grow(ctx)
 		By("wait until a blob download is in flight")
 		Eventually(ctx, proxy.stalled).WithTimeout(2 * time.Minute).Should(Receive(ContainSubstring("/blobs/")))
-		Expect(rowState(s.Survey(ctx), "pulled")).NotTo(Equal(contract.StateRunning))
+		Expect(leaves(s, "pulled")).To(HaveLen(1), "the leaf is pulling")
+		c := connect()
+		Expect(tasks(ctx, Default, c, s.Namespace)).To(BeEmpty(), "no task can exist before the image is pulled")
 
 		timedFell(ctx, s)
 		// Released only now: whatever the daemon still fetches must not land in our namespace.

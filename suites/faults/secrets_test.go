@@ -41,7 +41,7 @@ TIMEOUT_STOP 2s
 SERVICE host
 RUN exec sleep %[3]s
 ENV TOKEN=%[2]s
-ENV_FILE secrets.env
+ENV_FILE ${ORCH_PROJECT}/secrets.env
 TIMEOUT_STOP 2s
 `, s.Image("probe"), inline, marker()))
 		s.Grow(ctx)
