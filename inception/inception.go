@@ -415,8 +415,8 @@ func readStatus(path string) (*contract.Status, error) {
 	return &st, nil
 }
 
-// outerLeaks lists what the run left on the host: qemu or orchd processes
-// naming the work dir, and vm-run scratch dirs.
+// outerLeaks lists what the run left on the host: qemu processes naming the
+// work dir, processes of the tools' orchd, and vm-run scratch dirs.
 func outerLeaks(work, state string) []string {
 	var out []string
 	self := os.Getpid()
@@ -430,8 +430,12 @@ func outerLeaks(work, state string) []string {
 		if err != nil || len(b) == 0 {
 			continue
 		}
-		cmdline := string(bytes.ReplaceAll(bytes.TrimRight(b, "\x00"), []byte{0}, []byte{' '}))
-		if strings.Contains(cmdline, work) {
+		args := strings.Split(string(bytes.TrimRight(b, "\x00")), "\x00")
+		cmdline := strings.Join(args, " ")
+		// Only what the run itself starts: qemu, and the tools' orchd (supervisors, leaves).
+		isQemu := strings.HasPrefix(filepath.Base(args[0]), "qemu-system") && strings.Contains(cmdline, work)
+		isOrchd := strings.HasPrefix(args[0], filepath.Join(work, "tools")+"/")
+		if isQemu || isOrchd {
 			if syscall.Kill(pid, 0) == nil {
 				out = append(out, fmt.Sprintf("process %d: %s", pid, cmdline))
 			}
