@@ -21,6 +21,17 @@ import (
 // (fsync, then rename), so readers never see a partial file. Parent dirs are
 // created 0700.
 func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	return writeAtomic(path, data, mode, true)
+}
+
+// ReplaceFile is WriteFileAtomic without the fsync: readers still never see a
+// partial file, but a crash may lose the write. For files that are rewritten
+// on every tend (units, pidfiles), where fsync would dominate tend's time.
+func ReplaceFile(path string, data []byte, mode os.FileMode) error {
+	return writeAtomic(path, data, mode, false)
+}
+
+func writeAtomic(path string, data []byte, mode os.FileMode, sync bool) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
@@ -41,8 +52,10 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	if _, err := f.Write(data); err != nil {
 		return fail(err)
 	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
+	if sync {
+		if err := f.Sync(); err != nil {
+			return fail(err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)

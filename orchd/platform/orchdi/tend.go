@@ -48,7 +48,7 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 			if mode == 0 {
 				mode = 0o600
 			}
-			if err := supervise.WriteFileAtomic(a.Path, []byte(a.Content), mode); err != nil {
+			if err := supervise.ReplaceFile(a.Path, []byte(a.Content), mode); err != nil {
 				return res, fmt.Errorf("tend %s: %w", b.Service, err)
 			}
 		}
@@ -189,7 +189,7 @@ func startSupervisor(bin string, l contract.Layout, label string) (int, error) {
 	// Reap it if it exits while this process lives on (tests, long-lived
 	// callers); a short-lived orchd leaves that to init.
 	go cmd.Wait()
-	if err := supervise.WriteFileAtomic(l.PidFile(label), []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
+	if err := supervise.ReplaceFile(l.PidFile(label), []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
 		cmd.Process.Kill()
 		return 0, err
 	}
