@@ -440,3 +440,28 @@ func TestStartProblemsAreReported(t *testing.T) {
 		}
 	}
 }
+
+func TestRegrowAfterSupervisorKillWaitsForOldService(t *testing.T) {
+	w := newWorld(t)
+	pids := filepath.Join(w.proj, "pids")
+	s := svc("sticky", `trap '' TERM; read p _ < /proc/self/stat; echo $p >> `+pids+`; while :; do sleep 0.1; done`,
+		func(s *spec.Service) { s.Timeouts.Stop = "2s" })
+	w.grow(s)
+	old := pidFrom(t, pids)
+	w.waitRunningHealthy("sticky", 10*time.Second)
+	st, err := readStatus(w.layout().StatusFile(w.label("sticky")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(st.SupervisorPid, syscall.SIGKILL)
+	waitGone(t, 5*time.Second, st.SupervisorPid)
+	// The old service ignores SIGTERM: its init holds it for TIMEOUT_STOP.
+	res := w.grow(s)
+	if len(res.Started) != 1 {
+		t.Fatalf("regrow: %+v", res)
+	}
+	if alive(old) {
+		t.Fatalf("regrow started a new supervisor while the old service %d still ran", old)
+	}
+	w.waitRunningHealthy("sticky", 10*time.Second)
+}

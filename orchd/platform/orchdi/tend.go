@@ -81,6 +81,13 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 		pid     int
 	}
 	var waitFor []started
+	// Processes left by supervisors that died (their inits still stopping a
+	// service, e.g. a containerd-run leaf deleting its container): a new
+	// supervisor must not race them.
+	leftovers := map[string][]int{}
+	for pid, sp := range scanUnits(l.RunDir() + "/" + beds.Namespace + ".") {
+		leftovers[sp.unit] = append(leftovers[sp.unit], pid)
+	}
 	for _, b := range topoOrder(todo) {
 		unit, ok := unitArtifact(b)
 		if !ok {
@@ -107,6 +114,9 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 			res.Restarted = append(res.Restarted, b.Service)
 		default:
 			res.Started = append(res.Started, b.Service)
+		}
+		if err := drain(ctx, leftovers[l.UnitFile(b.Label)], pid, graceOf(st, unit)); err != nil {
+			return res, fmt.Errorf("tend %s: %w", b.Service, err)
 		}
 		// Stale state of an earlier run must not satisfy dependents.
 		os.Remove(l.StatusFile(b.Label))
@@ -236,6 +246,27 @@ func stopSupervisor(ctx context.Context, pid int, unitPath string, grace time.Du
 		return nil
 	}
 	return fmt.Errorf("supervisor %d did not exit after SIGKILL", pid)
+}
+
+// drain waits (bounded) for leftover processes of a unit other than its
+// supervisor (already stopped) to exit, then SIGKILLs them.
+func drain(ctx context.Context, pids []int, supervisor int, bound time.Duration) error {
+	var left []int
+	for _, p := range pids {
+		if p != supervisor {
+			left = append(left, p)
+		}
+	}
+	if len(left) == 0 || waitGone(ctx, left, bound) {
+		return nil
+	}
+	for _, p := range left {
+		syscall.Kill(p, syscall.SIGKILL)
+	}
+	if waitGone(ctx, left, 5*time.Second) {
+		return nil
+	}
+	return fmt.Errorf("processes %v of an earlier supervisor did not exit", left)
 }
 
 // waitGone polls until every pid is gone (or a zombie), within d.

@@ -201,6 +201,21 @@ func unitGrace(path string) time.Duration {
 // whether it is an init.
 func scan(marker string) map[int]bool {
 	out := map[int]bool{}
+	for pid, p := range scanUnits(marker) {
+		out[pid] = p.init
+	}
+	return out
+}
+
+// scanned is one process scanUnits found.
+type scanned struct {
+	init bool
+	unit string // the unit path in its argv
+}
+
+// scanUnits is scan with the unit path each process names.
+func scanUnits(marker string) map[int]scanned {
+	out := map[int]scanned{}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return out
@@ -216,17 +231,17 @@ func scan(marker string) map[int]bool {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		named, isInit := false, false
+		var p scanned
 		for _, a := range args {
 			if strings.HasPrefix(a, marker) {
-				named = true
+				p.unit = a
 			}
 			if a == "--init" {
-				isInit = true
+				p.init = true
 			}
 		}
-		if named && len(args) > 1 && args[1] == "supervise" {
-			out[pid] = isInit
+		if p.unit != "" && len(args) > 1 && args[1] == "supervise" {
+			out[pid] = p
 		}
 	}
 	return out
