@@ -154,9 +154,12 @@ func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string
 	if err := sweepSnapshots(ctx, c, env.Namespace, services); err != nil {
 		errs = append(errs, err)
 	}
-	leaseFilter := fmt.Sprintf("labels.%q==%q", LabelNamespace, env.Namespace)
-	if err := deleteLeases(ctx, c, leaseFilter); err != nil && len(services) == 0 {
-		errs = append(errs, fmt.Errorf("sweep: %w", err))
+	// Per-service leases went with Teardown; a full sweep takes every lease
+	// labeled for the namespace.
+	if len(services) == 0 {
+		if err := deleteLeases(ctx, c, fmt.Sprintf("labels.%q==%q", LabelNamespace, env.Namespace)); err != nil {
+			errs = append(errs, fmt.Errorf("sweep: %w", err))
+		}
 	}
 	if err := sweepImages(ctx, c, env.Namespace, want); err != nil {
 		errs = append(errs, err)

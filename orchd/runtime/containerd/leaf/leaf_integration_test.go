@@ -255,6 +255,7 @@ func TestLeaf(t *testing.T) {
 			t.Run("BadInput", f.testBadInput)
 			t.Run("KilledLeafRestartAndSweep", f.testKilledLeaf)
 			t.Run("CancelledMidStart", f.testCancelledMidStart)
+			t.Run("KilledMidStartThenSweep", f.testKilledMidStart)
 			t.Run("BinaryBase64SpecExitCode", f.testBinaryBase64)
 		})
 	}
@@ -902,5 +903,40 @@ func (f *fixture) testBinaryBase64(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
 		t.Errorf("exit %v, want status 7\n%s", err, out)
+	}
+}
+
+// testKilledMidStart SIGKILLs leaf processes at points of their start (the
+// delays are fault-injection points, not synchronization); Sweep, as fell
+// runs it, must then leave the namespace empty, leases and snapshots included.
+func (f *fixture) testKilledMidStart(t *testing.T) {
+	e := f.env(t)
+	rt := &crd.Runtime{Socket: e.f.d.Address()}
+	env := contract.Env{ProjectDir: e.projDir, StateDir: e.stateDir, DataDir: e.dataDir, Namespace: e.ns, Orchd: f.bin}
+	svc := spec.Service{Name: "midkill", Mode: spec.ModeContainer, Image: "oci-layout://" + f.layout(t, images.ProbeLayers).Dir, Cmd: "sleep forever"}
+	cut, err := rt.Cut(svc, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cut.Files[0].Path, []byte(cut.Files[0].Content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, after := range []time.Duration{50 * time.Millisecond, 150 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond} {
+		cmd, done := e.startLeafProcess(t, f.bin, cut.Files[0].Path)
+		time.Sleep(after) // the fault-injection point
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := rt.Sweep(ctx, env, nil); err != nil {
+			t.Errorf("sweep after kill at %s: %v", after, err)
+		}
+		r, err := leaks.Inspect(ctx, e.target())
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Empty() {
+			t.Errorf("after kill at %s and sweep:\n%s", after, r)
+		}
 	}
 }
