@@ -32,7 +32,7 @@ const (
 )
 
 // DefaultSuites are the suites run inside the VM when none are named.
-var DefaultSuites = []string{"inception/inner"}
+func DefaultSuites() []string { return []string{"inception/inner"} }
 
 // Options configure Run.
 type Options struct {
@@ -107,7 +107,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Containerd = toolchain.System
 	}
 	if len(o.Suites) == 0 {
-		o.Suites = DefaultSuites
+		o.Suites = DefaultSuites()
 	}
 	if o.Memory == "" {
 		o.Memory = DefaultMemory

@@ -54,7 +54,7 @@ passed and nothing leaked inside or outside the VM.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&suites, "suites", strings.Join(inception.DefaultSuites, ","), "comma-separated suites (package paths under suites/) to run inside the VM")
+	f.StringVar(&suites, "suites", strings.Join(inception.DefaultSuites(), ","), "comma-separated suites (package paths under suites/) to run inside the VM")
 	f.StringVar(&o.LabelFilter, "label-filter", "", "Ginkgo label filter for the inner suites")
 	f.StringVar(&o.Containerd, "containerd", toolchain.System, "toolchain staged into the VM")
 	f.StringVar(&o.Memory, "memory", inception.DefaultMemory, "MEMORY of the VM")

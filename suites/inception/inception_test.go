@@ -11,7 +11,7 @@ import (
 	"github.com/orchd/orchd/inception"
 )
 
-var _ = Describe("inception", Label("vm", "slow"), Ordered, func() {
+var _ = Describe("inception", Label("vm", "slow"), Ordered, ContinueOnFailure, func() {
 	var res *inception.Result
 
 	BeforeAll(func(ctx SpecContext) {

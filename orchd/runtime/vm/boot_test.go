@@ -5,12 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -102,6 +106,13 @@ type bootRun struct {
 // the console shows that text (the probe's "ready" line: its signal handling is set).
 func boot(t *testing.T, env bootEnv, svc spec.Service, stopWhen string) bootRun {
 	t.Helper()
+	return bootWith(t, env, svc, stopWhen, nil)
+}
+
+// bootWith is boot that, once stopWhen shows, runs during (while the guest
+// runs) before asking the VM to stop.
+func bootWith(t *testing.T, env bootEnv, svc spec.Service, stopWhen string, during func(context.Context)) bootRun {
+	t.Helper()
 	state := t.TempDir()
 	ce := contract.Env{ProjectDir: t.TempDir(), StateDir: state, DataDir: filepath.Join(state, "data"), Namespace: "t", Orchd: env.orchd}
 	c, err := vm.New().Cut(svc, ce)
@@ -128,6 +139,9 @@ func boot(t *testing.T, env bootEnv, svc spec.Service, stopWhen string) bootRun 
 		go func() {
 			select {
 			case <-out.seen:
+				if during != nil {
+					during(runCtx)
+				}
 				stopAt <- time.Now()
 				stop()
 			case <-runCtx.Done():
@@ -276,5 +290,46 @@ func TestBootSpecAlignment(t *testing.T) {
 	}
 	if rep.Cgroup.Version != 2 {
 		t.Errorf("guest cgroup version %d, want 2", rep.Cgroup.Version)
+	}
+}
+
+func TestBootPublish(t *testing.T) {
+	t.Parallel()
+	env := prepareBoot(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	svc := probeService(env, "web", "http 8080")
+	svc.Publish = []spec.Publish{{Host: port, Container: 8080, HostIP: "127.0.0.1"}}
+	svc.Timeouts.Stop = "5s"
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	var served atomic.Bool
+	r := bootWith(t, env, svc, "probe: http: ready", func(ctx context.Context) {
+		// The guest listens; the host reaches it through qemu's forward.
+		deadline := time.Now().Add(time.Minute)
+		c := &http.Client{Timeout: 5 * time.Second}
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			resp, err := c.Get(url)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					served.Store(true)
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	})
+	if !served.Load() {
+		t.Errorf("GET %s never answered 200 through PUBLISH 127.0.0.1:%d:8080", url, port)
+	}
+	if r.err != nil || r.code != 143 {
+		t.Errorf("exit = %d (%v), want 143 after the stop", r.code, r.err)
 	}
 }

@@ -120,7 +120,7 @@ func GuestConfig(in GuestInput) (guest.Config, error) {
 		Cgroup2:     true,
 	}
 	if len(svc.Publish) > 0 {
-		n := guest.UserNet
+		n := guest.UserNet()
 		c.Network = &n
 	}
 	return c, nil

@@ -29,10 +29,16 @@ import (
 	"github.com/orchd/orchd/orchd/supervise"
 )
 
-// GuestModules are the kernel modules every guest loads (when not built in):
-// virtio PCI transport, the control port, 9p volumes, and overlayfs for
-// container runtimes inside the guest.
-var guestModules = []string{"virtio_pci", "virtio_console", "9pnet_virtio", "9p", "overlay"}
+// GuestModules are the kernel modules a guest loads (when not built in):
+// virtio PCI transport, the control port, 9p volumes, overlayfs for container
+// runtimes inside the guest, and the network device when ports are published.
+func GuestModules(network bool) []string {
+	m := []string{"virtio_pci", "virtio_console", "9pnet_virtio", "9p", "overlay"}
+	if network {
+		m = append(m, "virtio_net")
+	}
+	return m
+}
 
 // EnvDebug, when set to 1 in vm-run's environment, keeps kernel messages on the console.
 const EnvDebug = "ORCHD_VM_DEBUG"
@@ -279,11 +285,7 @@ func (l *Leaf) buildInitrd(s *Spec, k vmassets.Kernel, mounts []guest.Mount, out
 	if err != nil {
 		return err
 	}
-	want := guestModules
-	if len(s.Service.Publish) > 0 {
-		want = append(want[:len(want):len(want)], "virtio_net")
-	}
-	files, err := idx.Closure(want...)
+	files, err := idx.Closure(GuestModules(len(s.Service.Publish) > 0)...)
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,9 @@ type Network struct {
 }
 
 // UserNet is qemu user-mode networking's fixed layout.
-var UserNet = Network{Interface: "eth0", Address: "10.0.2.15", Netmask: "255.255.255.0", Gateway: "10.0.2.2", DNS: "10.0.2.3"}
+func UserNet() Network {
+	return Network{Interface: "eth0", Address: "10.0.2.15", Netmask: "255.255.255.0", Gateway: "10.0.2.2", DNS: "10.0.2.3"}
+}
 
 // Load reads a Config.
 func Load(path string) (*Config, error) {

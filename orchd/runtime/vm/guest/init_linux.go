@@ -335,7 +335,7 @@ func writeEtc(cfg *Config) {
 	if cfg.Hostname != "" {
 		_ = os.WriteFile("/etc/hostname", []byte(cfg.Hostname+"\n"), 0o644)
 	}
-	dns := "nameserver " + UserNet.DNS + "\n"
+	dns := "nameserver " + UserNet().DNS + "\n"
 	if cfg.Network != nil && cfg.Network.DNS != "" {
 		dns = "nameserver " + cfg.Network.DNS + "\n"
 	}
