@@ -99,6 +99,9 @@ var _ = Describe("a malformed Orchfile", Label("parser"), func() {
 		Entry("START_LIMIT_BURST not an integer", orchfileCase{text("SERVICE web\nRUN x\nSTART_LIMIT_BURST 2.5\n"), []string{"Orchfile:3", "START_LIMIT_BURST"}}),
 		Entry("PUBLISH port out of range", orchfileCase{text("SERVICE web\nFROM alpine\nPUBLISH 99999:80\n"), []string{"Orchfile:3", "PUBLISH", "65535"}}),
 		Entry("PUBLISH malformed", orchfileCase{text("SERVICE web\nFROM alpine\nPUBLISH eighty\n"), []string{"Orchfile:3", "PUBLISH"}}),
+		Entry("VOLUME named source with ../ (path traversal)", orchfileCase{text("SERVICE web\nFROM alpine\nVOLUME ../../etc:/data\n"), []string{"Orchfile:3", "../../etc", "volume name"}}),
+		Entry("VOLUME source with $(...) (shell injection)", orchfileCase{withCanary("SERVICE web\nFROM alpine\nVOLUME $(touch CANARY):/data\n"), []string{"Orchfile:3", "VOLUME"}}),
+		Entry("VOLUME relative destination", orchfileCase{text("SERVICE web\nFROM alpine\nVOLUME data:relative\n"), []string{"Orchfile:3", "absolute"}}),
 		Entry("VOLUME without destination", orchfileCase{text("SERVICE web\nFROM alpine\nVOLUME nocolon\n"), []string{"Orchfile:3", "VOLUME", "source:destination"}}),
 		// Encoding and size.
 		Entry("binary junk", orchfileCase{junk, []string{"Orchfile:1", "UTF-8"}}),

@@ -57,11 +57,12 @@ TIMEOUT_STOP 2s
 		before := s.EventuallyState(ctx, "always", contract.StateRunning)
 		s.EventuallyState(ctx, "once", contract.StateRunning)
 		oldLeaf := eventuallyOne(ctx, "leaf of always", func() []proc { return leaves(s, "always") })
+		c := connect()
+		oldTask := taskPid(ctx, Default, c, s.Namespace, containerOf(s, "always"))
 
 		killDaemon()
 		restartDaemon(ctx)
 
-		c := connect()
 		// The old task may survive in its shim and look running for a moment; what
 		// counts is the state once a leaf is attached to containerd again.
 		s.EventuallyRow(ctx, "always", func(g Gomega, r framework.Row) {
@@ -74,6 +75,10 @@ TIMEOUT_STOP 2s
 			}
 			g.Expect(containers(ctx, g, c, s.Namespace)).To(ContainElement(containerOf(s, "always")))
 		})
+		if ls := leaves(s, "always"); len(ls) == 1 && ls[0].Pid != oldLeaf.Pid {
+			// A new leaf replaces the stale container: wait for its own task.
+			eventuallyNewTask(ctx, c, s, "always", oldTask)
+		}
 		once := s.EventuallyRow(ctx, "once", func(g Gomega, r framework.Row) {
 			g.Expect(r.State).To(BeElementOf(contract.StateRunning, contract.StateExited, contract.StateFailed), "once: %s", r.Message)
 			if r.State == contract.StateRunning {

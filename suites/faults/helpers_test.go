@@ -175,3 +175,26 @@ func rowState(rows []framework.Row, svc string) string {
 	r, _ := framework.FindRow(rows, svc)
 	return r.State
 }
+
+// taskPid is the pid of a container's running task (0 when there is none).
+func taskPid(ctx context.Context, g Gomega, c *client.Client, ns, id string) uint32 {
+	resp, err := c.TaskService().List(namespaces.WithNamespace(ctx, ns), nil)
+	g.Expect(err).NotTo(HaveOccurred(), "list tasks of %s", ns)
+	for _, t := range resp.Tasks {
+		if t.ID == id {
+			return t.Pid
+		}
+	}
+	return 0
+}
+
+// eventuallyNewTask waits until the service's container runs a task other
+// than old (a replaced container, not the stale one a killed leaf left).
+func eventuallyNewTask(ctx context.Context, c *client.Client, s *framework.Spec, svc string, old uint32) {
+	GinkgoHelper()
+	Eventually(ctx, func(g Gomega) {
+		pid := taskPid(ctx, g, c, s.Namespace, containerOf(s, svc))
+		g.Expect(pid).NotTo(BeZero(), "no task for %s", svc)
+		g.Expect(pid).NotTo(Equal(old), "still the old task of %s", svc)
+	}).Should(Succeed())
+}

@@ -34,13 +34,15 @@ TIMEOUT_STOP 2s
 		s.EventuallyState(ctx, "always", contract.StateRunning)
 		s.EventuallyState(ctx, "once", contract.StateRunning)
 
+		c := connect()
+		oldTask := taskPid(ctx, Default, c, s.Namespace, containerOf(s, "always"))
 		oldAlways := eventuallyOne(ctx, "leaf of always", func() []proc { return leaves(s, "always") })
 		oldOnce := eventuallyOne(ctx, "leaf of once", func() []proc { return leaves(s, "once") })
 		sigkill(oldAlways)
 		sigkill(oldOnce)
 
-		By("RESTART always: a new leaf, a running task, one container")
-		c := connect()
+		By("RESTART always: a new leaf, a new running task, one container")
+		eventuallyNewTask(ctx, c, s, "always", oldTask)
 		s.EventuallyRow(ctx, "always", func(g Gomega, r framework.Row) {
 			g.Expect(r.Restarts).To(BeNumerically(">=", 1), "the supervisor must count the restart")
 			g.Expect(r.State).To(Equal(contract.StateRunning), "always: %s", r.Message)
