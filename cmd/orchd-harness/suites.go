@@ -28,6 +28,10 @@ import (
 // command (the inception suite boots a VM: `orchd-harness inception`).
 var suitesExcludedByDefault = []string{"inception"}
 
+// Suites that measure the daemon as a whole (fds, threads, goroutines) run
+// alone, after the others, whatever --jobs says.
+var suitesAlone = []string{"leak"}
+
 // Environment the suite framework reads (suites/framework/env.go).
 const (
 	envSocket      = "ORCHD_CONTAINERD_SOCKET"
@@ -100,7 +104,7 @@ the toolchain as a suffix).`,
 	f.StringVar(&o.labelFilter, "label-filter", "", "Ginkgo label filter, e.g. '!slow'")
 	f.BoolVar(&o.matrix, "matrix", false, "run against every staged toolchain")
 	f.StringVar(&o.toolchain, "toolchain", "", `toolchain for the daemon: "system" or a 2.x version (default: the pinned 2.x when staged, else system)`)
-	f.IntVar(&o.jobs, "jobs", 1, "suites run at once against the daemon (the leak suite's daemon usage check wants 1)")
+	f.IntVar(&o.jobs, "jobs", 2, "suites run at once against the daemon ("+strings.Join(suitesAlone, ", ")+" always runs alone, last)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "per-suite timeout")
 	return cmd
 }
@@ -276,9 +280,8 @@ func goBuild(ctx context.Context, root string, env []string, args ...string) err
 
 func runSuiteBinaries(ctx context.Context, o suitesOptions, root string, names []string, bins map[string]string, env []string, tc, suffix string, progress func(string, ...any)) []suiteResult {
 	results := make([]suiteResult, len(names))
-	sem := make(chan struct{}, o.jobs)
-	var wg sync.WaitGroup
-	for i, n := range names {
+	run := func(i int, wg *sync.WaitGroup, sem chan struct{}) {
+		n := names[i]
 		// Acquire before spawning, so suites start in the order given.
 		sem <- struct{}{}
 		wg.Add(1)
@@ -301,7 +304,21 @@ func runSuiteBinaries(ctx context.Context, o suitesOptions, root string, names [
 			}
 		}()
 	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, o.jobs)
+	for i, n := range names {
+		if !slices.Contains(suitesAlone, n) {
+			run(i, &wg, sem)
+		}
+	}
 	wg.Wait()
+	alone := make(chan struct{}, 1)
+	for i, n := range names {
+		if slices.Contains(suitesAlone, n) {
+			run(i, &wg, alone)
+			wg.Wait()
+		}
+	}
 	return results
 }
 
