@@ -55,6 +55,9 @@ type Process struct {
 	Env      map[string]string `json:"env,omitempty"`
 	EnvFiles []string          `json:"env_files,omitempty"`
 	Rlimits  []Rlimit          `json:"rlimits,omitempty"`
+	// Resources are the cgroup limits (MEMORY, CPUS, CPU_QUOTA, TASKS_MAX,
+	// IO_WEIGHT) the supervisor applies to a host service; nil = none.
+	Resources *spec.Resources `json:"resources,omitempty"`
 }
 
 // Rlimit is one POSIX resource limit ("RLIMIT_NOFILE", soft, hard).

@@ -51,6 +51,7 @@ type initSpec struct {
 	GID         uint32            `json:"gid,omitempty"`
 	Groups      []uint32          `json:"groups,omitempty"`
 	TimeoutStop time.Duration     `json:"timeout_stop"`
+	Cgroups     []string          `json:"cgroups,omitempty"`
 }
 
 // InitMain is the init's entry point (`orchd supervise --init --spec UNIT`);
@@ -75,6 +76,10 @@ func InitMain() int {
 		close(parentGone)
 	}()
 
+	if err := joinCgroups(sp.Cgroups); err != nil {
+		fmt.Fprintf(os.Stderr, "orchd init: %v\n", err)
+		return exitCannotStart
+	}
 	// Rlimits are set on the init itself and inherited by the child: no race
 	// with the child's first instructions, unlike prlimit after start.
 	for _, rl := range sp.Rlimits {
@@ -228,6 +233,8 @@ type spawnOpts struct {
 	// joins: STOP and HEALTHCHECK commands must see the service's pids (a
 	// pidfile written by the service holds them).
 	join int
+	// cgroups the init joins before starting the command.
+	cgroups []string
 }
 
 // spawn starts argv with the process context pc: under a new init in a new
@@ -252,7 +259,7 @@ func (s spawner) spawn(argv []string, pc procCtx, o spawnOpts) (*proc, error) {
 			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: pc.cred.uid, Gid: pc.cred.gid, Groups: pc.cred.groups}
 		}
 	} else {
-		sp := initSpec{Argv: argv, Rlimits: pc.rlimits, TimeoutStop: o.timeoutStop}
+		sp := initSpec{Argv: argv, Rlimits: pc.rlimits, TimeoutStop: o.timeoutStop, Cgroups: o.cgroups}
 		if pc.cred != nil {
 			uid := pc.cred.uid
 			sp.UID, sp.GID, sp.Groups = &uid, pc.cred.gid, pc.cred.groups

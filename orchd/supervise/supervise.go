@@ -205,8 +205,17 @@ func (s *supervisor) loop(ctx context.Context) error {
 				return s.fail(fmt.Sprintf("pre_start exited with code %d", code))
 			}
 		}
-		p, err := s.sp.spawn(u.Exec.Start, pc, spawnOpts{timeoutStop: KillAfter(u), stdout: s.stdout, stderr: s.stderr})
+		cg, err := s.cgroups()
 		if err != nil {
+			return s.fail(err.Error())
+		}
+		var cgDirs []string
+		if cg != nil {
+			cgDirs = cg.dirs
+		}
+		p, err := s.sp.spawn(u.Exec.Start, pc, spawnOpts{timeoutStop: KillAfter(u), stdout: s.stdout, stderr: s.stderr, cgroups: cgDirs})
+		if err != nil {
+			cg.remove()
 			return s.fail(err.Error())
 		}
 		pid := p.servicePid()
@@ -227,6 +236,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 		}
 		hcancel()
 		<-hdone
+		cg.remove() // the init has exited, and with it its namespace
 		code := p.code
 		if p.err != nil {
 			s.log.Warn("wait", "err", p.err)
@@ -288,6 +298,15 @@ func (s *supervisor) loop(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// cgroups creates the service's cgroups when its unit sets limits.
+func (s *supervisor) cgroups() (*cgroupSet, error) {
+	l, ok, err := limitsFrom(s.unit.Process.Resources)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return newCgroups(CgroupName(s.unit.Label, s.unit.StateDir), l)
 }
 
 // stop ends a running service: the STOP command or SIGTERM, TIMEOUT_STOP grace,

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/spec"
 )
 
 func TestReadEnvFile(t *testing.T) {
@@ -100,5 +101,30 @@ func TestAliveRejectsOtherProcesses(t *testing.T) {
 	}
 	if Alive(0, "x") || Alive(-1, "x") {
 		t.Errorf("non-positive pids are never alive")
+	}
+}
+
+func TestLimitsFrom(t *testing.T) {
+	two := 2.0
+	tiny := 0.001
+	cases := []struct {
+		r    *spec.Resources
+		want limits
+		ok   bool
+	}{
+		{nil, limits{}, false},
+		{&spec.Resources{LimitNofile: 10}, limits{}, false}, // rlimits are not cgroup limits
+		{&spec.Resources{Memory: "512M", CPUs: &two, TasksMax: 9, IOWeight: 300}, limits{memory: 512 << 20, cpuQuota: 200000, pids: 9, ioWeight: 300}, true},
+		{&spec.Resources{CPUQuota: "150%"}, limits{cpuQuota: 150000}, true},
+		{&spec.Resources{CPUs: &tiny}, limits{cpuQuota: 1000}, true},
+	}
+	for _, c := range cases {
+		got, ok, err := limitsFrom(c.r)
+		if err != nil || ok != c.ok || got != c.want {
+			t.Errorf("limitsFrom(%+v) = %+v, %v, %v; want %+v, %v", c.r, got, ok, err, c.want, c.ok)
+		}
+	}
+	if _, _, err := limitsFrom(&spec.Resources{Memory: "lots"}); err == nil {
+		t.Errorf("a bad MEMORY should be an error")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,4 +75,78 @@ func TestEnvNeverOnCommandLine(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("status file must be 0600: %v %v", fi, err)
 	}
+}
+
+// TestBareCgroupLimits checks MEMORY, CPUS and TASKS_MAX on a host service:
+// the service runs in cgroups carrying them, and they are gone after fell.
+func TestBareCgroupLimits(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatalf("cgroup limits need root (sudo go test ./orchd/platform/orchdi)")
+	}
+	w := newWorld(t)
+	cpus := 0.5
+	w.grow(svc("limited", `exec sleep 1000`, func(s *spec.Service) {
+		s.Resources = spec.Resources{Memory: "64M", CPUs: &cpus, TasksMax: 50, IOWeight: 200}
+	}))
+	row := w.waitRunningHealthy("limited", 10*time.Second)
+	want := map[string]string{"memory": "67108864", "cpu": "50000 100000", "pids": "50"}
+	got := cgroupLimits(t, row.Pid)
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s limit = %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+	dirs := cgroupDirs(t, row.Pid)
+	w.fell()
+	for _, d := range dirs {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("cgroup %s left after fell (%v)", d, err)
+		}
+	}
+}
+
+// cgroupDirs lists the orchd cgroup dirs a process is in.
+func cgroupDirs(t *testing.T, pid int) []string {
+	t.Helper()
+	var out []string
+	for _, line := range strings.Split(readFile(filepath.Join("/proc", strconv.Itoa(pid), "cgroup")), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 || !strings.HasPrefix(parts[2], "/orchd/") {
+			continue
+		}
+		if parts[1] == "" {
+			out = append(out, filepath.Join("/sys/fs/cgroup", parts[2]))
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			out = append(out, filepath.Join("/sys/fs/cgroup", c, parts[2]))
+		}
+	}
+	return out
+}
+
+// cgroupLimits reads memory, cpu and pids limits of a process (v1 or v2) in
+// v2 notation for cpu ("quota period").
+func cgroupLimits(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	read := func(p string) string { return strings.TrimSpace(readFile(p)) }
+	for _, d := range cgroupDirs(t, pid) {
+		switch {
+		case fileExists(filepath.Join(d, "memory.max")): // v2: one dir, all files
+			got["memory"], got["cpu"], got["pids"] = read(filepath.Join(d, "memory.max")), read(filepath.Join(d, "cpu.max")), read(filepath.Join(d, "pids.max"))
+		case fileExists(filepath.Join(d, "memory.limit_in_bytes")):
+			got["memory"] = read(filepath.Join(d, "memory.limit_in_bytes"))
+		case fileExists(filepath.Join(d, "cpu.cfs_quota_us")):
+			got["cpu"] = read(filepath.Join(d, "cpu.cfs_quota_us")) + " " + read(filepath.Join(d, "cpu.cfs_period_us"))
+		case fileExists(filepath.Join(d, "pids.max")):
+			got["pids"] = read(filepath.Join(d, "pids.max"))
+		}
+	}
+	return got
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -145,6 +145,16 @@ func (*Platform) Fell(ctx context.Context, env contract.Env, opts platform.FellO
 			problems = append(problems, fmt.Sprintf("process %d (%s) is still running", pid, strings.Join(supervise.Cmdline(pid), " ")))
 		}
 	}
+	// Cgroups of host services with limits, left by a killed supervisor.
+	cgName := supervise.CgroupName(env.Namespace+".*", env.StateDir)
+	for _, pat := range []string{"/sys/fs/cgroup/orchd/" + cgName, "/sys/fs/cgroup/*/orchd/" + cgName} {
+		dirs, _ := filepath.Glob(pat)
+		for _, d := range dirs {
+			if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+				problems = append(problems, fmt.Sprintf("remove cgroup %s: %v", d, err))
+			}
+		}
+	}
 	for _, dir := range []string{l.RunDir(), l.StatusDir()} {
 		files, _ := filepath.Glob(filepath.Join(dir, env.Namespace+".*"))
 		hidden, _ := filepath.Glob(filepath.Join(dir, "."+env.Namespace+".*"))

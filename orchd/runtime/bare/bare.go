@@ -19,7 +19,8 @@ func New() *Runtime { return &Runtime{} }
 func (*Runtime) Name() string { return "bare" }
 
 // Cut implements runtime.Runtime: RUN becomes `/bin/sh -c <command>` with the
-// service's user, workdir, environment and rlimits applied by the supervisor.
+// service's user, workdir, environment, rlimits and cgroup limits (MEMORY,
+// CPUS/CPU_QUOTA, TASKS_MAX, IO_WEIGHT) applied by the supervisor.
 func (*Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, error) {
 	c := contract.Cutting{Service: svc}
 	if svc.Mode != spec.ModeHost {
@@ -39,6 +40,10 @@ func (*Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, error
 	}
 	c.Process = contract.Process{Dir: dir, User: svc.User, Env: svc.Env, EnvFiles: svc.EnvFiles}
 	c.Process.Rlimits = Rlimits(svc.Resources)
+	if r := svc.Resources; r.Memory != "" || r.CPUs != nil || r.CPUQuota != "" || r.TasksMax > 0 || r.IOWeight > 0 {
+		// The supervisor puts the service in cgroups with these limits.
+		c.Process.Resources = &r
+	}
 	return c, nil
 }
 
