@@ -18,17 +18,23 @@ import (
 	"github.com/orchd/orchd/orchd/contract"
 )
 
-// Why an init of our own: every command a supervisor runs (pre_start, start,
-// stop, post_stop, healthchecks) is started as `orchd supervise --init` in a new
-// PID namespace. The init is PID 1 there; when it exits the kernel kills
-// everything left in the namespace, so no grandchild (a shell's `sleep &`) can
-// outlive its service. The init learns of its supervisor's death twice over:
-// PR_SET_PDEATHSIG (SIGTERM) and EOF on an inherited pipe. Either way it stops
-// its child gracefully (SIGTERM to the child's group, TIMEOUT_STOP, then SIGKILL
-// to the whole namespace) and exits, so cleanup is bounded even when the
-// supervisor was SIGKILLed. A cgroup would also work, but cgroup v1 here has no
-// atomic "kill all" and no notification when it empties; a PID namespace gives
-// both for free.
+// Why an init of our own: the service (and pre_start, post_stop) is started
+// as `orchd supervise --init` in a new PID namespace. The init is PID 1 there;
+// when it exits the kernel kills everything left in the namespace, so no
+// grandchild (a shell's `sleep &`) can outlive its service. The init learns of
+// its supervisor's death twice over: PR_SET_PDEATHSIG (SIGTERM) and EOF on an
+// inherited pipe. Either way it stops its child gracefully (SIGTERM to the
+// child's group, the stop timeout, then SIGKILL to the whole namespace) and
+// exits, so cleanup is bounded even when the supervisor was SIGKILLed. STOP and
+// HEALTHCHECK commands join the running service's namespace instead (they must
+// see its pids) and die with it. A cgroup would also work, but cgroup v1 has
+// no atomic "kill all" and no notification when it empties; a PID namespace
+// gives both. Unprivileged, the init also gets a user namespace mapping only
+// the caller's uid (USER then cannot switch users).
+//
+// The init also applies what must be in place before the service's first
+// instruction: its cgroups (joined by the init, inherited by the child) and
+// its rlimits (set on the init, inherited: no race as with prlimit after start).
 
 const (
 	initFlag = "--init"
@@ -80,8 +86,6 @@ func InitMain() int {
 		fmt.Fprintf(os.Stderr, "orchd init: %v\n", err)
 		return exitCannotStart
 	}
-	// Rlimits are set on the init itself and inherited by the child: no race
-	// with the child's first instructions, unlike prlimit after start.
 	for _, rl := range sp.Rlimits {
 		res, ok := rlimitResource(rl.Type)
 		if !ok {
