@@ -129,11 +129,16 @@ func TestRequiresWaitsForCommandHealthcheck(t *testing.T) {
 	w := newWorld(t)
 	up := filepath.Join(w.proj, "up")
 	w.grow(
-		svc("db", `sleep 1; touch `+up+`; exec sleep 1000`, func(s *spec.Service) { s.Healthcheck = "test -f " + up }),
+		svc("db", `exec sleep 1000`, func(s *spec.Service) { s.Healthcheck = "test -f " + up }),
 		svc("web", `test -f `+up+` || exit 9; exec sleep 1000`, func(s *spec.Service) { s.Requires = []string{"db"} }),
 	)
+	w.waitState("db", contract.StateRunning, 10*time.Second)
 	if row := w.survey()["web"]; row.State != contract.StateWaiting {
-		t.Errorf("web should wait for db right after grow, got %+v", row)
+		t.Errorf("web should wait for an unhealthy db, got %+v", row)
+	}
+	// The test decides when db turns healthy.
+	if err := os.WriteFile(up, nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	w.waitRunningHealthy("db", 15*time.Second)
 	w.waitRunningHealthy("web", 15*time.Second)
