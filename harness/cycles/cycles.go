@@ -178,8 +178,9 @@ func runCycle(ctx context.Context, o Options, n int) Cycle {
 	if err != nil {
 		return fail(fmt.Errorf("leak inspection: %w", err))
 	}
-	c.Leaks, c.LeakReport = count, report
+	c.Leaks = count
 	if count > 0 {
+		c.LeakReport = report
 		o.progressf("cycle %d: %d leaked objects\n%s", n, count, report)
 	}
 	return c
