@@ -154,7 +154,7 @@ func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string
 	if err := sweepSnapshots(ctx, c, env.Namespace, services); err != nil {
 		errs = append(errs, err)
 	}
-	if err := waitShims(ctx, socket, env.Namespace, func(id string) bool {
+	if err := WaitShims(ctx, socket, env.Namespace, func(id string) bool {
 		return hasPrefix(id, env.Namespace) && want(strings.TrimPrefix(id, env.Namespace+"-"))
 	}); err != nil {
 		errs = append(errs, fmt.Errorf("sweep: %w", err))

@@ -14,12 +14,12 @@ import (
 // shimWait bounds how long Sweep waits for the daemon's own cleanup of a shim.
 const shimWait = 15 * time.Second
 
-// waitShims waits until no shim of daemon socket serves a container of
+// WaitShims waits until no shim of daemon socket serves a container of
 // namespace ns that want selects. When a leaf dies while its task is being
 // created, containerd cleans the half-made shim up asynchronously (a
 // `containerd-shim-runc-v2 ... delete` run, then the bundle dir); fell must
 // not return before that is done.
-func waitShims(ctx context.Context, socket, ns string, want func(id string) bool) error {
+func WaitShims(ctx context.Context, socket, ns string, want func(id string) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, shimWait)
 	defer cancel()
 	for {

@@ -99,9 +99,14 @@ func (l *leaf) run(ctx context.Context) (int, error) {
 	ctx = namespaces.WithNamespace(ctx, rs.Namespace)
 	fifoDir := crd.FIFODir(rs.StateDir, rs.Label)
 
-	// Idempotent start: whatever a previous leaf left goes first.
+	// Idempotent start: whatever a previous leaf left goes first, including a
+	// half-made shim the daemon is still cleaning up (it would race the new
+	// task for the same bundle dir).
 	if err := l.teardown(); err != nil {
 		return 0, fmt.Errorf("remove stale container %s: %w", rs.ContainerID, err)
+	}
+	if err := crd.WaitShims(ctx, socket, rs.Namespace, func(id string) bool { return id == rs.ContainerID }); err != nil {
+		return 0, fmt.Errorf("stale container %s: %w", rs.ContainerID, err)
 	}
 	if rs.StateDir != "" {
 		if err := os.RemoveAll(fifoDir); err != nil {
