@@ -46,12 +46,19 @@ func runMatrix(t *testing.T) {
 
 // matrixArgs suffixes report paths with the toolchain so runs do not overwrite each other.
 func matrixArgs(args []string, tc string) []string {
+	isReport := func(a string) bool {
+		a = strings.TrimLeft(a, "-")
+		return a == "ginkgo.junit-report" || a == "ginkgo.json-report"
+	}
 	out := make([]string, 0, len(args))
-	for _, a := range args {
-		for _, flag := range []string{"-ginkgo.junit-report=", "--ginkgo.junit-report=", "-ginkgo.json-report=", "--ginkgo.json-report="} {
-			if v, ok := strings.CutPrefix(a, flag); ok {
-				a = flag + suffixPath(v, tc)
-			}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if name, v, ok := strings.Cut(a, "="); ok && isReport(name) {
+			a = name + "=" + suffixPath(v, tc)
+		} else if isReport(a) && i+1 < len(args) {
+			out = append(out, a)
+			i++
+			a = suffixPath(args[i], tc)
 		}
 		out = append(out, a)
 	}
