@@ -85,7 +85,7 @@ func newCgroupV2(name string, l limits) (*cgroupSet, error) {
 		ctrls = append(ctrls, "io")
 	}
 	parent := filepath.Join(cgroupRoot, "orchd")
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if err := mkdirCg(parent); err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
 	for _, dir := range []string{cgroupRoot, parent} {
@@ -95,7 +95,7 @@ func newCgroupV2(name string, l limits) (*cgroupSet, error) {
 		}
 	}
 	dir := filepath.Join(parent, name)
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := mkdirCg(dir); err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
 	cs := &cgroupSet{dirs: []string{dir}}
@@ -125,7 +125,7 @@ func newCgroupV1(name string, l limits) (*cgroupSet, error) {
 	cs := &cgroupSet{}
 	mk := func(ctrl string) (string, error) {
 		dir := filepath.Join(cgroupRoot, ctrl, "orchd", name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := mkdirCg(dir); err != nil {
 			return "", fmt.Errorf("cgroup %s: %w", ctrl, err)
 		}
 		cs.dirs = append(cs.dirs, dir)
@@ -170,6 +170,18 @@ func newCgroupV1(name string, l limits) (*cgroupSet, error) {
 		return nil, err
 	}
 	return cs, nil
+}
+
+// mkdirCg is MkdirAll that retries a few times: fell of another namespace
+// may remove the shared, empty "orchd" parent between two of its steps.
+func mkdirCg(dir string) error {
+	var err error
+	for range 3 {
+		if err = os.MkdirAll(dir, 0o755); err == nil || !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return err
 }
 
 func writeCg(dir, file, value string) error {

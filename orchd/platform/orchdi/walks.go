@@ -155,6 +155,11 @@ func (*Platform) Fell(ctx context.Context, env contract.Env, opts platform.FellO
 			}
 		}
 	}
+	// The shared parents go too once empty (another namespace may still use them).
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/orchd")
+	for _, d := range append(parents, "/sys/fs/cgroup/orchd") {
+		os.Remove(d)
+	}
 	for _, dir := range []string{l.RunDir(), l.StatusDir()} {
 		files, _ := filepath.Glob(filepath.Join(dir, env.Namespace+".*"))
 		hidden, _ := filepath.Glob(filepath.Join(dir, "."+env.Namespace+".*"))
