@@ -486,5 +486,9 @@ func PrintTable(w io.Writer, res *Result) {
 			fmt.Fprintf(w, "driver: %s\n", res.Message)
 		}
 	}
-	fmt.Fprintf(w, "inception: %s (staging %v, VM run %v; console: %s)\n", verdict, res.StageTime, res.RunTime, res.ServiceLog)
+	console := res.ServiceLog
+	if _, err := os.Stat(console); err != nil {
+		console = "removed with the work dir"
+	}
+	fmt.Fprintf(w, "inception: %s (staging %v, VM run %v; console: %s)\n", verdict, res.StageTime, res.RunTime, console)
 }
