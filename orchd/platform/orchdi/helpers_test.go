@@ -36,7 +36,12 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	orchdBin = filepath.Join(dir, "orchd")
-	build := exec.Command("go", "build", "-o", orchdBin, "github.com/orchd/orchd/cmd/orchd")
+	args := []string{"build", "-o", orchdBin}
+	if os.Getenv("ORCHDI_TEST_RACE") != "" {
+		// Supervisors built with the race detector; worlds check their logs.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "github.com/orchd/orchd/cmd/orchd")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "orchdi tests: build orchd (go build ./cmd/orchd):", err)
@@ -72,6 +77,12 @@ func newWorld(t *testing.T) *world {
 		}
 		if left := ours(state, proj); len(left) > 0 {
 			t.Errorf("processes left after fell: %v", left)
+		}
+		logs, _ := filepath.Glob(filepath.Join(state, "logs", "*.log"))
+		for _, l := range logs {
+			if b, _ := os.ReadFile(l); bytes.Contains(b, []byte("DATA RACE")) {
+				t.Errorf("data race in %s:\n%s", l, b)
+			}
 		}
 	})
 	return w
