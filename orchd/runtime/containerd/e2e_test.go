@@ -115,7 +115,20 @@ func (p *project) eventually(within time.Duration, what string, cond func() (boo
 		last = s
 		time.Sleep(200 * time.Millisecond) // poll interval
 	}
+	p.dumpLogs()
 	p.t.Fatalf("%s: not within %s; last: %s", what, within, last)
+}
+
+// dumpLogs puts survey and every service and supervisor log into the test log.
+func (p *project) dumpLogs() {
+	p.t.Helper()
+	out, _ := p.orchd(time.Minute, "survey")
+	p.t.Logf("survey:\n%s", out)
+	logs, _ := filepath.Glob(filepath.Join(p.state, "logs", "*.log"))
+	for _, f := range logs {
+		b, _ := os.ReadFile(f)
+		p.t.Logf("%s:\n%s", filepath.Base(f), b)
+	}
 }
 
 // tasks returns the running tasks' pids by container id.

@@ -153,15 +153,16 @@ func (g *imageGetter) fromLayout(ctx context.Context, dir, tag string) (client.I
 		return img, g.unpack(ctx, img)
 	}
 	g.log.Info("importing OCI layout", "dir", dir, "image", name)
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeLayoutTar(dir, pw)) }()
-	_, err = g.c.Import(ctx, pr,
-		client.WithImageRefTranslator(refName),
-		client.WithDigestRef(dgstName),
-		client.WithSkipDigestRef(func(n string) bool { return n != "" }),
-		client.WithImageLabels(g.labels),
-	)
-	pr.Close()
+	// Services sharing a layout import it at once; the image store's
+	// update-else-create then loses a race with "already exists", and the
+	// next attempt updates the record the winner created.
+	for attempt := 1; ; attempt++ {
+		err = g.importLayout(ctx, dir, refName, dgstName)
+		if err == nil || !errdefs.IsAlreadyExists(err) || attempt == 3 {
+			break
+		}
+		g.log.Debug("concurrent import of the same image; retrying", "image", name, "err", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("import OCI layout %s: %w", dir, err)
 	}
@@ -170,6 +171,19 @@ func (g *imageGetter) fromLayout(ctx context.Context, dir, tag string) (client.I
 		return nil, fmt.Errorf("import OCI layout %s: image %s: %w", dir, name, err)
 	}
 	return img, g.unpack(ctx, img)
+}
+
+func (g *imageGetter) importLayout(ctx context.Context, dir string, refName func(string) string, dgstName func(digest.Digest) string) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeLayoutTar(dir, pw)) }()
+	defer pr.Close()
+	_, err := g.c.Import(ctx, pr,
+		client.WithImageRefTranslator(refName),
+		client.WithDigestRef(dgstName),
+		client.WithSkipDigestRef(func(n string) bool { return n != "" }),
+		client.WithImageLabels(g.labels),
+	)
+	return err
 }
 
 // pickManifest selects the index entry named by tag: its ref annotation equals
