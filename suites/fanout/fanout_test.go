@@ -44,6 +44,7 @@ func expectAllRunning(ctx SpecContext, s *framework.Spec, svcs []string) map[str
 		for _, n := range svcs {
 			r, ok := byName[n]
 			g.Expect(ok).To(BeTrue(), "%s missing from survey", n)
+			framework.StopIfFailed(r, contract.StateRunning)
 			g.Expect(r.State).To(Equal(contract.StateRunning), "%s: %s", n, r.Message)
 			g.Expect(r.ContainerID).NotTo(BeEmpty(), "%s container id", n)
 			g.Expect(strings.ToLower(r.TaskStatus)).To(Equal("running"), "%s task", n)

@@ -175,12 +175,22 @@ func (s *Spec) EventuallyRow(ctx context.Context, svc string, check func(g Gomeg
 func (s *Spec) EventuallyState(ctx context.Context, svc, state string) Row {
 	GinkgoHelper()
 	return s.EventuallyRow(ctx, svc, func(g Gomega, r Row) {
+		StopIfFailed(r, state)
 		g.Expect(r.State).To(Equal(state), "state of %s (message %q)", svc, r.Message)
 		if state == contract.StateRunning {
 			g.Expect(r.ContainerID).NotTo(BeEmpty(), "container id of %s", svc)
 			g.Expect(strings.ToLower(r.TaskStatus)).To(Equal("running"), "task of %s", svc)
 		}
 	})
+}
+
+// StopIfFailed ends an Eventually early when r reached the terminal state
+// failed while another state is awaited: a supervisor that gave up does not
+// come back, so polling on would only hide the message.
+func StopIfFailed(r Row, want string) {
+	if r.State == contract.StateFailed && want != contract.StateFailed {
+		StopTrying(fmt.Sprintf("%s is failed (waiting for %s): %s", r.Name, want, r.Message)).Now()
+	}
 }
 
 // Logs returns `orchd logs SVC`.
