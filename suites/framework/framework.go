@@ -98,6 +98,14 @@ func (f *Framework) setupOnce(ctx SpecContext) []byte {
 	work, err := os.MkdirTemp("", "orchd-suite-")
 	Expect(err).NotTo(HaveOccurred())
 	s.Work = work
+	// A failure below never returns the data, so teardownOnce would not
+	// know the dir: remove it here.
+	done := false
+	defer func() {
+		if !done {
+			_ = os.RemoveAll(work)
+		}
+	}()
 
 	s.Orchd = os.Getenv(EnvOrchd)
 	if s.Orchd == "" {
@@ -114,6 +122,7 @@ func (f *Framework) setupOnce(ctx SpecContext) []byte {
 	}
 	b, err := json.Marshal(s)
 	Expect(err).NotTo(HaveOccurred())
+	done = true
 	return b
 }
 
