@@ -144,7 +144,7 @@ func runSuites(ctx context.Context, o suitesOptions, stdout, stderr io.Writer) e
 	if o.matrix {
 		progress("toolchains: listing staged toolchains")
 		if tcs, err = toolchain.Available(ctx, toolchain.Options{}); err != nil {
-			return fmt.Errorf("suites: %w (install: %s; stage the pinned 2.x: orchd-harness stage)", err, toolchain.AptInstall)
+			return fmt.Errorf("suites: %w (install: %s; build the pinned 2.x: go run ./cmd/orchd-harness stage --containerd v2.2.1)", err, toolchain.AptInstall)
 		}
 	} else {
 		progress("toolchain: resolving %q", o.toolchain)

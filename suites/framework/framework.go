@@ -221,7 +221,7 @@ func resolveToolchain(ctx context.Context) *toolchain.Toolchain {
 	want := os.Getenv(EnvToolchain)
 	tc, err := toolchain.Resolve(ctx, toolchain.Options{Containerd: want, Progress: GinkgoWriter})
 	if err != nil {
-		Fail(fmt.Sprintf("no containerd toolchain %q: %v\ninstall: %s  (containerd 1.6 + runc)\nor stage the pinned 2.x: go run ./cmd/orchd-harness stage --all\nor point %s at an existing daemon socket",
+		Fail(fmt.Sprintf("no containerd toolchain %q: %v\ninstall: %s  (containerd 1.6 + runc)\nor build the pinned 2.x: go run ./cmd/orchd-harness stage --containerd v2.2.1\nor point %s at an existing daemon socket",
 			want, err, toolchain.AptInstall, EnvSocket))
 	}
 	return tc

@@ -30,7 +30,7 @@ func RunSuite(t *testing.T, name string) {
 func runMatrix(t *testing.T) {
 	tcs, err := toolchain.Available(context.Background(), toolchain.Options{})
 	if err != nil {
-		t.Fatalf("toolchain matrix: no toolchain available: %v\ninstall: %s, and stage the pinned 2.x: go run ./cmd/orchd-harness stage --all", err, toolchain.AptInstall)
+		t.Fatalf("toolchain matrix: no toolchain available: %v\ninstall: %s, and build the pinned 2.x: go run ./cmd/orchd-harness stage --containerd v2.2.1", err, toolchain.AptInstall)
 	}
 	for _, tc := range tcs {
 		t.Run(tc.Name, func(t *testing.T) {
