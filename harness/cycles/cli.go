@@ -106,8 +106,11 @@ func (c CLI) Run(ctx context.Context, sub string, args ...string) (Invocation, e
 	// Flags go before a "--" so positional arguments stay positional.
 	argv = append(argv, c.globalFlags()...)
 	res := Invocation{Args: argv, ExitCode: -1}
-	if err := os.MkdirAll(c.home(), 0o700); err != nil {
-		return res, fmt.Errorf("orchd %s: %w", sub, err)
+	// orchd runs in the project dir, with its own HOME.
+	for _, d := range []string{c.home(), c.ProjectDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return res, fmt.Errorf("orchd %s: %w", sub, err)
+		}
 	}
 	// Output goes to files, not pipes: supervisors that grow starts could
 	// inherit a pipe and keep Wait from returning.
