@@ -154,10 +154,16 @@ func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string
 	if err := sweepSnapshots(ctx, c, env.Namespace, services); err != nil {
 		errs = append(errs, err)
 	}
-	if err := WaitShims(ctx, socket, env.Namespace, func(id string) bool {
+	ours := func(id string) bool {
 		return hasPrefix(id, env.Namespace) && want(strings.TrimPrefix(id, env.Namespace+"-"))
-	}); err != nil {
-		errs = append(errs, fmt.Errorf("sweep: %w", err))
+	}
+	if err := WaitShims(ctx, socket, env.Namespace, ours); err != nil {
+		// Still there after the daemon's own cleanup had its time: orphans.
+		slog.Warn("sweep: ending shims the daemon lost track of", "err", err)
+		if err := ReapOrphanShims(ctx, socket, env.Namespace, ours); err != nil {
+			errs = append(errs, fmt.Errorf("sweep: %w", err))
+		}
+		removeNamespaceCgroupsOf(CgroupRoot, env.Namespace, ours)
 	}
 	// Per-service leases went with Teardown; a full sweep takes every lease
 	// labeled for the namespace.
@@ -178,6 +184,18 @@ func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string
 
 // CgroupRoot is where the host's cgroup filesystems are mounted.
 const CgroupRoot = "/sys/fs/cgroup"
+
+// removeNamespaceCgroupsOf removes the (empty) container cgroups /<ns>/<id>
+// that an orphan shim's runc container left.
+func removeNamespaceCgroupsOf(root, ns string, want func(string) bool) {
+	dirs, _ := filepath.Glob(filepath.Join(root, "*", ns, "*"))
+	more, _ := filepath.Glob(filepath.Join(root, ns, "*"))
+	for _, d := range append(dirs, more...) {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() && want(filepath.Base(d)) {
+			_ = syscall.Rmdir(d)
+		}
+	}
+}
 
 // removeNamespaceCgroups removes the /<ns> parent cgroups runc creates (in
 // every v1 hierarchy, or once on v2) for containers at /<ns>/<id>. rmdir only

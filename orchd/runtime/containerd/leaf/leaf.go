@@ -26,6 +26,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 
+	"github.com/orchd/orchd/orchd/contract"
 	crd "github.com/orchd/orchd/orchd/runtime/containerd"
 	"github.com/orchd/orchd/orchd/spec"
 )
@@ -61,6 +62,12 @@ func Run(ctx context.Context, rs *crd.RunSpec, opts Options) (int, error) {
 	log := opts.Log
 	if log == nil {
 		log = slog.Default()
+	}
+	if rs.Label == "" {
+		// The FIFO dir is named by the label; never let it collapse to the shared parent.
+		cp := *rs
+		cp.Label = contract.Label(rs.Namespace, rs.Service.Name)
+		rs = &cp
 	}
 	log = log.With("service", rs.Service.Name, "container", rs.ContainerID)
 	l := &leaf{rs: rs, opts: opts, log: log, snapshotter: rs.Snapshotter}
@@ -105,8 +112,12 @@ func (l *leaf) run(ctx context.Context) (int, error) {
 	if err := l.teardown(); err != nil {
 		return 0, fmt.Errorf("remove stale container %s: %w", rs.ContainerID, err)
 	}
-	if err := crd.WaitShims(ctx, socket, rs.Namespace, func(id string) bool { return id == rs.ContainerID }); err != nil {
-		return 0, fmt.Errorf("stale container %s: %w", rs.ContainerID, err)
+	mine := func(id string) bool { return id == rs.ContainerID }
+	if err := crd.WaitShims(ctx, socket, rs.Namespace, mine); err != nil {
+		l.log.Warn("ending a shim the daemon lost track of", "err", err)
+		if err := crd.ReapOrphanShims(l.bg(), socket, rs.Namespace, mine); err != nil {
+			return 0, fmt.Errorf("stale container %s: %w", rs.ContainerID, err)
+		}
 	}
 	if rs.StateDir != "" {
 		if err := os.RemoveAll(fifoDir); err != nil {

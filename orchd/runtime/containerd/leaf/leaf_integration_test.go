@@ -923,7 +923,8 @@ func (f *fixture) testKilledMidStart(t *testing.T) {
 	if err := os.WriteFile(cut.Files[0].Path, []byte(cut.Files[0].Content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, after := range []time.Duration{50 * time.Millisecond, 150 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond} {
+	for _, ms := range []int{50, 150, 300, 400, 500, 600, 700, 800, 1000, 1300} {
+		after := time.Duration(ms) * time.Millisecond
 		cmd, done := e.startLeafProcess(t, f.bin, cut.Files[0].Path)
 		time.Sleep(after) // the fault-injection point
 		_ = cmd.Process.Signal(syscall.SIGKILL)

@@ -96,6 +96,7 @@ func specOpts(rs *crd.RunSpec, img oci.Image, cfg ocispec.ImageConfig, cgroup cg
 		}
 		opts = append(opts, oci.WithMemoryLimit(uint64(n)))
 	}
+	// CPU_QUOTA, the more explicit of the two, wins when both are set.
 	switch {
 	case res.CPUQuota != "":
 		pct, err := spec.ParseCPUQuota(res.CPUQuota)
