@@ -179,6 +179,8 @@ func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string
 		errs = append(errs, err)
 	}
 	removeNamespaceCgroups(CgroupRoot, env.Namespace)
+	// runc's per-namespace state root, left empty by the shims (rmdir: only if empty).
+	_ = syscall.Rmdir(filepath.Join("/run/containerd/runc", env.Namespace))
 	return errors.Join(errs...)
 }
 
