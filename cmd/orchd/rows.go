@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/orchd/orchd/orchd/config"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/orchard"
 	"github.com/orchd/orchd/orchd/platform"
@@ -120,6 +121,14 @@ func newPlantCmd(a *app) *cobra.Command {
 			// The namespace and state dir of the rows follow the flags given to plant.
 			if cmd.Flags().Changed("namespace") || c.Env.Namespace == "" {
 				c.Env.Namespace = cfg.Namespace
+			}
+			if !config.ValidNamespace(c.Env.Namespace) {
+				return fmt.Errorf("stdin: Cuttings namespace %q is invalid: want a DNS label (lowercase letters, digits and -, at most 63)", c.Env.Namespace)
+			}
+			for _, cut := range c.Cuttings {
+				if !spec.ValidServiceName(cut.Service.Name) {
+					return fmt.Errorf("stdin: Cuttings service name %q is invalid: want a lowercase letter, then lowercase letters, digits or -, at most 63 characters", cut.Service.Name)
+				}
 			}
 			if cmd.Flags().Changed("state-dir") || c.Env.StateDir == "" {
 				c.Env.StateDir = cfg.StateDir

@@ -167,7 +167,7 @@ func (f *Flags) Load(env Env) (*Config, error) {
 // Validate checks the resolved values.
 func (c *Config) Validate() error {
 	var errs []error
-	if !dnsLabel.MatchString(c.Namespace) {
+	if !ValidNamespace(c.Namespace) {
 		errs = append(errs, fmt.Errorf("namespace %q (from %s): must be a DNS label: lowercase letters, digits and '-', 1-63 chars, starting and ending with a letter or digit", c.Namespace, c.Sources["namespace"]))
 	}
 	if !contains(knownRuntimes, c.Runtime) {
@@ -181,6 +181,10 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ValidNamespace reports whether ns is a DNS label, the form every path and
+// containerd namespace built from it relies on.
+func ValidNamespace(ns string) bool { return dnsLabel.MatchString(ns) }
 
 // Files returns the Orchfile followed by the overlays.
 func (c *Config) Files() []string { return append([]string{c.Orchfile}, c.Overlays...) }

@@ -4,6 +4,8 @@
 package contract
 
 import (
+	"path/filepath"
+
 	"github.com/orchd/orchd/orchd/spec"
 )
 
@@ -136,4 +138,22 @@ type Dependency struct {
 	Label            string        `json:"label"`
 	Oneshot          bool          `json:"oneshot"`
 	ReadinessTimeout spec.Duration `json:"readiness_timeout"`
+}
+
+// ProjectPath resolves p against the project dir, the base of every relative
+// path in an Orchfile (WORKDIR, ENV_FILE, VOLUME sources, image layouts).
+func (e Env) ProjectPath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(e.ProjectDir, p)
+}
+
+// ProjectPaths resolves each path with ProjectPath.
+func (e Env) ProjectPaths(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		out = append(out, e.ProjectPath(p))
+	}
+	return out
 }

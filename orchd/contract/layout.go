@@ -1,6 +1,8 @@
 package contract
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 )
@@ -59,4 +61,20 @@ type Status struct {
 	Message       string    `json:"message,omitempty"`
 	// Hash of the Unit the supervisor runs; grow compares it to decide "changed".
 	UnitHash string `json:"unit_hash,omitempty"`
+}
+
+// ReadPrivate reads a state file that may hold secrets (a Unit, a run spec),
+// refusing one that is not a regular file or that others may read or write.
+func ReadPrivate(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%s has mode %04o: it may hold secrets, so it must be 0600 (chmod 0600 %s)", path, perm, path)
+	}
+	return os.ReadFile(path)
 }

@@ -23,13 +23,17 @@ const stopMargin = time.Second
 // (exited, failed) or ctx is cancelled (then it stops the service: state
 // stopped, nil error). A failed service is reported as an error.
 func Run(ctx context.Context, unitPath string) error {
-	raw, err := os.ReadFile(unitPath)
+	// The unit carries ENV values: refuse one others may read or write.
+	raw, err := contract.ReadPrivate(unitPath)
 	if err != nil {
 		return fmt.Errorf("read unit: %w", err)
 	}
 	var u contract.Unit
 	if err := json.Unmarshal(raw, &u); err != nil {
 		return fmt.Errorf("read unit %s: %w", unitPath, err)
+	}
+	if u.Version != contract.Version {
+		return fmt.Errorf("unit %s: version %q: this orchd reads version %q (rewrite it with orchd tend)", unitPath, u.Version, contract.Version)
 	}
 	if u.Label == "" || u.StateDir == "" || len(u.Exec.Start) == 0 {
 		return fmt.Errorf("unit %s: label, state_dir and exec.start are required", unitPath)

@@ -14,8 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/orchd/orchd/orchd/config"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/platform"
+	"github.com/orchd/orchd/orchd/spec"
 	"github.com/orchd/orchd/orchd/supervise"
 )
 
@@ -30,8 +32,8 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 	if logw == nil {
 		logw = io.Discard
 	}
-	if !filepath.IsAbs(beds.StateDir) {
-		return res, fmt.Errorf("tend: beds carry no absolute state dir (%q)", beds.StateDir)
+	if err := checkBeds(&beds); err != nil {
+		return res, fmt.Errorf("tend: %w", err)
 	}
 	l := contract.Layout{StateDir: beds.StateDir}
 	for _, d := range []string{beds.StateDir, l.RunDir(), l.StatusDir(), l.LogDir()} {
@@ -336,4 +338,34 @@ func tailString(path string, n int) string {
 		return "(" + err.Error() + ")"
 	}
 	return b.String()
+}
+
+// checkBeds refuses Beds that would write outside their state dir, under
+// another namespace's labels, or readable by others: Beds may come from a
+// pipe anyone spliced, so they never passed the parser's checks.
+func checkBeds(b *contract.Beds) error {
+	if !config.ValidNamespace(b.Namespace) {
+		return fmt.Errorf("beds namespace %q is invalid: want a DNS label", b.Namespace)
+	}
+	if !filepath.IsAbs(b.StateDir) {
+		return fmt.Errorf("beds state dir %q must be an absolute path", b.StateDir)
+	}
+	root := filepath.Clean(b.StateDir) + string(filepath.Separator)
+	for _, bed := range b.Beds {
+		if !spec.ValidServiceName(bed.Service) {
+			return fmt.Errorf("beds service name %q is invalid", bed.Service)
+		}
+		if want := contract.Label(b.Namespace, bed.Service); bed.Label != want {
+			return fmt.Errorf("beds label %q of service %s: want %q (<namespace>.<service>)", bed.Label, bed.Service, want)
+		}
+		for _, a := range bed.Artifacts {
+			if !strings.HasPrefix(filepath.Clean(a.Path), root) {
+				return fmt.Errorf("artifact %q of service %s is outside the state dir %s", a.Path, bed.Service, b.StateDir)
+			}
+			if a.Mode&0o077 != 0 {
+				return fmt.Errorf("artifact %s has mode %04o: state files are private (0600)", a.Path, a.Mode)
+			}
+		}
+	}
+	return nil
 }

@@ -3,7 +3,6 @@ package bare
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/spec"
@@ -33,12 +32,9 @@ func (*Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, error
 	}
 	dir := env.ProjectDir
 	if svc.Workdir != "" {
-		dir = svc.Workdir
-		if !filepath.IsAbs(dir) {
-			dir = filepath.Join(env.ProjectDir, dir)
-		}
+		dir = env.ProjectPath(svc.Workdir)
 	}
-	c.Process = contract.Process{Dir: dir, User: svc.User, Env: svc.Env, EnvFiles: svc.EnvFiles}
+	c.Process = contract.Process{Dir: dir, User: svc.User, Env: svc.Env, EnvFiles: env.ProjectPaths(svc.EnvFiles)}
 	c.Process.Rlimits = Rlimits(svc.Resources)
 	if r := svc.Resources; r.Memory != "" || r.CPUs != nil || r.CPUQuota != "" || r.TasksMax > 0 || r.IOWeight > 0 {
 		// The supervisor puts the service in cgroups with these limits.

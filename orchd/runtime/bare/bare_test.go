@@ -12,7 +12,7 @@ import (
 func TestCutHostService(t *testing.T) {
 	env := contract.Env{ProjectDir: "/proj", StateDir: "/state", Namespace: "orch"}
 	svc := spec.Service{Name: "web", Mode: spec.ModeHost, RunCommand: "serve --port 1", StopCommand: "kill 1",
-		User: "nobody", Workdir: "app", Env: map[string]string{"A": "1"}, EnvFiles: []string{"/e"},
+		User: "nobody", Workdir: "app", Env: map[string]string{"A": "1"}, EnvFiles: []string{"/e", "secrets.env"},
 		Resources: spec.Resources{LimitNofile: 100, LimitNproc: 50}}
 	c, err := New().Cut(svc, env)
 	if err != nil {
@@ -27,7 +27,7 @@ func TestCutHostService(t *testing.T) {
 	if want := []string{"/bin/sh", "-c", "kill 1"}; !reflect.DeepEqual(c.Exec.Stop, want) {
 		t.Errorf("stop = %q", c.Exec.Stop)
 	}
-	want := contract.Process{Dir: "/proj/app", User: "nobody", Env: map[string]string{"A": "1"}, EnvFiles: []string{"/e"},
+	want := contract.Process{Dir: "/proj/app", User: "nobody", Env: map[string]string{"A": "1"}, EnvFiles: []string{"/e", "/proj/secrets.env"},
 		Rlimits: []contract.Rlimit{{Type: "RLIMIT_NOFILE", Soft: 100, Hard: 100}, {Type: "RLIMIT_NPROC", Soft: 50, Hard: 50}}}
 	if !reflect.DeepEqual(c.Process, want) {
 		t.Errorf("process = %+v, want %+v", c.Process, want)

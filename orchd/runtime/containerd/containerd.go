@@ -73,7 +73,7 @@ func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, err
 		DataDir:     env.DataDir,
 		StateDir:    env.StateDir,
 		Label:       label,
-		EnvFiles:    absPaths(svc.EnvFiles, env.ProjectDir),
+		EnvFiles:    env.ProjectPaths(svc.EnvFiles),
 	}
 	b, err := rs.Encode()
 	if err != nil {
@@ -84,17 +84,6 @@ func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, err
 	c.Exec.Start = []string{env.Orchd, "containerd-run", "--spec-file", file}
 	c.Files = []contract.File{{Path: file, Content: string(b), Mode: 0o600}}
 	return c, nil
-}
-
-func absPaths(paths []string, base string) []string {
-	var out []string
-	for _, p := range paths {
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(base, p)
-		}
-		out = append(out, p)
-	}
-	return out
 }
 
 // Check implements runtime.Checker: the daemon must serve before grow starts anything.

@@ -4,8 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"os"
 
+	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/spec"
 )
 
@@ -63,17 +63,30 @@ func LoadRunSpec(file, b64 string) (*RunSpec, error) {
 	case file != "" && b64 != "":
 		return nil, fmt.Errorf("give --spec-file or --spec, not both")
 	case file != "":
-		b, err := os.ReadFile(file)
+		b, err := contract.ReadPrivate(file)
 		if err != nil {
 			return nil, fmt.Errorf("read run spec: %w", err)
 		}
-		return DecodeRunSpec(b)
+		rs, err := DecodeRunSpec(b)
+		if err != nil {
+			return nil, fmt.Errorf("run spec %s: %w", file, err)
+		}
+		return rs, nil
 	case b64 != "":
 		b, err := base64.StdEncoding.DecodeString(b64)
 		if err != nil {
 			return nil, fmt.Errorf("decode --spec base64: %w", err)
 		}
-		return DecodeRunSpec(b)
+		rs, err := DecodeRunSpec(b)
+		if err != nil {
+			return nil, fmt.Errorf("--spec: %w", err)
+		}
+		// A command line is world-readable (/proc/<pid>/cmdline): ENV values
+		// may only travel in a 0600 --spec-file.
+		if len(rs.Service.Env) > 0 {
+			return nil, fmt.Errorf("--spec carries ENV values, which must not appear on a command line: write the run spec to a 0600 file and pass --spec-file")
+		}
+		return rs, nil
 	}
 	return nil, fmt.Errorf("a run spec is required: --spec-file FILE or --spec BASE64")
 }
