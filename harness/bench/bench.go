@@ -168,8 +168,8 @@ func (r *runner) fanout(ctx context.Context) ([]Metric, error) {
 		metric(fmt.Sprintf("start fan-out, %d tasks to RUNNING", n), median(startO), median(startC), "s", "ctr run -d x N"),
 		metric("teardown, SIGTERM-honoring probe", median(downO), median(downC), "s", "ctr task kill + rm x N"),
 		metric("teardown, PID 1 ignoring SIGTERM (TIMEOUT_STOP 2s)", median(downIgnO), median(downIgnC), "s", "ctr kill, 2s, kill -9, rm x N"),
-		metric("memory per service, peak RSS (supervisor + leaf)", perSvcPeak, 15, "MB", "15 MB target"),
-		metric("memory per service, steady RSS (supervisor + leaf)", perSvcSteady, 15, "MB", "15 MB target"),
+		metric("memory per service, peak RSS (supervisor + init + leaf, VmHWM)", perSvcPeak, 15, "MB", "15 MB target"),
+		metric("memory per service, steady PSS (supervisor + init + leaf)", perSvcSteady, 15, "MB", "15 MB target"),
 		metric(fmt.Sprintf("containerd RSS growth at %d tasks", n), median(ctrdGrowO), median(ctrdGrowC), "MB", "same N via ctr"),
 	}, nil
 }
@@ -455,7 +455,9 @@ func (g *grove) survey(ctx context.Context) ([]surveyRow, error) {
 
 // memSample sums the resident memory of orchd's processes for one grove.
 type memSample struct {
-	steadyKB, peakKB int64 // VmRSS and VmHWM summed over supervisors, inits and leaves
+	// steadyKB sums PSS (shared pages of the orchd binary divided among the
+	// processes mapping them); peakKB sums VmHWM, which counts them in full.
+	steadyKB, peakKB int64
 	daemonKB         int64
 	procs            int
 }
@@ -474,12 +476,27 @@ func sampleProcs(stateDir string, daemonPid int) *memSample {
 		if err != nil || !strings.Contains(string(cmdline), stateDir) {
 			continue
 		}
-		rss, hwm := statusKB(pid)
-		m.steadyKB += rss
+		_, hwm := statusKB(pid)
+		m.steadyKB += pssKB(pid)
 		m.peakKB += hwm
 		m.procs++
 	}
 	return m
+}
+
+// pssKB reads a process's proportional set size from smaps_rollup.
+func pssKB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			return v
+		}
+	}
+	return 0
 }
 
 func rssKB(pid int) int64 {
