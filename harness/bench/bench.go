@@ -64,6 +64,9 @@ type runner struct {
 	opts   Options
 	client *containerd.Client
 	round  int
+	// baseline is the orchd namespace after the image import: its image and
+	// unpacked layers are the fixture, not leaks.
+	baseline *leaks.Report
 }
 
 // Run measures every metric and returns them in a fixed order.
@@ -87,6 +90,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		if err := r.importImage(ctx, ns); err != nil {
 			return nil, err
 		}
+	}
+	if r.baseline, err = leaks.Inspect(ctx, r.leakTarget("")); err != nil {
+		return nil, err
 	}
 	res := &Result{Services: opts.Services, Rounds: opts.Rounds}
 	steps := []func(context.Context) ([]Metric, error){r.fanout, r.single, r.cadence, r.parse}
@@ -273,11 +279,11 @@ func (r *runner) orchdRound(ctx context.Context, n int, probe string, sampleMem 
 		return 0, 0, nil, err
 	}
 	down = time.Since(t0)
-	rep, err := leaks.Inspect(ctx, leaks.Target{Address: r.opts.Address, Namespace: orchdNS, Root: r.opts.Root, State: r.opts.State, OrchdStateDir: g.state})
+	after, err := leaks.Inspect(ctx, r.leakTarget(g.state))
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	if !rep.Empty() {
+	if rep := leaks.Diff(r.baseline, after); !rep.Empty() {
 		return 0, 0, nil, fmt.Errorf("orchd fell left leaks:\n%s", rep)
 	}
 	return up, down, mem, nil
@@ -324,6 +330,10 @@ func (r *runner) ctrRound(ctx context.Context, n int, probe string) (up, down ti
 		}
 	}
 	return up, time.Since(t0), peakDaemonKB, nil
+}
+
+func (r *runner) leakTarget(stateDir string) leaks.Target {
+	return leaks.Target{Address: r.opts.Address, Namespace: orchdNS, Root: r.opts.Root, State: r.opts.State, OrchdStateDir: stateDir}
 }
 
 func (r *runner) next() int { r.round++; return r.round }
