@@ -104,7 +104,10 @@ the toolchain as a suffix).`,
 	f.StringVar(&o.labelFilter, "label-filter", "", "Ginkgo label filter, e.g. '!slow'")
 	f.BoolVar(&o.matrix, "matrix", false, "run against every staged toolchain")
 	f.StringVar(&o.toolchain, "toolchain", "", `toolchain for the daemon: "system" or a 2.x version (default: the pinned 2.x when staged, else system)`)
-	f.IntVar(&o.jobs, "jobs", 2, "suites run at once against the daemon ("+strings.Join(suitesAlone, ", ")+" always runs alone, last)")
+	// One at a time by default: the leak inspector's mount check covers the
+	// daemon's whole root, so a suite running alongside can show its
+	// transient unpack mounts in another suite's namespace check.
+	f.IntVar(&o.jobs, "jobs", 1, "suites run at once against the shared daemon (>1 can make daemon-wide mount checks see another suite's transient mounts; "+strings.Join(suitesAlone, ", ")+" always runs alone, last)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "per-suite timeout")
 	return cmd
 }
