@@ -1,7 +1,6 @@
 package supervise
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/user"
@@ -12,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/envfile"
 )
 
 // procCtx is the resolved process context every command of a unit runs with.
@@ -78,7 +78,7 @@ func resolveProcess(p contract.Process) (procCtx, error) {
 		}
 	}
 	for _, f := range p.EnvFiles {
-		kv, err := ReadEnvFile(f)
+		kv, err := envfile.Read(f)
 		if err != nil {
 			return pc, err
 		}
@@ -120,40 +120,6 @@ func lookupUser(name string) (*user.User, error) {
 		return &user.User{Uid: name, Gid: name}, nil
 	}
 	return nil, fmt.Errorf("user %q: no such user in /etc/passwd", name)
-}
-
-// ReadEnvFile parses KEY=value lines; blank lines and # comments are skipped,
-// an "export " prefix and matching outer quotes are dropped.
-func ReadEnvFile(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("env file: %w", err)
-	}
-	defer f.Close()
-	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		line = strings.TrimPrefix(line, "export ")
-		k, v, ok := strings.Cut(line, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" {
-			return nil, fmt.Errorf("env file %s:%d: want KEY=value", path, n)
-		}
-		v = strings.TrimSpace(v)
-		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
-			v = v[1 : len(v)-1]
-		}
-		out[k] = v
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("env file %s: %w", path, err)
-	}
-	return out, nil
 }
 
 // openLog opens a log path for appending, creating it 0600 with 0700 parents.

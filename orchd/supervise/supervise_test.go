@@ -3,32 +3,11 @@ package supervise
 import (
 	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
 
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/spec"
 )
-
-func TestReadEnvFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "env")
-	os.WriteFile(p, []byte("# comment\n\nA=1\nexport B=two words\nC=\"quoted\"\nD='single'\nE=a=b\n  F = spaced \n"), 0o600)
-	got, err := ReadEnvFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"A": "1", "B": "two words", "C": "quoted", "D": "single", "E": "a=b", "F": "spaced"}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %v, want %v", got, want)
-	}
-	os.WriteFile(p, []byte("A=1\nnot a pair\n"), 0o600)
-	if _, err := ReadEnvFile(p); err == nil {
-		t.Errorf("a line without = should be an error")
-	}
-	if _, err := ReadEnvFile(p + ".missing"); err == nil {
-		t.Errorf("a missing env file should be an error")
-	}
-}
 
 func TestResolveProcessPrecedence(t *testing.T) {
 	dir := t.TempDir()

@@ -22,11 +22,11 @@ import (
 
 	"github.com/orchd/orchd/harness/vmassets"
 	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/envfile"
 	"github.com/orchd/orchd/orchd/runtime/vm/guest"
 	"github.com/orchd/orchd/orchd/runtime/vm/initramfs"
 	"github.com/orchd/orchd/orchd/runtime/vm/ocilayout"
 	"github.com/orchd/orchd/orchd/spec"
-	"github.com/orchd/orchd/orchd/supervise"
 )
 
 // GuestModules are the kernel modules a guest loads (when not built in):
@@ -303,7 +303,7 @@ func (l *Leaf) buildInitrd(s *Spec, k vmassets.Kernel, mounts []guest.Mount, out
 		if !filepath.IsAbs(f) {
 			f = filepath.Join(s.ProjectDir, f)
 		}
-		m, err := supervise.ReadEnvFile(f)
+		m, err := envfile.Read(f)
 		if err != nil {
 			return fmt.Errorf("ENV_FILE %s: %w", f, err)
 		}

@@ -1,8 +1,6 @@
 package leaf
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -72,27 +70,6 @@ func TestLayoutRef(t *testing.T) {
 		if _, _, ok := g.layoutRef(ref); ok {
 			t.Errorf("%s taken for a layout", ref)
 		}
-	}
-}
-
-func TestReadEnvFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "e")
-	if err := os.WriteFile(p, []byte("# c\n\nA=1\nexport B = two \nC=\"q x\"\nD='s'\nE=a=b\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	got, err := readEnvFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"A": "1", "B": "two", "C": "q x", "D": "s", "E": "a=b"}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("%v, want %v", got, want)
-	}
-	if err := os.WriteFile(p, []byte("NOVALUE\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := readEnvFile(p); err == nil {
-		t.Error("malformed line: no error")
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/orchd/orchd/orchd/envfile"
 	crd "github.com/orchd/orchd/orchd/runtime/containerd"
 	"github.com/orchd/orchd/orchd/spec"
 )
@@ -140,7 +141,7 @@ func nonNil(s []string) []string {
 func serviceEnv(rs *crd.RunSpec) ([]string, error) {
 	merged := map[string]string{}
 	for _, f := range rs.EnvFiles {
-		m, err := readEnvFile(f)
+		m, err := envfile.Read(f)
 		if err != nil {
 			return nil, err
 		}
