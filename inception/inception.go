@@ -208,7 +208,7 @@ func (r *runner) stage(ctx context.Context, work string, res *Result) (vmassets.
 		if _, err := os.Stat(filepath.Join(root, "suites", s)); err != nil {
 			return k, "", "", fmt.Errorf("suite %s: %w", s, err)
 		}
-		if err := goBuild(ctx, root, "test", "-c", "-o", filepath.Join(tools, "suites", SuiteBinary(s)), "./suites/"+s); err != nil {
+		if err := goBuild(ctx, root, "test", "-c", "-tags", "inception", "-o", filepath.Join(tools, "suites", SuiteBinary(s)), "./suites/"+s); err != nil {
 			return k, "", "", err
 		}
 	}

@@ -1,3 +1,5 @@
+//go:build inception
+
 package inner
 
 import (

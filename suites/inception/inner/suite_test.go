@@ -1,7 +1,5 @@
-// Package inner holds the checks that run inside the inception VM (compiled
-// with go test -c and started by the in-VM driver): the VM got what the outer
-// Orchfile asked for, and containers under the inner containerd honor limits
-// on cgroup v2.
+//go:build inception
+
 package inner
 
 import (
