@@ -171,7 +171,12 @@ func (l *leaf) create(ctx context.Context) (client.Container, error) {
 	}()
 
 	g := &imageGetter{c: l.c, snapshotter: l.snapshotter, projectDir: rs.ProjectDir, labels: labels, log: l.log}
+	unlock, err := lockImages(lctx, rs.StateDir, rs.Namespace)
+	if err != nil {
+		return nil, err
+	}
 	img, err := g.get(lctx, rs.Service.Image)
+	unlock()
 	if err != nil {
 		return nil, err
 	}
