@@ -1,7 +1,7 @@
 # Every recipe is also a plain command (see README.md); `just` is optional.
 
 build:
-    CGO_ENABLED=0 go build -o bin/orchd ./cmd/orchd
+    CGO_ENABLED=0 go build -o bin/ ./cmd/orchd ./cmd/orchd-supervise
     go build -o bin/orchd-harness ./cmd/orchd-harness
 
 test:

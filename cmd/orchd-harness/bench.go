@@ -51,10 +51,11 @@ func newBenchCmd() *cobra.Command {
 				return err
 			}
 			opts.Orchd = filepath.Join(work, "orchd")
-			build := exec.CommandContext(ctx, "go", "build", "-o", opts.Orchd, "./cmd/orchd")
+			// orchd-supervise beside orchd runs the supervisors, as installed.
+			build := exec.CommandContext(ctx, "go", "build", "-o", work+string(filepath.Separator), "./cmd/orchd", "./cmd/orchd-supervise")
 			build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := build.CombinedOutput(); err != nil {
-				return fmt.Errorf("go build ./cmd/orchd: %w\n%s", err, out)
+				return fmt.Errorf("go build ./cmd/orchd ./cmd/orchd-supervise: %w\n%s", err, out)
 			}
 			set, err := images.Build(ctx, filepath.Join(work, "images"), images.WithNames(images.Probe))
 			if err != nil {

@@ -236,11 +236,12 @@ func buildOrchd(ctx context.Context, dir string) string {
 	}
 	root := moduleRoot(ctx, goBin)
 	out := filepath.Join(dir, "orchd")
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "./cmd/orchd")
+	// orchd-supervise beside orchd is what the orchdi platform runs supervisors as.
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", dir+string(filepath.Separator), "./cmd/orchd", "./cmd/orchd-supervise")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		Fail(fmt.Sprintf("go build ./cmd/orchd in %s: %v\n%s", root, err, b))
+		Fail(fmt.Sprintf("go build ./cmd/orchd ./cmd/orchd-supervise in %s: %v\n%s", root, err, b))
 	}
 	return out
 }

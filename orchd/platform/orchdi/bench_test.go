@@ -20,7 +20,7 @@ import (
 // to nothing. It reports the peak RSS (VmHWM) per supervisor.
 func BenchmarkGrowFell50(b *testing.B) {
 	const n = 50
-	p := orchdi.New(orchdi.WithBinary(orchdBin))
+	p := orchdi.New(orchdi.WithBinary(superviseBin))
 	var maxKB, sumKB, count float64
 	var growTotal, tendTotal, fellTotal time.Duration
 	var anonSum, initSum float64

@@ -21,8 +21,9 @@ import (
 	"github.com/orchd/orchd/orchd/supervise"
 )
 
-// orchdBin is the orchd binary built once for the package's tests.
-var orchdBin string
+// orchdBin is the orchd binary built once for the package's tests;
+// superviseBin, built beside it, is what supervisors run as (as installed).
+var orchdBin, superviseBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -35,16 +36,16 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	orchdBin = filepath.Join(dir, "orchd")
-	args := []string{"build", "-o", orchdBin}
+	orchdBin, superviseBin = filepath.Join(dir, "orchd"), filepath.Join(dir, orchdi.SuperviseBinary)
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
 	if os.Getenv("ORCHDI_TEST_RACE") != "" {
 		// Supervisors built with the race detector; worlds check their logs.
 		args = append(args, "-race")
 	}
-	build := exec.Command("go", append(args, "github.com/orchd/orchd/cmd/orchd")...)
+	build := exec.Command("go", append(args, "github.com/orchd/orchd/cmd/orchd", "github.com/orchd/orchd/cmd/orchd-supervise")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "orchdi tests: build orchd (go build ./cmd/orchd):", err)
+		fmt.Fprintln(os.Stderr, "orchdi tests: build orchd (go build ./cmd/orchd ./cmd/orchd-supervise):", err)
 		return 1
 	}
 	return m.Run()
@@ -66,7 +67,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	state := t.TempDir()
 	proj := t.TempDir()
-	w := &world{t: t, p: orchdi.New(orchdi.WithBinary(orchdBin)), proj: proj,
+	w := &world{t: t, p: orchdi.New(orchdi.WithBinary(superviseBin)), proj: proj,
 		env: contract.Env{ProjectDir: proj, StateDir: state, DataDir: filepath.Join(state, "data"),
 			Namespace: fmt.Sprintf("t%d", nsSeq.Add(1)), Orchd: orchdBin}}
 	t.Cleanup(func() {

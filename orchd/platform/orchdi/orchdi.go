@@ -37,6 +37,13 @@ func New(opts ...Option) *Platform {
 // Name implements platform.Platform.
 func (*Platform) Name() string { return "orchdi" }
 
+// SuperviseBinary is the supervisor-only build of orchd (cmd/orchd-supervise).
+// Installed next to orchd, it runs the supervisors and their inits in a
+// fraction of the memory the full binary needs.
+const SuperviseBinary = "orchd-supervise"
+
+// orchd returns the binary supervisors run as: WithBinary's, else
+// orchd-supervise beside this executable, else this executable.
 func (p *Platform) orchd() (string, error) {
 	if p.binary != "" {
 		return p.binary, nil
@@ -44,6 +51,10 @@ func (p *Platform) orchd() (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("locate orchd binary: %w", err)
+	}
+	sibling := filepath.Join(filepath.Dir(exe), SuperviseBinary)
+	if fi, err := os.Stat(sibling); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+		return sibling, nil
 	}
 	return exe, nil
 }
