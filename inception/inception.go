@@ -102,7 +102,7 @@ func (r *runner) progress(format string, a ...any) {
 // Run stages the toolchain, kernel, tools and image, boots the inception VM
 // with `orchd --runtime vm --platform orchdi grow`, follows its console until
 // the driver is done, fells the grove and checks that nothing is left.
-func Run(ctx context.Context, o Options) (*Result, error) {
+func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if o.Containerd == "" {
 		o.Containerd = toolchain.System
 	}
@@ -128,7 +128,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		return nil, errors.New("inception needs qemu-system-x86_64: apt-get install -y qemu-system-x86")
 	}
-	res := &Result{}
+	res = &Result{}
 	work := o.Work
 	if work == "" {
 		var err error
@@ -138,6 +138,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	work, _ = filepath.Abs(work)
 	res.Work = work
+	// A temp work dir goes whatever happened (a failed stage, a killed qemu or
+	// supervisor included), unless --keep asked to keep a failing run's.
+	defer func() {
+		if o.Work == "" && !(o.Keep && (err != nil || !res.Passed())) {
+			os.RemoveAll(work)
+		}
+	}()
 	start := time.Now()
 	k, tools, imageRef, err := r.stage(ctx, work, res)
 	res.StageTime = time.Since(start).Round(time.Millisecond)
@@ -148,7 +155,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	start = time.Now()
 	err = r.boot(ctx, work, k, tools, imageRef, res)
 	res.RunTime = time.Since(start).Round(time.Millisecond)
-	if err == nil && o.Work == "" && (res.Passed() || !o.Keep) {
+	// A temp work dir goes whatever happened (a killed qemu or supervisor
+	// included), unless --keep asked to keep a failing run's.
+	if o.Work == "" && !(o.Keep && (err != nil || !res.Passed())) {
 		os.RemoveAll(work)
 	}
 	return res, err
