@@ -20,6 +20,7 @@ import (
 	"github.com/orchd/orchd/harness/toolchain"
 	"github.com/orchd/orchd/harness/vmassets"
 	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/supervise"
 )
 
 // Defaults of an inception run.
@@ -358,6 +359,12 @@ func (r *runner) follow(ctx context.Context, layout contract.Layout, label strin
 				}
 			}
 			return fmt.Errorf("the inception service ended (%s, exit %v) before the driver reported done; see %s", st.State, exitCode(st), layout.LogFile(label))
+		}
+		// A supervisor killed mid-run leaves a non-final status behind; its
+		// service (and qemu) die with it, so waiting longer is pointless.
+		if st, err := readStatus(layout.StatusFile(label)); err == nil && !supervise.Final(st.State) &&
+			st.SupervisorPid > 0 && !supervise.Alive(st.SupervisorPid, layout.UnitFile(label)) {
+			return fmt.Errorf("the inception service's supervisor (pid %d) died before the driver reported done; see %s", st.SupervisorPid, layout.LogFile(label))
 		}
 		select {
 		case <-ctx.Done():
