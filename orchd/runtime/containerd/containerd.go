@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -152,8 +153,13 @@ func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string
 		if err := ReapOrphanShims(ctx, socket, env.Namespace, ours); err != nil {
 			errs = append(errs, fmt.Errorf("sweep: %w", err))
 		}
-		removeNamespaceCgroupsOf(CgroupRoot, env.Namespace, ours)
 	}
+	// A leaf killed mid task-create can leave runc's container cgroups and
+	// state behind even when containerd cleaned up the shim (its "delete" of a
+	// half-made container fails). rmdir only takes empty cgroups, and runc's
+	// state goes only for an id with no cgroup left, so nothing live is touched.
+	removeNamespaceCgroupsOf(CgroupRoot, env.Namespace, ours)
+	removeStaleRuncState(CgroupRoot, env.Namespace, ours)
 	// Per-service leases went with Teardown; a full sweep takes every lease
 	// labeled for the namespace.
 	if len(services) == 0 {
@@ -176,14 +182,69 @@ func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string
 // CgroupRoot is where the host's cgroup filesystems are mounted.
 const CgroupRoot = "/sys/fs/cgroup"
 
-// removeNamespaceCgroupsOf removes the (empty) container cgroups /<ns>/<id>
-// that an orphan shim's runc container left.
+// removeNamespaceCgroupsOf removes the container cgroups /<ns>/<id> that an
+// orphan shim's runc container left. Sweep runs after every supervisor and
+// leaf of the grove is gone, so a process still in one of our containers'
+// cgroups (a `runc init` stranded by a leaf killed mid task-create) is ended
+// first, as `runc delete --force` would.
 func removeNamespaceCgroupsOf(root, ns string, want func(string) bool) {
 	dirs, _ := filepath.Glob(filepath.Join(root, "*", ns, "*"))
 	more, _ := filepath.Glob(filepath.Join(root, ns, "*"))
-	for _, d := range append(dirs, more...) {
+	dirs = append(dirs, more...)
+	var ours []string
+	for _, d := range dirs {
 		if fi, err := os.Stat(d); err == nil && fi.IsDir() && want(filepath.Base(d)) {
-			_ = syscall.Rmdir(d)
+			ours = append(ours, d)
+		}
+	}
+	for _, d := range ours {
+		killCgroupProcs(d)
+	}
+	for _, d := range ours {
+		_ = syscall.Rmdir(d)
+	}
+}
+
+// killCgroupProcs SIGKILLs every process in cgroup dir d and waits (bounded)
+// for the cgroup to empty.
+func killCgroupProcs(d string) {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		if err != nil || len(strings.TrimSpace(string(b))) == 0 || time.Now().After(deadline) {
+			return
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval while the kernel reaps
+	}
+}
+
+// runcRoot is where the runc v2 shim keeps runc's state, per namespace.
+const runcRoot = "/run/containerd/runc"
+
+// removeStaleRuncState removes runc's state dir of each of our container ids
+// whose cgroups are all gone: no process can be left in such a container.
+func removeStaleRuncState(cgroupRoot, ns string, want func(string) bool) {
+	ents, _ := os.ReadDir(filepath.Join(runcRoot, ns))
+	for _, e := range ents {
+		id := e.Name()
+		if !e.IsDir() || !want(id) {
+			continue
+		}
+		left, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", ns, id))
+		if _, err := os.Stat(filepath.Join(cgroupRoot, ns, id)); err == nil {
+			left = append(left, filepath.Join(cgroupRoot, ns, id))
+		}
+		if len(left) > 0 {
+			slog.Debug("keep runc state: cgroups remain", "id", id, "cgroups", left)
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(runcRoot, ns, id)); err != nil {
+			slog.Warn("remove stale runc state", "id", id, "err", err)
 		}
 	}
 }
