@@ -20,4 +20,5 @@ bench:
     go run ./cmd/orchd-harness bench
 
 stage:
+    go run ./cmd/orchd-harness stage --containerd v2.2.1
     go run ./cmd/orchd-harness stage --all
