@@ -158,9 +158,10 @@ func runSuites(ctx context.Context, o suitesOptions, stdout, stderr io.Writer) e
 		tcs = []*toolchain.Toolchain{tc}
 	}
 
-	progress("build: orchd (CGO_ENABLED=0)")
+	progress("build: orchd and orchd-supervise (CGO_ENABLED=0)")
 	orchd := filepath.Join(work, "orchd")
-	if err := goBuild(ctx, root, []string{"CGO_ENABLED=0"}, "build", "-o", orchd, "./cmd/orchd"); err != nil {
+	// orchd-supervise beside orchd is what the orchdi platform runs supervisors as.
+	if err := goBuild(ctx, root, []string{"CGO_ENABLED=0"}, "build", "-o", work+string(filepath.Separator), "./cmd/orchd", "./cmd/orchd-supervise"); err != nil {
 		return err
 	}
 	progress("build: fixture images")
