@@ -1,11 +1,9 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -255,23 +253,7 @@ func TestSecondDaemonOnSameDirRefused(t *testing.T) {
 	}
 }
 
-// syncBuffer is written by the daemon's log copier and read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = daemontest.SyncBuffer
 
 func TestLogWriterAndLogTail(t *testing.T) {
 	tc := daemontest.Toolchains(t)[1]

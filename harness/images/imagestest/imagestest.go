@@ -3,12 +3,10 @@
 package imagestest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/orchd/orchd/fixtures/probe/report"
+	"github.com/orchd/orchd/harness/daemon/daemontest"
 )
 
 // Snapshotter is the snapshotter fixture containers use (unpacking must honor whiteouts).
@@ -235,23 +234,7 @@ func (t *Task) Delete(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// syncBuffer is a bytes.Buffer safe for the cio copier and readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = daemontest.SyncBuffer
 
 // waitIO waits for the task's output copiers to drain, bounded.
 func waitIO(task client.Task, limit time.Duration) {

@@ -1,7 +1,6 @@
 package leaf_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -827,29 +826,7 @@ func imageRecord(name string, img client.Image) cimages.Image {
 	return cimages.Image{Name: name, Target: img.Target()}
 }
 
-// syncBuffer is a bytes.Buffer safe for the leaf's concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
-}
+type syncBuffer = daemontest.SyncBuffer
 
 // testWriter sends the leaf's log to the test log.
 type testWriter struct{ t *testing.T }
