@@ -88,6 +88,31 @@ func ReadStatus(path string) (contract.Status, error) {
 	return st, nil
 }
 
+// ReadSettled reads label's status and reports whether its supervisor is
+// alive, in the one order that cannot mistake a supervisor's last word for
+// its death: a supervisor writes its final state and only then exits, so a
+// reader that finds a non-final (or no) status and then no live supervisor
+// reads the status again. Whatever that second read shows is what the
+// supervisor left; if it is still not final, the supervisor died mid-run.
+func ReadSettled(l contract.Layout, label string) (st contract.Status, alive bool, err error) {
+	path := l.StatusFile(label)
+	st, err = ReadStatus(path)
+	alive = supervisorAlive(l, label, st.SupervisorPid)
+	if !alive && (err != nil || !Final(st.State)) {
+		if again, aerr := ReadStatus(path); aerr == nil {
+			st, err = again, nil
+		}
+	}
+	return st, alive, err
+}
+
+// supervisorAlive: the supervisor of label by its pidfile, or by the pid its
+// status names (a pidfile lost to a crashed tend).
+func supervisorAlive(l contract.Layout, label string, statusPid int) bool {
+	unit := l.UnitFile(label)
+	return Alive(ReadPid(l.PidFile(label)), unit) || Alive(statusPid, unit)
+}
+
 // Final reports whether a state is one a supervisor leaves only by exiting.
 func Final(state string) bool {
 	switch state {

@@ -128,13 +128,13 @@ const (
 )
 
 func (s *supervisor) depState(d contract.Dependency) (depState, string) {
-	st, err := ReadStatus(s.layout.StatusFile(d.Label))
+	st, alive, err := ReadSettled(s.layout, d.Label)
 	if d.Oneshot {
+		// The marker is written before the final status: look after reading it.
 		if _, rerr := os.Stat(s.layout.ReadyFile(d.Label)); rerr == nil {
 			return depReady, "completed"
 		}
 	}
-	alive := Alive(ReadPid(s.layout.PidFile(d.Label)), s.layout.UnitFile(d.Label))
 	if err != nil {
 		if alive {
 			return depPending, "starting"
@@ -145,13 +145,13 @@ func (s *supervisor) depState(d contract.Dependency) (depState, string) {
 	if st.Message != "" {
 		desc += ": " + st.Message
 	}
-	if !d.Oneshot && st.State == contract.StateRunning && st.Healthy && (alive || Running(st.SupervisorPid)) {
+	if !d.Oneshot && st.State == contract.StateRunning && st.Healthy && alive {
 		return depReady, desc
 	}
 	if Final(st.State) {
 		return depFinal, desc
 	}
-	if !alive && !Running(st.SupervisorPid) {
+	if !alive {
 		return depFinal, desc + " (supervisor died)"
 	}
 	return depPending, desc

@@ -41,15 +41,15 @@ func (*Platform) Survey(ctx context.Context, env contract.Env) ([]platform.Servi
 			continue
 		}
 		label := strings.TrimSuffix(name, ".json")
-		st, err := supervise.ReadStatus(l.StatusFile(label))
+		st, alive, err := supervise.ReadSettled(l, label)
 		if err != nil {
-			continue // removed or being replaced right now
+			continue // removed by fell right now
 		}
 		svc := st.Service
 		if svc == "" {
 			svc = strings.TrimPrefix(label, prefix)
 		}
-		if !supervise.Final(st.State) && !supervisorAlive(l, label, st.SupervisorPid) {
+		if !supervise.Final(st.State) && !alive {
 			st.State, st.Message, st.Healthy = contract.StateFailed, "supervisor died", false
 		}
 		row := platform.ServiceStatus{Name: svc, Label: label, State: st.State, Pid: st.Pid, Restarts: st.Restarts,
@@ -61,11 +61,6 @@ func (*Platform) Survey(ctx context.Context, env contract.Env) ([]platform.Servi
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	return rows, nil
-}
-
-func supervisorAlive(l contract.Layout, label string, statusPid int) bool {
-	unit := l.UnitFile(label)
-	return supervise.Alive(supervise.ReadPid(l.PidFile(label)), unit) || supervise.Alive(statusPid, unit)
 }
 
 // fellMargin is added to the longest TIMEOUT_STOP: post_stop and exits.
