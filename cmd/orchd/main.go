@@ -6,14 +6,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/orchd/orchd/orchd/config"
+	"github.com/orchd/orchd/orchd/orchard"
 )
 
 // exitError carries a specific exit status (e.g. a container's exit code).
@@ -56,6 +59,30 @@ type app struct {
 
 // config resolves the configuration (flag > env > .orchrc > default).
 func (a *app) config() (*config.Config, error) { return a.flags.Load(nil) }
+
+// progress is where a walk reports what it does: stderr, nothing with -q.
+func (a *app) progress(cmd *cobra.Command, cfg *config.Config) io.Writer {
+	if cfg.Quiet {
+		return io.Discard
+	}
+	return cmd.ErrOrStderr()
+}
+
+// completeServices offers the Orchfile's services, and those with state in
+// the namespace, for shell completion.
+func (a *app) completeServices(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	cfg, err := a.config()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, n := range orchard.ServiceNames(cmd.Context(), cfg) {
+		if !slices.Contains(args, n) {
+			out = append(out, n)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
 
 func newRootCmd() *cobra.Command {
 	a := &app{}

@@ -24,11 +24,7 @@ func newGrowCmd(a *app) *cobra.Command {
 				return err
 			}
 			// The platform reports each service as it goes (started, unchanged, skipped).
-			var log io.Writer = cmd.ErrOrStderr()
-			if cfg.Quiet {
-				log = io.Discard
-			}
-			_, err = orchard.Grow(cmd.Context(), cfg, args, noStart, log)
+			_, err = orchard.Grow(cmd.Context(), cfg, args, noStart, a.progress(cmd, cfg))
 			return err
 		},
 	}
@@ -104,20 +100,33 @@ func dash(s string) string {
 }
 
 func newFellCmd(a *app) *cobra.Command {
-	var keepData bool
+	var opts platform.FellOptions
 	cmd := &cobra.Command{
-		Use:   "fell",
-		Short: "Stop every service and supervisor; return when they are gone",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   "fell [SERVICE...]",
+		Short: "Stop services and their supervisors; return when they are gone (data is kept)",
+		Long: `Stop every service of the namespace, or only the SERVICEs named, and return
+when every supervisor, process and container is gone.
+
+fell removes the services' supervisor and status files. It keeps the logs
+(orchd logs still reads them) and it keeps all data: the data dir, named
+volumes and host-path VOLUMEs are never touched.
+
+--volumes also removes the named volumes orchd created for this namespace
+(<data-dir>/volumes/<namespace>). It never removes a host-path VOLUME, the data
+dir itself or anything of another namespace. It cannot be combined with SERVICE
+arguments.`,
+		ValidArgsFunction: a.completeServices,
+		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.config()
 			if err != nil {
 				return err
 			}
-			return orchard.Fell(cmd.Context(), cfg, keepData, cmd.ErrOrStderr())
+			opts.Services = args
+			opts.Log = a.progress(cmd, cfg)
+			return orchard.Fell(cmd.Context(), cfg, opts)
 		},
 	}
-	cmd.Flags().BoolVar(&keepData, "keep-data", false, "keep the data dir (named volumes)")
+	cmd.Flags().BoolVar(&opts.Volumes, "volumes", false, "also remove this namespace's named volumes (<data-dir>/volumes/<namespace>)")
 	return cmd
 }
 

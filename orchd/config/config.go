@@ -67,10 +67,10 @@ func Bind(fs *pflag.FlagSet) *Flags {
 	fs.StringVar(&f.orchfile, "orchfile", "", "Orchfile path (ORCH_ORCHFILE; default: <project>/Orchfile)")
 	fs.StringArrayVar(&f.overlays, "overlay", nil, "overlay Orchfile, applied in order (repeatable)")
 	fs.StringVar(&f.stateDir, "state-dir", "", "state directory (ORCH_STATE_DIR; default: ~/.orch)")
-	fs.StringVar(&f.dataDir, "data-dir", "", "data directory for named volumes (ORCH_DATA; default: <state>/data)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "data directory, ${ORCH_DATA} and the home of named volumes (ORCH_DATA; default: <state>/data/<namespace>)")
 	fs.StringVar(&f.runtime, "runtime", "", "runtime: bare, containerd or vm (ORCH_RUNTIME; default: bare)")
 	fs.StringVar(&f.platform, "platform", "", "platform: orchdi, systemd or launchd (ORCH_PLATFORM)")
-	fs.StringVar(&f.ns, "namespace", "", "namespace, a DNS label (ORCH_NAMESPACE; default: orch)")
+	fs.StringVar(&f.ns, "namespace", "", "namespace, a DNS label (ORCH_NAMESPACE; default: the project directory's name made valid, orch if nothing remains)")
 	fs.BoolVar(&f.user, "user", false, "user scope (ORCH_SCOPE=user)")
 	fs.BoolVar(&f.system, "system", false, "system scope (ORCH_SCOPE=system)")
 	fs.StringArrayVar(&f.args, "arg", nil, "Orchfile ARG override name=value (repeatable)")
@@ -126,10 +126,12 @@ func (f *Flags) Load(env Env) (*Config, error) {
 
 	stateDefault := filepath.Join(home, ".orch")
 	c.StateDir, c.Sources["state-dir"] = f.pick("state-dir", f.stateDir, env, "ORCH_STATE_DIR", rc, stateDefault)
-	c.DataDir, c.Sources["data-dir"] = f.pick("data-dir", f.dataDir, env, "ORCH_DATA", rc, filepath.Join(c.StateDir, "data"))
 	c.Runtime, c.Sources["runtime"] = f.pick("runtime", f.runtime, env, "ORCH_RUNTIME", rc, "bare")
 	c.Platform, c.Sources["platform"] = f.pick("platform", f.platform, env, "ORCH_PLATFORM", rc, DefaultPlatform())
-	c.Namespace, c.Sources["namespace"] = f.pick("namespace", f.ns, env, "ORCH_NAMESPACE", rc, "orch")
+	// Each project gets its own namespace unless told otherwise, so two projects
+	// never see, replace or stop each other's services.
+	c.Namespace, c.Sources["namespace"] = f.pick("namespace", f.ns, env, "ORCH_NAMESPACE", rc, ProjectNamespace(project))
+	c.DataDir, c.Sources["data-dir"] = f.pick("data-dir", f.dataDir, env, "ORCH_DATA", rc, filepath.Join(c.StateDir, "data", c.Namespace))
 	orchfile, osrc := f.pick("orchfile", f.orchfile, env, "ORCH_ORCHFILE", rc, filepath.Join(project, "Orchfile"))
 	c.Orchfile, c.Sources["orchfile"] = absUnder(project, orchfile, osrc), osrc
 
@@ -180,6 +182,34 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("scope %q (from %s): want user or system", c.Scope, c.Sources["scope"]))
 	}
 	return errors.Join(errs...)
+}
+
+// DefaultNamespace is the namespace of a project whose directory name leaves
+// nothing valid.
+const DefaultNamespace = "orch"
+
+// ProjectNamespace derives a namespace from a project directory's name, as
+// docker compose derives a project name: lowercased, '_', '.' and spaces
+// become '-', anything else outside [a-z0-9-] is dropped, leading and trailing
+// '-' trimmed, at most 63 characters; DefaultNamespace when nothing remains.
+func ProjectNamespace(projectDir string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(filepath.Base(filepath.Clean(projectDir))) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
+			b.WriteRune(r)
+		case r == '_', r == '.', r == ' ':
+			b.WriteRune('-')
+		}
+	}
+	ns := strings.Trim(b.String(), "-")
+	if len(ns) > 63 {
+		ns = strings.TrimRight(ns[:63], "-")
+	}
+	if !ValidNamespace(ns) {
+		return DefaultNamespace
+	}
+	return ns
 }
 
 // ValidNamespace reports whether ns is a DNS label, the form every path and

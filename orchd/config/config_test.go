@@ -37,7 +37,7 @@ func TestPrecedence(t *testing.T) {
 		{"env beats rc", nil, map[string]string{"ORCH_NAMESPACE": "fromenv"}, func(c *Config) (string, string) { return c.Namespace, "fromenv" }},
 		{"flag beats env", []string{"--namespace", "fromflag"}, map[string]string{"ORCH_NAMESPACE": "fromenv"}, func(c *Config) (string, string) { return c.Namespace, "fromflag" }},
 		{"default platform", nil, nil, func(c *Config) (string, string) { return c.Platform, DefaultPlatform() }},
-		{"data dir follows state dir", []string{"--state-dir", "/s"}, nil, func(c *Config) (string, string) { return c.DataDir, "/s/data" }},
+		{"data dir follows state dir", []string{"--state-dir", "/s"}, nil, func(c *Config) (string, string) { return c.DataDir, "/s/data/fromproject" }},
 		{"rc state dir", nil, nil, func(c *Config) (string, string) { return c.StateDir, "/home-state" }},
 		{"orchfile default", nil, nil, func(c *Config) (string, string) { return c.Orchfile, filepath.Join(project, "Orchfile") }},
 		{"rc overlay relative to project", nil, nil, func(c *Config) (string, string) {
@@ -118,5 +118,36 @@ func write(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestProjectNamespace(t *testing.T) {
+	for dir, want := range map[string]string{
+		"/src/my-app":                            "my-app",
+		"/src/My_App.v2":                         "my-app-v2",
+		"/src/web site":                          "web-site",
+		"/src/__x__":                             "x",
+		"/src/ÉtéÇ":                              "t",
+		"/src/!!!":                               DefaultNamespace,
+		"/":                                      DefaultNamespace,
+		"/src/" + strings.Repeat("a", 62) + "-b": strings.Repeat("a", 62),
+	} {
+		if got := ProjectNamespace(dir); got != want {
+			t.Errorf("ProjectNamespace(%q) = %q, want %q", dir, got, want)
+		}
+	}
+}
+
+func TestDefaultNamespaceFollowsProject(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "Shop_Front")
+	if err := os.Mkdir(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := load(t, nil, map[string]string{"ORCH_PROJECT": base, "HOME": t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Namespace != "shop-front" || !strings.HasSuffix(c.DataDir, "/data/shop-front") {
+		t.Fatalf("namespace %q data %q, want shop-front and <state>/data/shop-front", c.Namespace, c.DataDir)
 	}
 }

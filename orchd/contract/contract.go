@@ -113,10 +113,13 @@ type Artifact struct {
 
 // Unit is what `orchd supervise --spec FILE` reads: everything one supervisor needs.
 type Unit struct {
-	Version          string        `json:"version"`
-	Label            string        `json:"label"`
-	Service          string        `json:"service"`
-	Namespace        string        `json:"namespace"`
+	Version   string `json:"version"`
+	Label     string `json:"label"`
+	Service   string `json:"service"`
+	Namespace string `json:"namespace"`
+	// ProjectDir is the project the unit was grown from: a namespace belongs
+	// to one project, and grow from another refuses to replace its services.
+	ProjectDir       string        `json:"project_dir,omitempty"`
 	Runtime          string        `json:"runtime"`
 	StateDir         string        `json:"state_dir"`
 	Exec             Exec          `json:"exec"`

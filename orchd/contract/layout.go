@@ -33,6 +33,18 @@ func (l Layout) SuperviseLog(label string) string {
 	return filepath.Join(l.LogDir(), label+".supervise.log")
 }
 
+// VolumesDir holds the named volumes orchd creates for a namespace. Named
+// volumes are kept apart per namespace even when two namespaces share a data
+// dir, so `fell --volumes` in one never touches another's.
+func VolumesDir(dataDir, namespace string) string {
+	return filepath.Join(dataDir, "volumes", namespace)
+}
+
+// NamedVolume is the directory behind the named volume name of a namespace.
+func NamedVolume(dataDir, namespace, name string) string {
+	return filepath.Join(VolumesDir(dataDir, namespace), name)
+}
+
 // Label is the platform-wide name of a service: <namespace>.<service>.
 func Label(namespace, service string) string { return namespace + "." + service }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -161,22 +162,32 @@ func Survey(ctx context.Context, c *config.Config) ([]platform.ServiceStatus, er
 	return rows, nil
 }
 
-// Fell stops everything of the namespace, then lets the runtime sweep what a
-// killed leaf may have left behind.
-func Fell(ctx context.Context, c *config.Config, keepData bool, log io.Writer) error {
+// Fell stops every service of the namespace (or opts.Services), then lets the
+// runtime sweep what a killed leaf may have left behind.
+func Fell(ctx context.Context, c *config.Config, opts platform.FellOptions) error {
 	env, p, rt, err := setup(c)
 	if err != nil {
 		return err
 	}
-	var names []string
-	if rows, err := p.Survey(ctx, env); err == nil {
+	if len(opts.Services) > 0 {
+		rows, err := p.Survey(ctx, env)
+		if err != nil {
+			return err
+		}
+		var known []string
 		for _, r := range rows {
-			names = append(names, r.Name)
+			known = append(known, r.Name)
+		}
+		for _, n := range opts.Services {
+			if !slices.Contains(known, n) {
+				return unknownService(n, known)
+			}
 		}
 	}
-	fellErr := p.Fell(ctx, env, platform.FellOptions{KeepData: keepData, Log: log})
+	fellErr := p.Fell(ctx, env, opts)
+	// The sweep covers opts.Services, or every service of the namespace.
 	if sw, ok := rt.(runtime.Sweeper); ok {
-		if err := sw.Sweep(ctx, env, names); err != nil {
+		if err := sw.Sweep(ctx, env, opts.Services); err != nil {
 			return joinErr(fellErr, fmt.Errorf("sweep %s runtime: %w", rt.Name(), err))
 		}
 	}
@@ -201,6 +212,26 @@ func Logs(ctx context.Context, c *config.Config, service string, w io.Writer, op
 		known = append(known, r.Name)
 	}
 	return unknownService(service, known)
+}
+
+// ServiceNames lists the Orchfile's services and those with state in the
+// namespace, sorted and without duplicates (shell completion).
+func ServiceNames(ctx context.Context, c *config.Config) []string {
+	var out []string
+	if s, err := spec.ParseFiles(c.Files(), spec.Options{Args: c.Args}); err == nil {
+		for _, svc := range s.Services {
+			out = append(out, svc.Name)
+		}
+	}
+	if env, p, _, err := setup(c); err == nil {
+		if rows, err := p.Survey(ctx, env); err == nil {
+			for _, r := range rows {
+				out = append(out, r.Name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func setup(c *config.Config) (contract.Env, platform.Platform, runtime.Runtime, error) {

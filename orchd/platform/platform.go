@@ -52,8 +52,11 @@ type Skip struct {
 
 // FellOptions control fell.
 type FellOptions struct {
-	KeepData bool
-	Log      io.Writer
+	// Services limits fell to these services; empty = the whole namespace.
+	Services []string
+	// Volumes also removes the namespace's named volumes (only with no Services).
+	Volumes bool
+	Log     io.Writer
 }
 
 // LogOptions control logs.

@@ -162,7 +162,7 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 			}
 		}), SpecTimeout(3*time.Minute)),
 		Entry("VOLUME named (lives under the data dir, files visible both ways)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
-			vol := filepath.Join(s.DataDir, "volumes", "appdata")
+			vol := contract.NamedVolume(s.DataDir, s.Namespace, "appdata")
 			Expect(os.MkdirAll(vol, 0o700)).To(Succeed())
 			Expect(os.WriteFile(filepath.Join(vol, "seed.txt"), []byte("seeded"), 0o644)).To(Succeed())
 			return probeFrom(s, "report --stat /data/seed.txt --out /data/report.json "+keep) + "VOLUME appdata:/data\n", func(r *report.Report) {

@@ -101,7 +101,7 @@ func (*Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, error)
 		}
 		u := contract.Unit{
 			Version: contract.Version, Label: label, Service: svc.Name, Namespace: env.Namespace,
-			Runtime: c.Runtime, StateDir: env.StateDir, Exec: cut.Exec, Process: cut.Process,
+			ProjectDir: env.ProjectDir, Runtime: c.Runtime, StateDir: env.StateDir, Exec: cut.Exec, Process: cut.Process,
 			Healthcheck: svc.Healthcheck, ReadinessTimeout: svc.ReadinessTimeout, Oneshot: svc.Oneshot,
 			Restart: svc.Restart, Timeouts: svc.Timeouts,
 			Stdout:   logPath(svc.Logging.Stdout, svc.Name, env, l.LogFile(label)),

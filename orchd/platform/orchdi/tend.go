@@ -36,6 +36,9 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 		return res, fmt.Errorf("tend: %w", err)
 	}
 	l := contract.Layout{StateDir: beds.StateDir}
+	if err := checkOwner(l, beds); err != nil {
+		return res, fmt.Errorf("tend: %w", err)
+	}
 	for _, d := range []string{beds.StateDir, l.RunDir(), l.StatusDir(), l.LogDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return res, fmt.Errorf("tend: %w", err)
@@ -368,4 +371,58 @@ func checkBeds(b *contract.Beds) error {
 		}
 	}
 	return nil
+}
+
+// checkOwner refuses to tend a namespace whose live services another project
+// grew: the same service name there must not be silently replaced.
+func checkOwner(l contract.Layout, beds contract.Beds) error {
+	mine := ""
+	for _, b := range beds.Beds {
+		if a, ok := unitArtifact(b); ok {
+			var u contract.Unit
+			if json.Unmarshal([]byte(a.Content), &u) == nil && u.ProjectDir != "" {
+				mine = u.ProjectDir
+				break
+			}
+		}
+	}
+	if mine == "" {
+		return nil
+	}
+	for _, lu := range liveUnits(l, beds.Namespace) {
+		if lu.unit.ProjectDir != "" && lu.unit.ProjectDir != mine {
+			return fmt.Errorf("namespace %q is in use by project %s (service %s is running there): give this project its own namespace (--namespace, ORCH_NAMESPACE or namespace in .orchrc), or fell that project first",
+				beds.Namespace, lu.unit.ProjectDir, lu.unit.Service)
+		}
+	}
+	return nil
+}
+
+// liveUnit is a unit of the namespace whose supervisor is alive.
+type liveUnit struct {
+	unit contract.Unit
+	pid  int
+}
+
+// liveUnits lists the namespace's units whose supervisors are running.
+func liveUnits(l contract.Layout, namespace string) []liveUnit {
+	paths, _ := filepath.Glob(filepath.Join(l.RunDir(), namespace+".*.unit.json"))
+	var out []liveUnit
+	for _, path := range paths {
+		label := strings.TrimSuffix(filepath.Base(path), ".unit.json")
+		pid := supervise.ReadPid(l.PidFile(label))
+		if !supervise.Alive(pid, path) {
+			continue
+		}
+		b, err := contract.ReadPrivate(path)
+		if err != nil {
+			continue
+		}
+		var u contract.Unit
+		if json.Unmarshal(b, &u) != nil {
+			continue
+		}
+		out = append(out, liveUnit{unit: u, pid: pid})
+	}
+	return out
 }

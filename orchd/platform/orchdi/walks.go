@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -67,12 +68,14 @@ func (*Platform) Survey(ctx context.Context, env contract.Env) ([]platform.Servi
 const fellMargin = 5 * time.Second
 
 // Fell implements platform.Platform. It SIGTERMs every supervisor of the
-// namespace, waits for them (bounded by the longest TIMEOUT_STOP + margin),
-// SIGKILLs stragglers, then waits for or kills any init still running (an init
-// is what holds a service's PID namespace), and verifies that no process
-// naming the namespace's run dir remains. It then removes run/ and status/
-// files of the namespace and the data dir (unless KeepData). Logs are kept so
-// that `orchd logs` can still explain what happened; the next grow appends.
+// namespace (or of opts.Services), waits for them (bounded by the longest
+// TIMEOUT_STOP + margin), SIGKILLs stragglers, then waits for or kills any
+// init still running (an init is what holds a service's PID namespace), and
+// verifies that no process naming those units remains. It then removes their
+// run/ and status/ files. Logs are kept so that `orchd logs` can still explain
+// what happened; the next grow appends. Data is kept: only opts.Volumes removes
+// the namespace's named volumes (<data>/volumes/<namespace>), never anything
+// else under the data dir.
 func (*Platform) Fell(ctx context.Context, env contract.Env, opts platform.FellOptions) error {
 	logw := opts.Log
 	if logw == nil {
@@ -81,26 +84,52 @@ func (*Platform) Fell(ctx context.Context, env contract.Env, opts platform.FellO
 	if env.StateDir == "" || env.Namespace == "" {
 		return fmt.Errorf("fell: no state dir or namespace")
 	}
+	if opts.Volumes && len(opts.Services) > 0 {
+		return fmt.Errorf("fell: --volumes removes the whole namespace's named volumes; fell every service (no SERVICE arguments) to use it")
+	}
 	l := contract.Layout{StateDir: env.StateDir}
-	marker := filepath.Join(l.RunDir(), env.Namespace+".")
+	// A marker is a unit path prefix: "<run>/<ns>." for the namespace,
+	// "<run>/<ns>.<service>." for one service (names hold no dots).
+	prefixes := []string{env.Namespace}
+	if len(opts.Services) > 0 {
+		prefixes = nil
+		for _, svc := range opts.Services {
+			prefixes = append(prefixes, contract.Label(env.Namespace, svc))
+		}
+	}
+	var markers []string
+	for _, p := range prefixes {
+		markers = append(markers, filepath.Join(l.RunDir(), p+"."))
+	}
+	scanAll := func() map[int]bool {
+		out := map[int]bool{}
+		for _, m := range markers {
+			maps.Copy(out, scan(m))
+		}
+		return out
+	}
 	grace := spec.DefaultTimeoutStop.Std(10 * time.Second)
-	units, _ := filepath.Glob(marker + "*.unit.json")
-	for _, u := range units {
-		if g := unitGrace(u); g > grace {
-			grace = g
+	for _, m := range markers {
+		units, _ := filepath.Glob(m + "*unit.json")
+		for _, u := range units {
+			if g := unitGrace(u); g > grace {
+				grace = g
+			}
 		}
 	}
 	grace += fellMargin
 
 	// Supervisors: from pidfiles, plus any the scan finds (a lost pidfile).
 	sups := map[int]bool{}
-	for _, pf := range globPids(marker) {
-		label := strings.TrimSuffix(strings.TrimPrefix(pf, l.RunDir()+"/"), ".pid")
-		if pid := supervise.ReadPid(pf); supervise.Alive(pid, l.UnitFile(label)) {
-			sups[pid] = true
+	for _, m := range markers {
+		for _, pf := range globPids(m) {
+			label := strings.TrimSuffix(strings.TrimPrefix(pf, l.RunDir()+"/"), ".pid")
+			if pid := supervise.ReadPid(pf); supervise.Alive(pid, l.UnitFile(label)) {
+				sups[pid] = true
+			}
 		}
 	}
-	for pid, isInit := range scan(marker) {
+	for pid, isInit := range scanAll() {
 		if !isInit {
 			sups[pid] = true
 		}
@@ -125,7 +154,7 @@ func (*Platform) Fell(ctx context.Context, env contract.Env, opts platform.FellO
 	// Inits whose supervisor was killed stop their service on their own
 	// (PDEATHSIG), within TIMEOUT_STOP; wait for that, then kill.
 	var inits []int
-	for pid := range scan(marker) {
+	for pid := range scanAll() {
 		inits = append(inits, pid)
 	}
 	if !waitGone(ctx, inits, grace) {
@@ -135,18 +164,22 @@ func (*Platform) Fell(ctx context.Context, env contract.Env, opts platform.FellO
 		waitGone(ctx, inits, 5*time.Second)
 	}
 	var problems []string
-	if left := scan(marker); len(left) > 0 {
-		for pid := range left {
-			problems = append(problems, fmt.Sprintf("process %d (%s) is still running", pid, strings.Join(supervise.Cmdline(pid), " ")))
-		}
+	for pid := range scanAll() {
+		problems = append(problems, fmt.Sprintf("process %d (%s) is still running", pid, strings.Join(supervise.Cmdline(pid), " ")))
 	}
-	// Cgroups of host services with limits, left by a killed supervisor.
-	cgName := supervise.CgroupName(env.Namespace+".*", env.StateDir)
-	for _, pat := range []string{"/sys/fs/cgroup/orchd/" + cgName, "/sys/fs/cgroup/*/orchd/" + cgName} {
-		dirs, _ := filepath.Glob(pat)
-		for _, d := range dirs {
-			if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
-				problems = append(problems, fmt.Sprintf("remove cgroup %s: %v", d, err))
+	for _, p := range prefixes {
+		// Cgroups of host services with limits, left by a killed supervisor.
+		pat := p + ".*"
+		if len(opts.Services) > 0 {
+			pat = p
+		}
+		cgName := supervise.CgroupName(pat, env.StateDir)
+		for _, g := range []string{"/sys/fs/cgroup/orchd/" + cgName, "/sys/fs/cgroup/*/orchd/" + cgName} {
+			dirs, _ := filepath.Glob(g)
+			for _, d := range dirs {
+				if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+					problems = append(problems, fmt.Sprintf("remove cgroup %s: %v", d, err))
+				}
 			}
 		}
 	}
@@ -156,35 +189,28 @@ func (*Platform) Fell(ctx context.Context, env contract.Env, opts platform.FellO
 		os.Remove(d)
 	}
 	for _, dir := range []string{l.RunDir(), l.StatusDir()} {
-		files, _ := filepath.Glob(filepath.Join(dir, env.Namespace+".*"))
-		hidden, _ := filepath.Glob(filepath.Join(dir, "."+env.Namespace+".*"))
-		for _, f := range append(files, hidden...) {
-			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-				problems = append(problems, fmt.Sprintf("remove %s: %v", f, err))
+		for _, p := range prefixes {
+			files, _ := filepath.Glob(filepath.Join(dir, p+".*"))
+			hidden, _ := filepath.Glob(filepath.Join(dir, "."+p+".*"))
+			for _, f := range append(files, hidden...) {
+				if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+					problems = append(problems, fmt.Sprintf("remove %s: %v", f, err))
+				}
 			}
 		}
 	}
-	if !opts.KeepData && env.DataDir != "" {
-		if err := removeData(env); err != nil {
-			problems = append(problems, err.Error())
+	if opts.Volumes && env.DataDir != "" {
+		dir := contract.VolumesDir(env.DataDir, env.Namespace)
+		if _, err := os.Stat(dir); err == nil {
+			fmt.Fprintf(logw, "removing named volumes %s\n", dir)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			problems = append(problems, fmt.Sprintf("remove named volumes: %v", err))
 		}
 	}
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		return fmt.Errorf("fell %s: %s", env.Namespace, strings.Join(problems, "; "))
-	}
-	return nil
-}
-
-// removeData removes the data dir, refusing paths that are clearly not ours.
-func removeData(env contract.Env) error {
-	d := filepath.Clean(env.DataDir)
-	home, _ := os.UserHomeDir()
-	if d == "/" || d == filepath.Clean(env.StateDir) || d == home || d == filepath.Clean(env.ProjectDir) {
-		return fmt.Errorf("refusing to remove data dir %s (it is /, home, the project or the state dir)", d)
-	}
-	if err := os.RemoveAll(d); err != nil {
-		return fmt.Errorf("remove data dir: %w", err)
 	}
 	return nil
 }

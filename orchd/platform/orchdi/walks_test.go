@@ -203,20 +203,34 @@ func TestTendNoStartWritesArtifactsOnly(t *testing.T) {
 	}
 }
 
-func TestFellRemovesDataUnlessKept(t *testing.T) {
+func TestFellKeepsDataVolumesRemovesOnlyNamed(t *testing.T) {
 	w := newWorld(t)
-	vol := filepath.Join(w.env.DataDir, "vol")
-	w.grow(svc("a", `mkdir -p `+vol+` && echo ok > `+vol+`/f && exec sleep 1000`))
-	waitFile(t, filepath.Join(vol, "f"), 10*time.Second)
-	if err := w.p.Fell(context.Background(), w.env, platform.FellOptions{KeepData: true}); err != nil {
+	data := filepath.Join(w.env.DataDir, "host-path")
+	named := contract.NamedVolume(w.env.DataDir, w.env.Namespace, "vol")
+	other := contract.NamedVolume(w.env.DataDir, "other-ns", "vol")
+	for _, d := range []string{named, other} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.grow(svc("a", `mkdir -p `+data+` && echo ok > `+data+`/f && exec sleep 1000`))
+	waitFile(t, filepath.Join(data, "f"), 10*time.Second)
+	w.fell()
+	for _, d := range []string{data, named, other} {
+		if _, err := os.Stat(d); err != nil {
+			t.Fatalf("fell removed data %s: %v", d, err)
+		}
+	}
+	if err := w.p.Fell(context.Background(), w.env, platform.FellOptions{Volumes: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(w.env.DataDir, "vol")); err != nil {
-		t.Fatalf("keep-data removed data: %v", err)
+	if _, err := os.Stat(named); !os.IsNotExist(err) {
+		t.Fatalf("fell --volumes kept this namespace's named volume: %v", err)
 	}
-	w.fell()
-	if _, err := os.Stat(w.env.DataDir); !os.IsNotExist(err) {
-		t.Fatalf("fell kept the data dir: %v", err)
+	for _, d := range []string{data, other, w.env.DataDir} {
+		if _, err := os.Stat(d); err != nil {
+			t.Fatalf("fell --volumes removed %s, not a named volume of this namespace: %v", d, err)
+		}
 	}
 }
 

@@ -214,7 +214,7 @@ func socketPair() (*os.File, *os.File, error) {
 }
 
 // volumeShares maps VOLUMEs to 9p shares: named volumes live under
-// <data>/volumes/<name> (created 0700), host paths must exist.
+// <data>/volumes/<namespace>/<name> (created 0700), host paths must exist.
 func volumeShares(s *Spec) ([]Share, []guest.Mount, error) {
 	var shares []Share
 	var mounts []guest.Mount
@@ -225,7 +225,7 @@ func volumeShares(s *Spec) ([]Share, []guest.Mount, error) {
 			if s.DataDir == "" {
 				return nil, nil, fmt.Errorf("VOLUME %s:%s: a named volume needs a data dir", v.Source, v.Destination)
 			}
-			src = filepath.Join(s.DataDir, "volumes", v.Source)
+			src = contract.NamedVolume(s.DataDir, s.Namespace, v.Source)
 			if err := os.MkdirAll(src, 0o700); err != nil {
 				return nil, nil, fmt.Errorf("VOLUME %s:%s: %w", v.Source, v.Destination, err)
 			}

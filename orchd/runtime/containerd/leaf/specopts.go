@@ -17,6 +17,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/envfile"
 	crd "github.com/orchd/orchd/orchd/runtime/containerd"
 	"github.com/orchd/orchd/orchd/spec"
@@ -156,7 +157,7 @@ func serviceEnv(rs *crd.RunSpec) ([]string, error) {
 }
 
 // volumeMounts binds VOLUME sources read-write. Named volumes are directories
-// under <data>/volumes, created 0700 on first use; host paths must exist.
+// under <data>/volumes/<namespace>, created 0700 on first use; host paths must exist.
 func volumeMounts(rs *crd.RunSpec) ([]specs.Mount, error) {
 	var out []specs.Mount
 	for _, v := range rs.Service.Volumes {
@@ -166,7 +167,7 @@ func volumeMounts(rs *crd.RunSpec) ([]specs.Mount, error) {
 			if rs.DataDir == "" {
 				return nil, fmt.Errorf("VOLUME %s:%s: a named volume needs a data dir", v.Source, v.Destination)
 			}
-			src = filepath.Join(rs.DataDir, "volumes", v.Source)
+			src = contract.NamedVolume(rs.DataDir, rs.Namespace, v.Source)
 			if err := os.MkdirAll(src, 0o700); err != nil {
 				return nil, fmt.Errorf("VOLUME %s:%s: create %s: %w", v.Source, v.Destination, src, err)
 			}

@@ -1,0 +1,277 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/platform"
+)
+
+// orchdBin is the orchd binary built once for these tests, with
+// orchd-supervise beside it as installed.
+var orchdBin string
+
+func TestMain(m *testing.M) { os.Exit(runTests(m)) }
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "orchd-cli-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "orchd cli tests:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "github.com/orchd/orchd/cmd/orchd", "github.com/orchd/orchd/cmd/orchd-supervise")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "orchd cli tests: go build ./cmd/orchd ./cmd/orchd-supervise:", err)
+		return 1
+	}
+	orchdBin = filepath.Join(dir, "orchd")
+	return m.Run()
+}
+
+// home is a user's machine: a HOME (so the default state dir ~/.orch is
+// shared by every project in it) and the project dirs under it.
+type home struct {
+	t    *testing.T
+	dir  string
+	envs []string
+}
+
+func newHome(t *testing.T) *home {
+	t.Helper()
+	h := &home{t: t, dir: t.TempDir()}
+	h.envs = []string{"HOME=" + h.dir, "PATH=" + os.Getenv("PATH"), "ORCH_PLATFORM=orchdi", "ORCH_RUNTIME=bare"}
+	return h
+}
+
+// project writes an Orchfile into <home>/<rel> and fells it at cleanup.
+func (h *home) project(rel, orchfile string) string {
+	h.t.Helper()
+	dir := filepath.Join(h.dir, rel)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Orchfile"), []byte(orchfile), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() {
+		if out, err := h.orchd(dir, "fell"); err != nil {
+			h.t.Errorf("cleanup fell in %s: %v\n%s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// result is one orchd run.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// run runs orchd in dir; a non-zero exit is not a test failure here.
+func (h *home) run(dir string, args ...string) result {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, orchdBin, args...)
+	cmd.Dir, cmd.Env = dir, h.envs
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	r := result{stdout: o.String(), stderr: e.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		h.t.Fatalf("orchd %s: %v", strings.Join(args, " "), err)
+	}
+	return r
+}
+
+// orchd runs orchd in dir and returns its combined output and an error for a
+// non-zero exit.
+func (h *home) orchd(dir string, args ...string) (string, error) {
+	r := h.run(dir, args...)
+	if r.code != 0 {
+		return r.stdout + r.stderr, fmt.Errorf("orchd %s: exit %d", strings.Join(args, " "), r.code)
+	}
+	return r.stdout + r.stderr, nil
+}
+
+// must runs orchd and fails the test on a non-zero exit.
+func (h *home) must(dir string, args ...string) result {
+	h.t.Helper()
+	r := h.run(dir, args...)
+	if r.code != 0 {
+		h.t.Fatalf("orchd %s in %s: %s", strings.Join(args, " "), dir, r)
+	}
+	return r
+}
+
+// survey is `orchd survey --json` in dir, by service name.
+func (h *home) survey(dir string, args ...string) map[string]platform.ServiceStatus {
+	h.t.Helper()
+	r := h.must(dir, append([]string{"survey", "--json"}, args...)...)
+	var rows []platform.ServiceStatus
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
+		h.t.Fatalf("survey --json: %v\n%s", err, r.stdout)
+	}
+	out := map[string]platform.ServiceStatus{}
+	for _, row := range rows {
+		out[row.Name] = row
+	}
+	return out
+}
+
+// waitState polls survey until service is in state, failing at the deadline.
+func (h *home) waitState(dir, service, state string, timeout time.Duration) platform.ServiceStatus {
+	h.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		row, ok := h.survey(dir)[service]
+		if ok && row.State == state {
+			return row
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%s in %s: not %s within %s; last %+v", service, dir, state, timeout, row)
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval; the deadline bounds the wait
+	}
+}
+
+func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
+
+// webOrchfile is a service web that leaves a data file and its project name.
+const webOrchfile = `SERVICE web
+RUN sh -c 'mkdir -p "$ORCH_DATA_DIR" && echo "$PROJECT" > "$ORCH_DATA_DIR/owner" && exec sleep 1000'
+ENV ORCH_DATA_DIR=${ORCH_DATA}
+ENV PROJECT=${ORCH_PROJECT}
+TIMEOUT_STOP 2s
+`
+
+func TestProjectsAreIsolated(t *testing.T) {
+	h := newHome(t)
+	alpha := h.project("src/Alpha_App", webOrchfile)
+	beta := h.project("src/beta", webOrchfile)
+	state := filepath.Join(h.dir, ".orch")
+	dataOf := func(ns string) string { return filepath.Join(state, "data", ns, "owner") }
+
+	// Grown in one order, felled in the other, then the other way round.
+	for _, order := range [][2]string{{alpha, beta}, {beta, alpha}} {
+		first, second := order[0], order[1]
+		h.must(first, "grow")
+		h.must(second, "grow")
+		a := h.waitState(alpha, "web", contract.StateRunning, 15*time.Second)
+		b := h.waitState(beta, "web", contract.StateRunning, 15*time.Second)
+		if a.Label != "alpha-app.web" || b.Label != "beta.web" {
+			t.Fatalf("labels %q and %q: want each project in its own namespace (alpha-app, beta)", a.Label, b.Label)
+		}
+		if a.Pid == b.Pid {
+			t.Fatalf("both projects report pid %d", a.Pid)
+		}
+		for _, dir := range []string{alpha, beta} {
+			if rows := h.survey(dir); len(rows) != 1 {
+				t.Fatalf("survey in %s sees %d services, want only its own web: %+v", dir, len(rows), rows)
+			}
+		}
+		h.must(first, "fell")
+		other := b
+		if first == beta {
+			other = a
+		}
+		if !alive(other.Pid) {
+			t.Fatalf("fell in %s stopped the other project's web (pid %d)", first, other.Pid)
+		}
+		if row := h.survey(second)["web"]; row.State != contract.StateRunning {
+			t.Fatalf("after fell in %s, %s's web is %q", first, second, row.State)
+		}
+		for ns, dir := range map[string]string{"alpha-app": alpha, "beta": beta} {
+			got, err := os.ReadFile(dataOf(ns))
+			if err != nil || strings.TrimSpace(string(got)) != dir {
+				t.Fatalf("data of %s after fell in %s: %q %v", ns, first, got, err)
+			}
+		}
+		h.must(second, "fell")
+	}
+}
+
+func TestSameNamespaceFromAnotherProjectIsRefused(t *testing.T) {
+	h := newHome(t)
+	one := h.project("work/app", webOrchfile)
+	two := h.project("play/app", webOrchfile)
+	h.must(one, "grow")
+	row := h.waitState(one, "web", contract.StateRunning, 15*time.Second)
+	r := h.run(two, "grow")
+	if r.code == 0 || !strings.Contains(r.stderr, `namespace "app" is in use by project `+one) {
+		t.Fatalf("grow in a second project named app: want a refusal naming %s, got %s", one, r)
+	}
+	if !alive(row.Pid) {
+		t.Fatalf("the refused grow stopped the first project's web")
+	}
+	// The fix the error names: this project's own namespace, in its .orchrc.
+	if err := os.WriteFile(filepath.Join(two, ".orchrc"), []byte("namespace = app-two\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.must(two, "grow")
+	if got := h.waitState(two, "web", contract.StateRunning, 15*time.Second); got.Label != "app-two.web" || !alive(row.Pid) {
+		t.Fatalf("second project: label %q, first web alive %v", got.Label, alive(row.Pid))
+	}
+}
+
+func TestFellKeepsDataAndVolumesRemovesOnlyNamedVolumes(t *testing.T) {
+	h := newHome(t)
+	proj := h.project("shop", webOrchfile)
+	hostPath := filepath.Join(h.dir, "host-volume")
+	if err := os.MkdirAll(hostPath, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(h.dir, ".orch", "data")
+	named := contract.NamedVolume(filepath.Join(data, "shop"), "shop", "pgdata")
+	otherNS := contract.NamedVolume(filepath.Join(data, "shop"), "other", "pgdata")
+	for _, d := range []string{named, otherNS} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	owner := filepath.Join(data, "shop", "owner")
+
+	// fell without flags, also when nothing runs, keeps everything.
+	h.must(proj, "fell")
+	h.must(proj, "grow")
+	h.waitState(proj, "web", contract.StateRunning, 15*time.Second)
+	h.must(proj, "fell")
+	for _, p := range []string{owner, named, otherNS, hostPath} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("fell removed %s: %v", p, err)
+		}
+	}
+	if r := h.must(proj, "fell", "--help"); !strings.Contains(r.stdout, "never removes a host-path VOLUME") {
+		t.Fatalf("fell --help does not say what --volumes leaves:\n%s", r.stdout)
+	}
+	if r := h.run(proj, "fell", "web", "--volumes"); r.code == 0 {
+		t.Fatalf("fell web --volumes: want a refusal, got %s", r)
+	}
+	h.must(proj, "fell", "--volumes")
+	if _, err := os.Stat(named); !os.IsNotExist(err) {
+		t.Fatalf("fell --volumes kept the named volume %s: %v", named, err)
+	}
+	for _, p := range []string{owner, otherNS, hostPath} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("fell --volumes removed %s: %v", p, err)
+		}
+	}
+}
