@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/orchd/orchd/harness/gobuild"
 )
 
 // Marker prefixes every event line the driver prints on the console.
@@ -102,9 +104,7 @@ const (
 )
 
 // SuiteBinary is the file name of a compiled suite.
-func SuiteBinary(name string) string {
-	return string(bytes.ReplaceAll([]byte(name), []byte("/"), []byte("-"))) + ".test"
-}
+func SuiteBinary(name string) string { return gobuild.SuiteBinary(name) }
 
 // Guest paths.
 const (

@@ -16,10 +16,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/orchd/orchd/harness/gobuild"
 	"github.com/orchd/orchd/harness/images"
 	"github.com/orchd/orchd/harness/toolchain"
-	"github.com/orchd/orchd/harness/vmassets"
 	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/runtime/vm/kernel"
 	"github.com/orchd/orchd/orchd/supervise"
 )
 
@@ -165,8 +166,8 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 }
 
 // stage prepares kernel, tools dir and image.
-func (r *runner) stage(ctx context.Context, work string, res *Result) (vmassets.Kernel, string, string, error) {
-	var k vmassets.Kernel
+func (r *runner) stage(ctx context.Context, work string, res *Result) (kernel.Kernel, string, string, error) {
+	var k kernel.Kernel
 	r.progress("staging containerd toolchain %q", r.o.Containerd)
 	tc, err := toolchain.Resolve(ctx, toolchain.Options{Containerd: r.o.Containerd, Progress: r.out})
 	if err != nil {
@@ -175,7 +176,7 @@ func (r *runner) stage(ctx context.Context, work string, res *Result) (vmassets.
 	res.ToolsSource = fmt.Sprintf("containerd %s (%s), runc %s", tc.Containerd.Version, tc.Containerd.Path, tc.Runc.Version)
 	r.progress("toolchain: %s", res.ToolsSource)
 	r.progress("staging the guest kernel")
-	if k, err = vmassets.Resolve(ctx, r.out); err != nil {
+	if k, err = kernel.Resolve(ctx, r.out); err != nil {
 		return k, "", "", fmt.Errorf("kernel: %w", err)
 	}
 
@@ -206,21 +207,21 @@ func (r *runner) stage(ctx context.Context, work string, res *Result) (vmassets.
 			return k, "", "", err
 		}
 	}
-	r.progress("building static orchd and the in-VM driver")
-	if err := goBuild(ctx, root, "build", "-o", filepath.Join(tools, "orchd"), "./cmd/orchd"); err != nil {
+	r.progress("building static orchd, orchd-supervise and the in-VM driver")
+	if _, err := gobuild.Orchd(ctx, root, tools); err != nil {
 		return k, "", "", err
 	}
-	if err := goBuild(ctx, root, "build", "-o", filepath.Join(tools, "driver"), "./inception/driver"); err != nil {
+	if err := gobuild.StaticBinary(ctx, root, "./inception/driver", filepath.Join(tools, "driver")); err != nil {
 		return k, "", "", err
 	}
 	for _, s := range r.o.Suites {
-		r.progress("compiling suite %s (go test -c)", s)
 		if _, err := os.Stat(filepath.Join(root, "suites", s)); err != nil {
 			return k, "", "", fmt.Errorf("suite %s: %w", s, err)
 		}
-		if err := goBuild(ctx, root, "test", "-c", "-tags", "inception", "-o", filepath.Join(tools, "suites", SuiteBinary(s)), "./suites/"+s); err != nil {
-			return k, "", "", err
-		}
+	}
+	r.progress("compiling suites %s (go test -c)", strings.Join(r.o.Suites, ", "))
+	if _, err := gobuild.Suites(ctx, root, filepath.Join(tools, "suites"), gobuild.SuiteOptions{Tags: []string{"inception"}, Static: true}, r.o.Suites...); err != nil {
+		return k, "", "", err
 	}
 	r.progress("building fixture images")
 	if _, err := images.Build(ctx, filepath.Join(tools, "images"), images.WithModuleRoot(root)); err != nil {
@@ -244,17 +245,6 @@ func (r *runner) stage(ctx context.Context, work string, res *Result) (vmassets.
 	return k, tools, ref, nil
 }
 
-func goBuild(ctx context.Context, root string, args ...string) error {
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
 // Orchfile is the outer Orchfile.
 func Orchfile(imageRef, tools, memory, cpus string) string {
 	return fmt.Sprintf(`# The inception VM: containerd and the suites run inside.
@@ -268,15 +258,15 @@ TIMEOUT_STOP 30s
 `, ServiceName, imageRef, memory, cpus, tools, ToolsDir)
 }
 
-func (r *runner) orchd(ctx context.Context, tools, project, state string, k vmassets.Kernel, args ...string) *exec.Cmd {
+func (r *runner) orchd(ctx context.Context, tools, project, state string, k kernel.Kernel, args ...string) *exec.Cmd {
 	full := append([]string{"--project-dir", project, "--state-dir", state, "--runtime", "vm", "--platform", "orchdi", "--namespace", Namespace}, args...)
 	cmd := exec.CommandContext(ctx, filepath.Join(tools, "orchd"), full...)
-	cmd.Env = append(os.Environ(), vmassets.EnvKernel+"="+k.Vmlinuz, vmassets.EnvModules+"="+k.ModulesDir)
+	cmd.Env = append(os.Environ(), kernel.EnvKernel+"="+k.Vmlinuz, kernel.EnvModules+"="+k.ModulesDir)
 	return cmd
 }
 
 // boot grows the outer grove, follows the console and fells it.
-func (r *runner) boot(ctx context.Context, work string, k vmassets.Kernel, tools, imageRef string, res *Result) error {
+func (r *runner) boot(ctx context.Context, work string, k kernel.Kernel, tools, imageRef string, res *Result) error {
 	project := filepath.Join(work, "project")
 	state := filepath.Join(work, "state")
 	if err := os.MkdirAll(project, 0o755); err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/orchd/orchd/harness/bench"
 	"github.com/orchd/orchd/harness/daemon"
+	"github.com/orchd/orchd/harness/gobuild"
 	"github.com/orchd/orchd/harness/images"
 	"github.com/orchd/orchd/harness/toolchain"
 )
@@ -50,12 +50,8 @@ func newBenchCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts.Orchd = filepath.Join(work, "orchd")
-			// orchd-supervise beside orchd runs the supervisors, as installed.
-			build := exec.CommandContext(ctx, "go", "build", "-o", work+string(filepath.Separator), "./cmd/orchd", "./cmd/orchd-supervise")
-			build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := build.CombinedOutput(); err != nil {
-				return fmt.Errorf("go build ./cmd/orchd ./cmd/orchd-supervise: %w\n%s", err, out)
+			if opts.Orchd, err = gobuild.Orchd(ctx, root, work); err != nil {
+				return err
 			}
 			set, err := images.Build(ctx, filepath.Join(work, "images"), images.WithNames(images.Probe))
 			if err != nil {

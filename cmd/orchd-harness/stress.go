@@ -11,13 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/orchd/orchd/harness/cycles"
 	"github.com/orchd/orchd/harness/daemon"
+	"github.com/orchd/orchd/harness/gobuild"
 	"github.com/orchd/orchd/harness/images"
 	"github.com/orchd/orchd/harness/leaks"
 	"github.com/orchd/orchd/harness/toolchain"
@@ -104,10 +103,9 @@ func runStress(ctx context.Context, o stressOptions, stdout, stderr io.Writer) (
 		if merr != nil {
 			return fmt.Errorf("stress: %w (or pass --orchd)", merr)
 		}
-		progress("build: orchd (CGO_ENABLED=0)")
-		orchd = filepath.Join(work, "orchd")
-		if err := goBuild(ctx, modRoot, []string{"CGO_ENABLED=0"}, "build", "-o", orchd, "./cmd/orchd"); err != nil {
-			return err
+		progress("build: orchd and orchd-supervise (CGO_ENABLED=0)")
+		if orchd, err = gobuild.Orchd(ctx, modRoot, work); err != nil {
+			return fmt.Errorf("stress: %w", err)
 		}
 	}
 	progress("build: probe image")
@@ -172,38 +170,10 @@ func runStress(ctx context.Context, o stressOptions, stdout, stderr io.Writer) (
 			return err
 		}
 	} else {
-		printCycles(stdout, res)
+		res.WriteTable(stdout)
 	}
 	if !res.OK() {
 		return fmt.Errorf("stress: %d of %d cycles ran; not every cycle had all services running and zero leaks", len(res.Cycles), o.cycles)
 	}
 	return nil
-}
-
-func printCycles(w io.Writer, res *cycles.Result) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CYCLE\tRUNNING\tGROW->RUNNING\tFELL->SETTLED\tLEAKS\tRESULT")
-	var grow, fell time.Duration
-	for _, c := range res.Cycles {
-		r := "ok"
-		if !c.OK() {
-			r = "FAIL"
-			if c.Error != "" {
-				r += ": " + firstLine(c.Error)
-			}
-		}
-		fmt.Fprintf(tw, "%d\t%d/%d\t%s\t%s\t%d\t%s\n", c.N, c.Running, c.Services,
-			c.GrowToRunning.Round(time.Millisecond), c.FellToSettled.Round(time.Millisecond), c.Leaks, r)
-		grow += c.GrowToRunning
-		fell += c.FellToSettled
-	}
-	if n := len(res.Cycles); n > 0 {
-		fmt.Fprintf(tw, "mean\t\t%s\t%s\t\t\n", (grow / time.Duration(n)).Round(time.Millisecond), (fell / time.Duration(n)).Round(time.Millisecond))
-	}
-	tw.Flush()
-	for _, c := range res.Cycles {
-		if c.Leaks > 0 {
-			fmt.Fprintf(w, "cycle %d leaked:\n%s\n", c.N, c.LeakReport)
-		}
-	}
 }

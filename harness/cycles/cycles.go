@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/orchd/orchd/orchd/platform"
@@ -232,4 +233,38 @@ func describe(rows []platform.ServiceStatus) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// WriteTable prints one row per cycle, the means and every leak report.
+func (res *Result) WriteTable(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CYCLE\tRUNNING\tGROW->RUNNING\tFELL->SETTLED\tLEAKS\tRESULT")
+	var grow, fell time.Duration
+	for _, c := range res.Cycles {
+		r := "ok"
+		if !c.OK() {
+			r = "FAIL"
+			if c.Error != "" {
+				r += ": " + firstLine(c.Error)
+			}
+		}
+		fmt.Fprintf(tw, "%d\t%d/%d\t%s\t%s\t%d\t%s\n", c.N, c.Running, c.Services,
+			c.GrowToRunning.Round(time.Millisecond), c.FellToSettled.Round(time.Millisecond), c.Leaks, r)
+		grow += c.GrowToRunning
+		fell += c.FellToSettled
+	}
+	if n := len(res.Cycles); n > 0 {
+		fmt.Fprintf(tw, "mean\t\t%s\t%s\t\t\n", (grow / time.Duration(n)).Round(time.Millisecond), (fell / time.Duration(n)).Round(time.Millisecond))
+	}
+	tw.Flush()
+	for _, c := range res.Cycles {
+		if c.Leaks > 0 {
+			fmt.Fprintf(w, "cycle %d leaked:\n%s\n", c.N, c.LeakReport)
+		}
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
 }

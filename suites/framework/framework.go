@@ -34,6 +34,7 @@ import (
 	. "github.com/onsi/gomega"    //nolint:revive
 
 	"github.com/orchd/orchd/harness/daemon"
+	"github.com/orchd/orchd/harness/gobuild"
 	"github.com/orchd/orchd/harness/toolchain"
 )
 
@@ -235,13 +236,9 @@ func buildOrchd(ctx context.Context, dir string) string {
 		Fail(fmt.Sprintf("building orchd needs the Go toolchain on PATH (or set %s to a prebuilt CGO_ENABLED=0 orchd): %v", EnvOrchd, err))
 	}
 	root := moduleRoot(ctx, goBin)
-	out := filepath.Join(dir, "orchd")
-	// orchd-supervise beside orchd is what the orchdi platform runs supervisors as.
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", dir+string(filepath.Separator), "./cmd/orchd", "./cmd/orchd-supervise")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		Fail(fmt.Sprintf("go build ./cmd/orchd ./cmd/orchd-supervise in %s: %v\n%s", root, err, b))
+	out, err := gobuild.Orchd(ctx, root, dir)
+	if err != nil {
+		Fail(fmt.Sprintf("in %s: %v", root, err))
 	}
 	return out
 }

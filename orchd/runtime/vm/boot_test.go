@@ -21,7 +21,7 @@ import (
 
 	"github.com/orchd/orchd/fixtures/probe/report"
 	"github.com/orchd/orchd/harness/images"
-	"github.com/orchd/orchd/harness/vmassets"
+	"github.com/orchd/orchd/orchd/runtime/vm/kernel"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/runtime/vm"
 	"github.com/orchd/orchd/orchd/spec"
@@ -54,7 +54,7 @@ func prepareBoot(t *testing.T) bootEnv {
 			bootErr = err
 			return
 		}
-		if _, err = vmassets.Resolve(ctx, os.Stderr); err != nil {
+		if _, err = kernel.Resolve(ctx, os.Stderr); err != nil {
 			bootErr = err
 			return
 		}

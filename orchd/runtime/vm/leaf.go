@@ -20,7 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/orchd/orchd/harness/vmassets"
+	"github.com/orchd/orchd/orchd/runtime/vm/kernel"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/envfile"
 	"github.com/orchd/orchd/orchd/runtime/vm/guest"
@@ -81,13 +81,13 @@ func (l *Leaf) Run(ctx context.Context, specFile string) (int, error) {
 	if err != nil {
 		return 1, fmt.Errorf("%s not found; install it with `%s`", QemuBinary, QemuInstall)
 	}
-	var k vmassets.Kernel
+	var k kernel.Kernel
 	if s.Kernel != "" {
-		k = vmassets.Kernel{Vmlinuz: s.Kernel, ModulesDir: s.KernelModules, Version: filepath.Base(s.KernelModules)}
+		k = kernel.Kernel{Vmlinuz: s.Kernel, ModulesDir: s.KernelModules, Version: filepath.Base(s.KernelModules)}
 		if err := k.Validate(); err != nil {
-			return 1, fmt.Errorf("kernel from %s/%s: %w", vmassets.EnvKernel, vmassets.EnvModules, err)
+			return 1, fmt.Errorf("kernel from %s/%s: %w", kernel.EnvKernel, kernel.EnvModules, err)
 		}
-	} else if k, err = vmassets.Resolve(ctx, l.Stderr); err != nil {
+	} else if k, err = kernel.Resolve(ctx, l.Stderr); err != nil {
 		return 1, fmt.Errorf("kernel: %w", err)
 	}
 
@@ -249,7 +249,7 @@ func volumeShares(s *Spec) ([]Share, []guest.Mount, error) {
 
 // buildInitrd flattens the image, adds the init, modules and guest config, and
 // writes the newc archive to out.
-func (l *Leaf) buildInitrd(s *Spec, k vmassets.Kernel, mounts []guest.Mount, out string) error {
+func (l *Leaf) buildInitrd(s *Spec, k kernel.Kernel, mounts []guest.Mount, out string) error {
 	if !ocilayout.IsLocal(s.Service.Image, s.ProjectDir) {
 		return fmt.Errorf("service %s: image %s is not a local OCI layout; the vm runtime boots images from `oci-layout://PATH[:TAG]` or a layout directory", s.Service.Name, s.Service.Image)
 	}
@@ -281,7 +281,7 @@ func (l *Leaf) buildInitrd(s *Spec, k vmassets.Kernel, mounts []guest.Mount, out
 		return err
 	}
 
-	idx, err := vmassets.LoadModules(k.ModulesDir)
+	idx, err := kernel.LoadModules(k.ModulesDir)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 
-	"github.com/orchd/orchd/harness/vmassets"
+	"github.com/orchd/orchd/orchd/runtime/vm/kernel"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/runtime/bare"
 	"github.com/orchd/orchd/orchd/spec"
@@ -78,7 +78,7 @@ type Runtime struct {
 // New returns the runtime. ORCHD_KERNEL / ORCHD_KERNEL_MODULES, read once here,
 // pin the kernel the cuttings name; otherwise vm-run uses the staged kernel.
 func New() *Runtime {
-	return &Runtime{kernel: os.Getenv(vmassets.EnvKernel), modules: os.Getenv(vmassets.EnvModules)}
+	return &Runtime{kernel: os.Getenv(kernel.EnvKernel), modules: os.Getenv(kernel.EnvModules)}
 }
 
 // Name implements runtime.Runtime.

@@ -1,7 +1,7 @@
-// Package vmassets stages what the vm runtime boots: a Debian kernel image and
+// Package kernel stages what the vm runtime boots: a Debian kernel image and
 // its module tree, fetched with apt-get download and unpacked with dpkg -x into a
 // cache directory, so no kernel is ever installed on the host.
-package vmassets
+package kernel
 
 import (
 	"bytes"

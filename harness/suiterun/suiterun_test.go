@@ -1,4 +1,4 @@
-package main
+package suiterun
 
 import (
 	"encoding/json"
@@ -50,7 +50,7 @@ func TestCountSpecs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := suiteResult{JSON: filepath.Join(t.TempDir(), "r.json")}
+	r := Result{JSON: filepath.Join(t.TempDir(), "r.json")}
 	if err := os.WriteFile(r.JSON, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestCountSpecs(t *testing.T) {
 	if !slices.Contains(r.Failures, "[SynchronizedAfterSuite] stop failed") {
 		t.Fatalf("failures %q", r.Failures)
 	}
-	missing := suiteResult{JSON: filepath.Join(t.TempDir(), "none.json")}
+	missing := Result{JSON: filepath.Join(t.TempDir(), "none.json")}
 	if err := countSpecs(&missing); err == nil {
 		t.Fatal("a missing report is not an error")
 	}

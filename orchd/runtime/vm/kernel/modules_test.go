@@ -1,4 +1,4 @@
-package vmassets
+package kernel
 
 import (
 	"os"

@@ -1,0 +1,396 @@
+// Package suiterun runs the conformance suites under suites/ against one private
+// containerd: it builds orchd, the fixture images and every suite binary once,
+// runs them (a few at a time), and writes JUnit, JSON and log files per suite plus
+// summary.json.
+package suiterun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/types"
+
+	"github.com/orchd/orchd/harness/daemon"
+	"github.com/orchd/orchd/harness/gobuild"
+	"github.com/orchd/orchd/harness/images"
+	"github.com/orchd/orchd/harness/toolchain"
+)
+
+// Suites that need more than a containerd socket run through their own
+// command (the inception suite boots a VM: `orchd-harness inception`).
+var ExcludedByDefault = []string{"inception"}
+
+// Suites that measure the daemon as a whole (fds, threads, goroutines) run
+// alone, after the others, whatever --jobs says.
+var Alone = []string{"leak"}
+
+// Environment the suite framework reads (suites/framework/env.go).
+const (
+	envSocket      = "ORCHD_CONTAINERD_SOCKET"
+	envRoot        = "ORCHD_CONTAINERD_ROOT"
+	envState       = "ORCHD_CONTAINERD_STATE"
+	envPid         = "ORCHD_CONTAINERD_PID"
+	envLog         = "ORCHD_CONTAINERD_LOG"
+	envDebugSocket = "ORCHD_CONTAINERD_DEBUG_SOCKET"
+	envOrchd       = "ORCHD_BINARY"
+	envImages      = "ORCHD_IMAGES_DIR"
+	envToolchain   = "ORCHD_SUITE_TOOLCHAIN"
+	imagesSetFile  = "set.json"
+)
+
+// Options selects what Run runs and where it reports.
+type Options struct {
+	ReportDir   string        // where reports and logs are written
+	Suites      []string      // suite names; empty: every suite except ExcludedByDefault
+	LabelFilter string        // Ginkgo label filter
+	Matrix      bool          // run against every staged toolchain
+	Toolchain   string        // "system" or a 2.x version; empty: default resolution
+	Jobs        int           // suites at once against the shared daemon
+	Timeout     time.Duration // per-suite timeout
+}
+
+// Result is one suite's row in the summary.
+type Result struct {
+	Suite     string        `json:"suite"`
+	Toolchain string        `json:"toolchain"`
+	Specs     int           `json:"specs"`
+	Passed    int           `json:"passed"`
+	Failed    int           `json:"failed"`
+	Skipped   int           `json:"skipped"`
+	Duration  time.Duration `json:"duration_ns"`
+	OK        bool          `json:"ok"`
+	Error     string        `json:"error,omitempty"`
+	JUnit     string        `json:"junit"`
+	JSON      string        `json:"json"`
+	Log       string        `json:"log"`
+	Failures  []string      `json:"failures,omitempty"`
+}
+
+// Summary is summary.json.
+type Summary struct {
+	Started   time.Time     `json:"started"`
+	Duration  time.Duration `json:"duration_ns"`
+	OK        bool          `json:"ok"`
+	Suites    []Result      `json:"suites"`
+	Toolchain []string      `json:"toolchains"`
+}
+
+// Run stages the toolchain(s), starts one private containerd per toolchain, builds
+// and runs the suites, prints the summary table to stdout and progress to stderr,
+// and returns an error when any suite failed.
+func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
+	start := time.Now()
+	progress := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "[%s] "+format+"\n", append([]any{time.Since(start).Round(time.Second)}, args...)...)
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("suites: containerd needs root; run as root")
+	}
+	if o.Jobs < 1 {
+		o.Jobs = 1
+	}
+	root, err := images.FindModuleRoot(ctx)
+	if err != nil {
+		return fmt.Errorf("suites: %w (run from the orchd source tree)", err)
+	}
+	names, err := discoverSuites(root, o.Suites)
+	if err != nil {
+		return err
+	}
+	if o.ReportDir, err = filepath.Abs(o.ReportDir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.ReportDir, 0o755); err != nil {
+		return fmt.Errorf("suites: %w", err)
+	}
+	work, err := os.MkdirTemp("", "orchd-harness-suites-")
+	if err != nil {
+		return fmt.Errorf("suites: %w", err)
+	}
+	defer os.RemoveAll(work)
+
+	var tcs []*toolchain.Toolchain
+	if o.Matrix {
+		progress("toolchains: listing staged toolchains")
+		if tcs, err = toolchain.Available(ctx, toolchain.Options{}); err != nil {
+			return fmt.Errorf("suites: %w (install: %s; build the pinned 2.x: go run ./cmd/orchd-harness stage --containerd v2.2.1)", err, toolchain.AptInstall)
+		}
+	} else {
+		progress("toolchain: resolving %q", o.Toolchain)
+		tc, err := toolchain.Resolve(ctx, toolchain.Options{Containerd: o.Toolchain, Progress: stderr})
+		if err != nil {
+			return fmt.Errorf("suites: %w (install: %s)", err, toolchain.AptInstall)
+		}
+		tcs = []*toolchain.Toolchain{tc}
+	}
+
+	progress("build: orchd and orchd-supervise (CGO_ENABLED=0)")
+	orchd, err := gobuild.Orchd(ctx, root, work)
+	if err != nil {
+		return fmt.Errorf("suites: %w", err)
+	}
+	progress("build: fixture images")
+	imagesDir := filepath.Join(work, "images")
+	set, err := images.Build(ctx, imagesDir)
+	if err != nil {
+		return fmt.Errorf("suites: %w", err)
+	}
+	if b, err := json.MarshalIndent(set, "", "  "); err == nil {
+		if err := os.WriteFile(filepath.Join(imagesDir, imagesSetFile), b, 0o644); err != nil {
+			return fmt.Errorf("suites: %w", err)
+		}
+	}
+	progress("build: compiling %d suites (%s)", len(names), strings.Join(names, ", "))
+	bins, err := gobuild.Suites(ctx, root, filepath.Join(work, "bin"), gobuild.SuiteOptions{}, names...)
+	if err != nil {
+		return fmt.Errorf("suites: %w", err)
+	}
+
+	sum := Summary{Started: start}
+	for _, tc := range tcs {
+		sum.Toolchain = append(sum.Toolchain, tc.Name)
+		progress("daemon: starting a private containerd %s (%s)", tc.Containerd.Version, tc.Name)
+		d, err := daemon.Start(ctx, tc, daemon.Options{Debug: true})
+		if err != nil {
+			return fmt.Errorf("suites: %w", err)
+		}
+		progress("daemon: %s (pid %d)", d.Address(), d.Pid())
+		env := []string{
+			envSocket + "=" + d.Address(),
+			envRoot + "=" + d.Root(),
+			envState + "=" + d.State(),
+			envPid + "=" + strconv.Itoa(d.Pid()),
+			envLog + "=" + d.LogPath(),
+			envDebugSocket + "=" + d.Address() + ".debug",
+			envOrchd + "=" + orchd,
+			envImages + "=" + imagesDir,
+			envToolchain + "=" + tc.Name,
+		}
+		suffix := ""
+		if o.Matrix {
+			suffix = "-" + tc.Name
+		}
+		results := runSuiteBinaries(ctx, o, root, names, bins, env, tc.Name, suffix, progress)
+		sum.Suites = append(sum.Suites, results...)
+		if err := d.Stop(context.WithoutCancel(ctx)); err != nil {
+			progress("daemon: stop: %v", err)
+		}
+	}
+	sum.Duration = time.Since(start)
+	sum.OK = len(sum.Suites) > 0
+	for _, r := range sum.Suites {
+		sum.OK = sum.OK && r.OK
+	}
+	b, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.ReportDir, "summary.json"), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("suites: %w", err)
+	}
+	printSuiteTable(stdout, sum, o.Matrix)
+	fmt.Fprintf(stdout, "reports: %s\n", o.ReportDir)
+	if !sum.OK {
+		return errors.New("suites failed")
+	}
+	return nil
+}
+
+// discoverSuites lists suite packages under suites/ (dirs with _test.go
+// files, the framework excluded), filtered by want.
+func discoverSuites(root string, want []string) ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(root, "suites"))
+	if err != nil {
+		return nil, fmt.Errorf("suites: %w", err)
+	}
+	var all []string
+	for _, e := range ents {
+		if !e.IsDir() || e.Name() == "framework" {
+			continue
+		}
+		tests, _ := filepath.Glob(filepath.Join(root, "suites", e.Name(), "*_test.go"))
+		if len(tests) > 0 {
+			all = append(all, e.Name())
+		}
+	}
+	if len(want) == 0 {
+		return slices.DeleteFunc(all, func(n string) bool { return slices.Contains(ExcludedByDefault, n) }), nil
+	}
+	for _, w := range want {
+		if !slices.Contains(all, w) {
+			return nil, fmt.Errorf("suites: unknown suite %q (have: %s)", w, strings.Join(all, ", "))
+		}
+	}
+	return want, nil
+}
+
+func runSuiteBinaries(ctx context.Context, o Options, root string, names []string, bins map[string]string, env []string, tc, suffix string, progress func(string, ...any)) []Result {
+	results := make([]Result, len(names))
+	run := func(i int, wg *sync.WaitGroup, sem chan struct{}) {
+		n := names[i]
+		// Acquire before spawning, so suites start in the order given.
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			progress("suite %s: running (%s)", n, tc)
+			r := runSuiteBinary(ctx, o, root, n, bins[n], env, tc, suffix)
+			results[i] = r
+			status := "PASS"
+			if !r.OK {
+				status = "FAIL"
+			}
+			progress("suite %s: %s  %d specs, %d passed, %d failed, %d skipped in %s", n, status, r.Specs, r.Passed, r.Failed, r.Skipped, r.Duration.Round(time.Second))
+			for _, f := range r.Failures {
+				progress("suite %s:   failed: %s", n, f)
+			}
+			if r.Error != "" {
+				progress("suite %s:   %s (log: %s)", n, r.Error, r.Log)
+			}
+		}()
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, o.Jobs)
+	for i, n := range names {
+		if !slices.Contains(Alone, n) {
+			run(i, &wg, sem)
+		}
+	}
+	wg.Wait()
+	alone := make(chan struct{}, 1)
+	for i, n := range names {
+		if slices.Contains(Alone, n) {
+			run(i, &wg, alone)
+			wg.Wait()
+		}
+	}
+	return results
+}
+
+func runSuiteBinary(ctx context.Context, o Options, root, name, bin string, env []string, tc, suffix string) Result {
+	r := Result{
+		Suite:     name,
+		Toolchain: tc,
+		JUnit:     filepath.Join(o.ReportDir, name+suffix+".junit.xml"),
+		JSON:      filepath.Join(o.ReportDir, name+suffix+".json"),
+		Log:       filepath.Join(o.ReportDir, name+suffix+".log"),
+	}
+	args := []string{
+		"-test.v", "-test.timeout", o.Timeout.String(),
+		"-ginkgo.junit-report", r.JUnit,
+		"-ginkgo.json-report", r.JSON,
+		"-ginkgo.no-color",
+	}
+	if o.LabelFilter != "" {
+		args = append(args, "-ginkgo.label-filter", o.LabelFilter)
+	}
+	_ = os.Remove(r.JSON)
+	logf, err := os.Create(r.Log)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	defer logf.Close()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	// Like go test: the package dir is the working dir.
+	cmd.Dir = filepath.Join(root, "suites", name)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	start := time.Now()
+	runErr := cmd.Run()
+	r.Duration = time.Since(start)
+	if err := countSpecs(&r); err != nil {
+		r.Error = err.Error()
+	}
+	r.OK = runErr == nil && r.Error == "" && r.Failed == 0
+	if runErr != nil && r.Error == "" && r.Failed == 0 {
+		r.Error = fmt.Sprintf("suite binary: %v", runErr)
+	}
+	return r
+}
+
+// countSpecs reads the Ginkgo JSON report.
+func countSpecs(r *Result) error {
+	b, err := os.ReadFile(r.JSON)
+	if err != nil {
+		return fmt.Errorf("no Ginkgo report: %w", err)
+	}
+	var reports []types.Report
+	if err := json.Unmarshal(b, &reports); err != nil {
+		return fmt.Errorf("decode %s: %w", r.JSON, err)
+	}
+	for _, rep := range reports {
+		for _, s := range rep.SpecReports {
+			if s.LeafNodeType != types.NodeTypeIt {
+				if s.State.Is(types.SpecStateFailureStates) {
+					r.Failed++
+					r.Failures = append(r.Failures, fmt.Sprintf("[%s] %s", s.LeafNodeType, firstLine(s.Failure.Message)))
+				}
+				continue
+			}
+			r.Specs++
+			switch {
+			case s.State == types.SpecStatePassed:
+				r.Passed++
+			case s.State.Is(types.SpecStateFailureStates):
+				r.Failed++
+				r.Failures = append(r.Failures, s.FullText())
+			default:
+				r.Skipped++
+			}
+		}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+func printSuiteTable(w io.Writer, sum Summary, withToolchain bool) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	head := "SUITE\tSPECS\tPASSED\tFAILED\tSKIPPED\tTIME\tRESULT"
+	if withToolchain {
+		head = "SUITE\tTOOLCHAIN\tSPECS\tPASSED\tFAILED\tSKIPPED\tTIME\tRESULT"
+	}
+	fmt.Fprintln(tw, head)
+	var specs, passed, failed, skipped int
+	for _, r := range sum.Suites {
+		res := "PASS"
+		if !r.OK {
+			res = "FAIL"
+		}
+		if withToolchain {
+			fmt.Fprintf(tw, "%s\t%s\t", r.Suite, r.Toolchain)
+		} else {
+			fmt.Fprintf(tw, "%s\t", r.Suite)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%s\n", r.Specs, r.Passed, r.Failed, r.Skipped, r.Duration.Round(time.Second), res)
+		specs, passed, failed, skipped = specs+r.Specs, passed+r.Passed, failed+r.Failed, skipped+r.Skipped
+	}
+	res := "PASS"
+	if !sum.OK {
+		res = "FAIL"
+	}
+	if withToolchain {
+		fmt.Fprint(tw, "TOTAL\t\t")
+	} else {
+		fmt.Fprint(tw, "TOTAL\t")
+	}
+	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%s\n", specs, passed, failed, skipped, sum.Duration.Round(time.Second), res)
+	tw.Flush()
+}
