@@ -21,9 +21,9 @@ import (
 
 	"github.com/orchd/orchd/fixtures/probe/report"
 	"github.com/orchd/orchd/harness/images"
-	"github.com/orchd/orchd/orchd/runtime/vm/kernel"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/runtime/vm"
+	"github.com/orchd/orchd/orchd/runtime/vm/kernel"
 	"github.com/orchd/orchd/orchd/spec"
 )
 

@@ -20,11 +20,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/orchd/orchd/orchd/runtime/vm/kernel"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/envfile"
 	"github.com/orchd/orchd/orchd/runtime/vm/guest"
 	"github.com/orchd/orchd/orchd/runtime/vm/initramfs"
+	"github.com/orchd/orchd/orchd/runtime/vm/kernel"
 	"github.com/orchd/orchd/orchd/runtime/vm/ocilayout"
 	"github.com/orchd/orchd/orchd/spec"
 )

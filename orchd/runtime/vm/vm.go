@@ -13,9 +13,9 @@ import (
 	"os/exec"
 	"path/filepath"
 
-	"github.com/orchd/orchd/orchd/runtime/vm/kernel"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/runtime/bare"
+	"github.com/orchd/orchd/orchd/runtime/vm/kernel"
 	"github.com/orchd/orchd/orchd/spec"
 )
 
