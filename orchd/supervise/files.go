@@ -10,63 +10,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/orchd/orchd/orchd/contract"
 )
-
-// WriteFileAtomic writes data to path through a temp file in the same directory
-// (fsync, then rename), so readers never see a partial file. Parent dirs are
-// created 0700.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	return writeAtomic(path, data, mode, true)
-}
-
-// ReplaceFile is WriteFileAtomic without the fsync: readers still never see a
-// partial file, but a crash may lose the write. For files that are rewritten
-// on every tend (units, pidfiles), where fsync would dominate tend's time.
-func ReplaceFile(path string, data []byte, mode os.FileMode) error {
-	return writeAtomic(path, data, mode, false)
-}
-
-func writeAtomic(path string, data []byte, mode os.FileMode, sync bool) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		return fail(err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if sync {
-		if err := f.Sync(); err != nil {
-			return fail(err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
 
 // UnitHash is the hash a supervisor reports for the unit bytes it runs; tend
 // compares it with the unit it is about to install to decide "changed".

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/durable"
 	"github.com/orchd/orchd/orchd/spec"
 )
 
@@ -93,7 +94,7 @@ func (s *supervisor) markHealthy(ok bool) {
 	if ok {
 		ready := s.layout.ReadyFile(s.unit.Label)
 		if _, err := os.Stat(ready); err != nil {
-			if err := WriteFileAtomic(ready, []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
+			if err := durable.WriteFile(ready, []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
 				s.log.Error("ready marker", "err", err)
 			}
 		}

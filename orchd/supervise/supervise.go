@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/durable"
 	"github.com/orchd/orchd/orchd/spec"
 )
 
@@ -97,7 +98,7 @@ func (s *supervisor) writeLocked() error {
 	if err != nil {
 		return fmt.Errorf("encode status: %w", err)
 	}
-	return WriteFileAtomic(s.layout.StatusFile(s.unit.Label), append(b, '\n'), 0o600)
+	return durable.WriteFile(s.layout.StatusFile(s.unit.Label), append(b, '\n'), 0o600)
 }
 
 func (s *supervisor) setState(state, msg string) {
@@ -263,7 +264,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 			if code != 0 {
 				return s.fail(fmt.Sprintf("oneshot exited with code %d", code))
 			}
-			if err := WriteFileAtomic(s.layout.ReadyFile(u.Label), []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
+			if err := durable.WriteFile(s.layout.ReadyFile(u.Label), []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
 				return s.fail(err.Error())
 			}
 			s.setState(contract.StateExited, "completed")

@@ -51,29 +51,6 @@ func TestResolveProcessPrecedence(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomic(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "sub", "f")
-	if err := WriteFileAtomic(p, []byte("one"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFileAtomic(p, []byte("two"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(p)
-	fi, _ := os.Stat(p)
-	if string(b) != "two" || fi.Mode().Perm() != 0o600 {
-		t.Errorf("content %q mode %v", b, fi.Mode())
-	}
-	dfi, _ := os.Stat(filepath.Dir(p))
-	if dfi.Mode().Perm() != 0o700 {
-		t.Errorf("parent dir mode %v, want 0700", dfi.Mode())
-	}
-	ents, _ := os.ReadDir(filepath.Dir(p))
-	if len(ents) != 1 {
-		t.Errorf("temp files left: %v", ents)
-	}
-}
-
 func TestAliveRejectsOtherProcesses(t *testing.T) {
 	if Alive(os.Getpid(), "/nonexistent/unit.json") {
 		t.Errorf("the test process is not a supervisor")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/orchd/orchd/orchd/config"
 	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/durable"
 	"github.com/orchd/orchd/orchd/platform"
 	"github.com/orchd/orchd/orchd/spec"
 	"github.com/orchd/orchd/orchd/supervise"
@@ -47,16 +48,15 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 			return res, fmt.Errorf("tend: %w", err)
 		}
 	}
+	// Units and spec files are durable before any supervisor reads them.
+	var files []durable.File
 	for _, b := range beds.Beds {
 		for _, a := range b.Artifacts {
-			mode := os.FileMode(a.Mode)
-			if mode == 0 {
-				mode = 0o600
-			}
-			if err := supervise.ReplaceFile(a.Path, []byte(a.Content), mode); err != nil {
-				return res, fmt.Errorf("tend %s: %w", b.Service, err)
-			}
+			files = append(files, durable.File{Path: a.Path, Data: []byte(a.Content), Mode: os.FileMode(a.Mode)})
 		}
+	}
+	if err := durable.WriteFiles(files); err != nil {
+		return res, fmt.Errorf("tend: %w", err)
 	}
 	if opts.NoStart {
 		return res, nil
@@ -204,7 +204,7 @@ func startSupervisor(bin string, l contract.Layout, label string) (int, error) {
 	// Reap it if it exits while this process lives on (tests, long-lived
 	// callers); a short-lived orchd leaves that to init.
 	go cmd.Wait()
-	if err := supervise.ReplaceFile(l.PidFile(label), []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
+	if err := durable.WriteFile(l.PidFile(label), []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
 		cmd.Process.Kill()
 		return 0, err
 	}
