@@ -20,6 +20,7 @@ func (p *parser) build() *Spec {
 	adj := make([][]depEdge, len(p.order))
 	for i, m := range p.order {
 		p.checkMode(m)
+		p.checkArgTotal(m)
 		for _, kw := range [...]string{"REQUIRES", "AFTER"} {
 			for _, e := range m.lists[listSlot(kw)] {
 				j, ok := index[e.val]

@@ -78,7 +78,9 @@ func (p *parser) directive(b *block, d rawDirective, v string) {
 			p.errorf(d.at, "a directive appears once per SERVICE block", "duplicate %s in service %s (first at %s)", d.kw, b.name, p.where(prev.at))
 			return
 		}
-		if def.check != nil {
+		if msg := argLimit(d.kw, v); msg != "" {
+			p.errorf(d.at, largeValueHint, "%s: %s", d.kw, msg)
+		} else if def.check != nil {
 			if msg, hint := def.check(v); msg != "" {
 				p.errorf(d.at, builtinHint(hint), "%s: %s", d.kw, msg)
 			}
@@ -106,6 +108,10 @@ func (p *parser) directive(b *block, d rawDirective, v string) {
 			}
 			if !validEnvKey(key) {
 				p.errorf(d.at, "a key is a letter or _ followed by letters, digits or _, with no spaces around =", "ENV: invalid key %s", quote(key))
+				return
+			}
+			if msg := envLimit(key, val); msg != "" {
+				p.errorf(d.at, largeValueHint, "%s", msg)
 				return
 			}
 			if prev, dup := b.env[key]; dup {
