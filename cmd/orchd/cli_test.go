@@ -275,3 +275,138 @@ func TestFellKeepsDataAndVolumesRemovesOnlyNamedVolumes(t *testing.T) {
 		}
 	}
 }
+
+// write replaces a project's Orchfile.
+func (h *home) write(dir, orchfile string) {
+	h.t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "Orchfile"), []byte(orchfile), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+const twoServices = `SERVICE web
+RUN exec sleep 1000
+WORKDIR sub
+ENV GREETING=hello-from-web
+TIMEOUT_STOP 2s
+RESTART always
+RESTART_DELAY 100ms
+
+SERVICE db
+RUN exec sleep 1000
+TIMEOUT_STOP 2s
+`
+
+func TestPerServiceVerbs(t *testing.T) {
+	h := newHome(t)
+	proj := h.project("verbs", twoServices)
+	if err := os.Mkdir(filepath.Join(proj, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h.must(proj, "grow", "--wait")
+	web := h.waitState(proj, "web", contract.StateRunning, 5*time.Second)
+	db := h.waitState(proj, "db", contract.StateRunning, 5*time.Second)
+
+	// exec: the service's env and workdir, the exit code passed through.
+	r := h.run(proj, "exec", "web", "--", "sh", "-c", `echo "$GREETING $PWD"; exit 7`)
+	if r.code != 7 || strings.TrimSpace(r.stdout) != "hello-from-web "+filepath.Join(proj, "sub") {
+		t.Fatalf("exec web: want exit 7 and \"hello-from-web %s/sub\", got %s", proj, r)
+	}
+
+	// kill: the signal reaches the process; RESTART always brings it back.
+	h.must(proj, "kill", "-s", "TERM", "web")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		row := h.survey(proj)["web"]
+		if row.State == contract.StateRunning && row.Pid != web.Pid && row.Restarts >= 1 {
+			web = row
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kill -s TERM web: want web restarted with a new pid, last %+v", row)
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval; the deadline bounds the wait
+	}
+	if alive(web.Pid) && !alive(db.Pid) {
+		t.Fatalf("kill web touched db")
+	}
+
+	// restart: a new process, the other service untouched.
+	h.must(proj, "restart", "web")
+	if row := h.waitState(proj, "web", contract.StateRunning, 15*time.Second); row.Pid == web.Pid || alive(web.Pid) {
+		t.Fatalf("restart web: pid %d still running (new row %+v)", web.Pid, row)
+	}
+	if !alive(db.Pid) {
+		t.Fatalf("restart web stopped db")
+	}
+
+	// fell SERVICE: only that one goes.
+	h.must(proj, "fell", "db")
+	if alive(db.Pid) {
+		t.Fatalf("fell db: pid %d still running", db.Pid)
+	}
+	rows := h.survey(proj)
+	if _, ok := rows["db"]; ok || rows["web"].State != contract.StateRunning {
+		t.Fatalf("after fell db: %+v", rows)
+	}
+	if r := h.run(proj, "fell", "nosuch"); r.code == 0 || !strings.Contains(r.stderr, `unknown service "nosuch"`) {
+		t.Fatalf("fell nosuch: %s", r)
+	}
+}
+
+func TestGrowWaitAndOrphans(t *testing.T) {
+	h := newHome(t)
+	proj := h.project("waiting", `SERVICE ok
+RUN exec sleep 1000
+HEALTHCHECK test -e ok-flag
+WORKDIR .
+TIMEOUT_STOP 2s
+
+SERVICE broken
+RUN sh -c 'echo broken on purpose >&2; exit 3'
+`)
+	r := h.run(proj, "grow", "--wait")
+	if r.code == 0 || !strings.Contains(r.stderr, "broken is not ready: failed") || !strings.Contains(r.stderr, "exit code 3") {
+		t.Fatalf("grow --wait with a failing service: want a failure naming broken and its exit code, got %s", r)
+	}
+
+	// A service that is not healthy yet holds --wait until it is.
+	h.write(proj, `SERVICE ok
+RUN exec sleep 1000
+HEALTHCHECK test -e ok-flag
+WORKDIR .
+TIMEOUT_STOP 2s
+READINESS_TIMEOUT 2s
+`)
+	r = h.run(proj, "grow", "--wait")
+	if r.code == 0 || !strings.Contains(r.stderr, "ok is not ready after its READINESS_TIMEOUT 2s: running") {
+		t.Fatalf("grow --wait with an unhealthy service: want a timeout naming ok, got %s", r)
+	}
+	if err := os.WriteFile(filepath.Join(proj, "ok-flag"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.must(proj, "grow", "--wait")
+	if row := h.survey(proj)["ok"]; !row.Healthy {
+		t.Fatalf("grow --wait returned before ok was healthy: %+v", row)
+	}
+	// broken's status is left from the first grow: it is not an orphan (not running).
+	h.must(proj, "fell")
+	h.must(proj, "grow")
+	orphan := h.waitState(proj, "ok", contract.StateRunning, 10*time.Second)
+
+	h.write(proj, "SERVICE other\nRUN exec sleep 1000\nTIMEOUT_STOP 2s\n")
+	r = h.must(proj, "grow")
+	if !strings.Contains(r.stderr, "orphans (running, not in the Orchfile; grow --remove-orphans stops them): ok") {
+		t.Fatalf("grow after removing ok from the Orchfile: want ok named as an orphan, got %s", r)
+	}
+	if !alive(orphan.Pid) {
+		t.Fatalf("grow without --remove-orphans stopped ok")
+	}
+	h.must(proj, "grow", "--remove-orphans")
+	if alive(orphan.Pid) {
+		t.Fatalf("grow --remove-orphans left ok (pid %d) running", orphan.Pid)
+	}
+	if _, ok := h.survey(proj)["ok"]; ok {
+		t.Fatalf("ok still surveyed after --remove-orphans")
+	}
+}

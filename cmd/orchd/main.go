@@ -111,7 +111,7 @@ func newRootCmd() *cobra.Command {
 			root.AddCommand(c)
 		}
 	}
-	add("walks", newGrowCmd(a), newSurveyCmd(a), newFellCmd(a), newLogsCmd(a))
+	add("walks", newGrowCmd(a), newSurveyCmd(a), newFellCmd(a), newLogsCmd(a), newRestartCmd(a), newKillCmd(a), newExecCmd(a))
 	add("rows", newParseCmd(a), newValidateCmd(a), newSowCmd(a), newPlantCmd(a), newTendCmd(a))
 	add("leaves", newSuperviseCmd(a), newContainerdRunCmd(a), newVMRunCmd(a), newVMInitCmd(a))
 	return root

@@ -84,7 +84,7 @@ func newSowCmd(a *app) *cobra.Command {
 					return fmt.Errorf("stdin: Spec service name %q is invalid: want a lowercase letter, then lowercase letters, digits or -, at most 63 characters", svc.Name)
 				}
 			}
-			rt, err := orchard.Runtime(cfg.Runtime)
+			rt, err := orchard.RuntimeFor(cfg)
 			if err != nil {
 				return err
 			}

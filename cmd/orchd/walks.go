@@ -3,32 +3,152 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strconv"
+	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/spf13/cobra"
 
 	"github.com/orchd/orchd/orchd/orchard"
 	"github.com/orchd/orchd/orchd/platform"
+	"github.com/orchd/orchd/orchd/runtime"
+	"github.com/orchd/orchd/orchd/runtime/containerd"
 )
 
 func newGrowCmd(a *app) *cobra.Command {
-	var noStart bool
+	var opts orchard.GrowOptions
 	cmd := &cobra.Command{
 		Use:   "grow [SERVICE...]",
 		Short: "Parse, sow, plant and tend: start what is missing or changed",
+		Long: `Start every enabled service of the Orchfile (or the SERVICEs named, with the
+services they REQUIRE) that is not running or whose definition changed.
+
+grow names orphans: services running in this namespace that the Orchfile no
+longer has. --remove-orphans stops them. --wait returns only when every started
+service is ready (running and healthy, or a oneshot that exited 0) and fails
+naming the first one that is not.`,
+		ValidArgsFunction: a.completeServices,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.config()
 			if err != nil {
 				return err
 			}
 			// The platform reports each service as it goes (started, unchanged, skipped).
-			_, err = orchard.Grow(cmd.Context(), cfg, args, noStart, a.progress(cmd, cfg))
+			opts.Only, opts.Log = args, a.progress(cmd, cfg)
+			_, err = orchard.Grow(cmd.Context(), cfg, opts)
 			return err
 		},
 	}
-	cmd.Flags().BoolVar(&noStart, "no-start", false, "write and install, but start nothing")
+	cmd.Flags().BoolVar(&opts.NoStart, "no-start", false, "write and install, but start nothing")
+	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "return when every started service is ready; fail naming the first that is not")
+	cmd.Flags().BoolVar(&opts.RemoveOrphans, "remove-orphans", false, "stop services running in the namespace that the Orchfile no longer has")
+	return cmd
+}
+
+func newRestartCmd(a *app) *cobra.Command {
+	var wait bool
+	cmd := &cobra.Command{
+		Use:               "restart SERVICE...",
+		Short:             "Stop the services and grow them again; return when they have started",
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: a.completeServices,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			return orchard.Restart(cmd.Context(), cfg, args, wait, a.progress(cmd, cfg))
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "return when the services are ready")
+	return cmd
+}
+
+func newKillCmd(a *app) *cobra.Command {
+	var signal string
+	cmd := &cobra.Command{
+		Use:   "kill [-s SIGNAL] SERVICE...",
+		Short: "Send a signal to the services' main process (their restart policy applies)",
+		Long: `Send SIGNAL (default SIGKILL) to each SERVICE's main process: a container's
+task through containerd, a host service's process directly. The supervisor
+treats the exit like any other, so RESTART decides what happens next; use
+fell to stop a service for good.`,
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: a.completeServices,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sig, err := parseSignal(signal)
+			if err != nil {
+				return err
+			}
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			return orchard.Kill(cmd.Context(), cfg, args, sig)
+		},
+	}
+	cmd.Flags().StringVarP(&signal, "signal", "s", "KILL", "signal name (KILL, SIGHUP, term) or number")
+	return cmd
+}
+
+// parseSignal accepts a name with or without SIG, any case, or a number.
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q: use a name such as KILL, TERM, HUP, USR1, or a number", s)
+}
+
+func newExecCmd(a *app) *cobra.Command {
+	var noTTY bool
+	cmd := &cobra.Command{
+		Use:   "exec SERVICE -- COMMAND [ARG...]",
+		Short: "Run a command in a running service; exit with its exit code",
+		Long: `Run COMMAND in the running SERVICE and exit with its exit code.
+
+A container service runs it inside its container (a containerd task exec, with
+the container's environment, user and working dir), with a terminal when stdin
+is one. A host service runs it as a host process with the service's ENV,
+ENV_FILE, WORKDIR and USER.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return fmt.Errorf("want SERVICE -- COMMAND [ARG...]")
+			}
+			return nil
+		},
+		ValidArgsFunction: a.completeServices,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			req := runtime.ExecRequest{Argv: args[1:], Stdin: cmd.InOrStdin(), Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
+			if f, ok := req.Stdin.(*os.File); ok && !noTTY && containerd.IsTerminal(int(f.Fd())) {
+				req.TTY = true
+			}
+			code, err := orchard.Exec(cmd.Context(), cfg, args[0], req)
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return &exitError{code: code}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&noTTY, "no-tty", "T", false, "no terminal even when stdin is one")
 	return cmd
 }
 

@@ -27,6 +27,8 @@ type Config struct {
 	Platform   string
 	Namespace  string
 	Scope      string // "user" or "system"
+	// Address is the containerd socket ("" = the runtime's default).
+	Address string
 	Args       map[string]string
 	Verbose    bool
 	Quiet      bool
@@ -53,6 +55,7 @@ type Flags struct {
 	runtime  string
 	platform string
 	ns       string
+	address  string
 	user     bool
 	system   bool
 	args     []string
@@ -71,6 +74,7 @@ func Bind(fs *pflag.FlagSet) *Flags {
 	fs.StringVar(&f.runtime, "runtime", "", "runtime: bare, containerd or vm (ORCH_RUNTIME; default: bare)")
 	fs.StringVar(&f.platform, "platform", "", "platform: orchdi, systemd or launchd (ORCH_PLATFORM)")
 	fs.StringVar(&f.ns, "namespace", "", "namespace, a DNS label (ORCH_NAMESPACE; default: the project directory's name made valid, orch if nothing remains)")
+	fs.StringVar(&f.address, "address", "", "containerd socket (ORCHD_CONTAINERD_SOCKET, CONTAINERD_ADDRESS; default: /run/containerd/containerd.sock)")
 	fs.BoolVar(&f.user, "user", false, "user scope (ORCH_SCOPE=user)")
 	fs.BoolVar(&f.system, "system", false, "system scope (ORCH_SCOPE=system)")
 	fs.StringArrayVar(&f.args, "arg", nil, "Orchfile ARG override name=value (repeatable)")
@@ -132,6 +136,12 @@ func (f *Flags) Load(env Env) (*Config, error) {
 	// never see, replace or stop each other's services.
 	c.Namespace, c.Sources["namespace"] = f.pick("namespace", f.ns, env, "ORCH_NAMESPACE", rc, ProjectNamespace(project))
 	c.DataDir, c.Sources["data-dir"] = f.pick("data-dir", f.dataDir, env, "ORCH_DATA", rc, filepath.Join(c.StateDir, "data", c.Namespace))
+	// Both the project's own variable and containerd's usual one select the socket.
+	addrEnv := "ORCHD_CONTAINERD_SOCKET"
+	if v, ok := env(addrEnv); !ok || v == "" {
+		addrEnv = "CONTAINERD_ADDRESS"
+	}
+	c.Address, c.Sources["address"] = f.pick("address", f.address, env, addrEnv, rc, "")
 	orchfile, osrc := f.pick("orchfile", f.orchfile, env, "ORCH_ORCHFILE", rc, filepath.Join(project, "Orchfile"))
 	c.Orchfile, c.Sources["orchfile"] = absUnder(project, orchfile, osrc), osrc
 
@@ -292,7 +302,7 @@ func contains(list []string, s string) bool {
 }
 
 // rcKeys are the settings an .orchrc may hold ("key = value" lines).
-var rcKeys = []string{"project-dir", "orchfile", "overlay", "state-dir", "data-dir", "runtime", "platform", "namespace", "scope", "arg"}
+var rcKeys = []string{"project-dir", "orchfile", "overlay", "state-dir", "data-dir", "runtime", "platform", "namespace", "address", "scope", "arg"}
 
 type rcEntry struct{ value, where string }
 

@@ -46,6 +46,10 @@ func TestPrecedence(t *testing.T) {
 		{"flag arg beats rc arg", []string{"--arg", "a=flag"}, nil, func(c *Config) (string, string) { return c.Args["a"], "flag" }},
 		{"scope flag", []string{"--system"}, nil, func(c *Config) (string, string) { return c.Scope, "system" }},
 		{"scope env", nil, map[string]string{"ORCH_SCOPE": "system"}, func(c *Config) (string, string) { return c.Scope, "system" }},
+		{"address default", nil, nil, func(c *Config) (string, string) { return c.Address, "" }},
+		{"address from CONTAINERD_ADDRESS", nil, map[string]string{"CONTAINERD_ADDRESS": "/c.sock"}, func(c *Config) (string, string) { return c.Address, "/c.sock" }},
+		{"ORCHD_CONTAINERD_SOCKET beats CONTAINERD_ADDRESS", nil, map[string]string{"CONTAINERD_ADDRESS": "/c.sock", "ORCHD_CONTAINERD_SOCKET": "/o.sock"}, func(c *Config) (string, string) { return c.Address, "/o.sock" }},
+		{"address flag beats env", []string{"--address", "/f.sock"}, map[string]string{"CONTAINERD_ADDRESS": "/c.sock"}, func(c *Config) (string, string) { return c.Address, "/f.sock" }},
 		{"scope default", nil, nil, func(c *Config) (string, string) { return c.Scope, "user" }},
 	}
 	for _, tt := range tests {

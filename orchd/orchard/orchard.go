@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/orchd/orchd/orchd/config"
 	"github.com/orchd/orchd/orchd/contract"
@@ -21,6 +22,7 @@ import (
 	"github.com/orchd/orchd/orchd/runtime/containerd"
 	"github.com/orchd/orchd/orchd/runtime/vm"
 	"github.com/orchd/orchd/orchd/spec"
+	"github.com/orchd/orchd/orchd/supervise"
 )
 
 // Runtime returns the runtime called name.
@@ -34,6 +36,19 @@ func Runtime(name string) (runtime.Runtime, error) {
 		return vm.New(), nil
 	}
 	return nil, fmt.Errorf("unknown runtime %q: want bare, containerd or vm", name)
+}
+
+// RuntimeFor returns the configured runtime, with the configured containerd
+// socket when one is set (flag, .orchrc or environment).
+func RuntimeFor(c *config.Config) (runtime.Runtime, error) {
+	rt, err := Runtime(c.Runtime)
+	if err != nil {
+		return nil, err
+	}
+	if r, ok := rt.(*containerd.Runtime); ok && c.Address != "" {
+		r.Socket = c.Address
+	}
+	return rt, nil
 }
 
 // Platform returns the platform called name.
@@ -93,21 +108,46 @@ func Plant(c *contract.Cuttings, p platform.Platform, scope string) (*contract.B
 	return &b, nil
 }
 
+// GrowOptions control grow.
+type GrowOptions struct {
+	// Only names the services to start (with what they REQUIRE); empty = all.
+	Only    []string
+	NoStart bool
+	// Wait returns only when every started service is ready (running and
+	// healthy, or a oneshot that exited 0), failing on the first that cannot be.
+	Wait bool
+	// RemoveOrphans stops services running in the namespace that the
+	// Orchfile no longer has.
+	RemoveOrphans bool
+	Log           io.Writer // progress lines; nil = discard
+}
+
+// GrowResult is what grow did, and the orphans it found.
+type GrowResult struct {
+	platform.TendResult
+	// Orphans run in the namespace but are not in the Orchfile.
+	Orphans []string `json:"orphans,omitempty"`
+}
+
 // Grow parses, sows, plants and tends: the whole pipeline in process.
-func Grow(ctx context.Context, c *config.Config, only []string, noStart bool, log io.Writer) (platform.TendResult, error) {
-	var res platform.TendResult
+func Grow(ctx context.Context, c *config.Config, opts GrowOptions) (GrowResult, error) {
+	var res GrowResult
+	logw := opts.Log
+	if logw == nil {
+		logw = io.Discard
+	}
 	s, err := spec.ParseFiles(c.Files(), spec.Options{Args: c.Args})
 	if err != nil {
 		return res, err
 	}
-	if err := checkNames(s, only); err != nil {
+	if err := checkNames(s, opts.Only); err != nil {
 		return res, err
 	}
 	env, err := EnvFor(c)
 	if err != nil {
 		return res, err
 	}
-	rt, err := Runtime(c.Runtime)
+	rt, err := RuntimeFor(c)
 	if err != nil {
 		return res, err
 	}
@@ -115,7 +155,7 @@ func Grow(ctx context.Context, c *config.Config, only []string, noStart bool, lo
 	if err != nil {
 		return res, err
 	}
-	if ch, ok := rt.(runtime.Checker); ok && !noStart {
+	if ch, ok := rt.(runtime.Checker); ok && !opts.NoStart {
 		if err := ch.Check(ctx, env); err != nil {
 			return res, err
 		}
@@ -128,7 +168,115 @@ func Grow(ctx context.Context, c *config.Config, only []string, noStart bool, lo
 	if err != nil {
 		return res, err
 	}
-	return p.Tend(ctx, *beds, platform.TendOptions{NoStart: noStart, Only: only, Log: log})
+	started := time.Now()
+	res.TendResult, err = p.Tend(ctx, *beds, platform.TendOptions{NoStart: opts.NoStart, Only: opts.Only, Log: logw})
+	if err != nil {
+		return res, err
+	}
+	if res.Orphans, err = orphans(ctx, p, env, s); err != nil {
+		return res, err
+	}
+	if len(res.Orphans) > 0 {
+		if opts.RemoveOrphans {
+			fmt.Fprintf(logw, "removing orphans (not in the Orchfile): %s\n", strings.Join(res.Orphans, ", "))
+			if err := Fell(ctx, c, platform.FellOptions{Services: res.Orphans, Log: logw}); err != nil {
+				return res, err
+			}
+		} else {
+			fmt.Fprintf(logw, "orphans (running, not in the Orchfile; grow --remove-orphans stops them): %s\n", strings.Join(res.Orphans, ", "))
+		}
+	}
+	if opts.Wait && !opts.NoStart {
+		wait := append(append(append([]string{}, res.Started...), res.Restarted...), res.Unchanged...)
+		return res, waitReady(ctx, p, env, s, wait, started, logw)
+	}
+	return res, nil
+}
+
+// orphans are the services with a live supervisor in the namespace that the
+// Orchfile does not have.
+func orphans(ctx context.Context, p platform.Platform, env contract.Env, s *spec.Spec) ([]string, error) {
+	rows, err := p.Survey(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range rows {
+		if _, ok := s.Service(r.Name); !ok && !supervise.Final(r.State) {
+			out = append(out, r.Name)
+		}
+	}
+	return out, nil
+}
+
+// waitReady polls survey until each service is ready, failing as soon as one
+// failed or exited without becoming ready, or when its READINESS_TIMEOUT
+// (counted from the start of grow) has passed.
+func waitReady(ctx context.Context, p platform.Platform, env contract.Env, s *spec.Spec, services []string, from time.Time, logw io.Writer) error {
+	l := contract.Layout{StateDir: env.StateDir}
+	pending := slices.Clone(services)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for len(pending) > 0 {
+		rows, err := p.Survey(ctx, env)
+		if err != nil {
+			return err
+		}
+		byName := map[string]platform.ServiceStatus{}
+		for _, r := range rows {
+			byName[r.Name] = r
+		}
+		var still []string
+		for _, name := range pending {
+			if _, err := os.Stat(l.ReadyFile(contract.Label(env.Namespace, name))); err == nil {
+				fmt.Fprintf(logw, "ready %s\n", name)
+				continue
+			}
+			r := byName[name]
+			if r.State == contract.StateFailed || r.State == contract.StateStopped || (r.State == contract.StateExited && r.ExitCode != nil) {
+				return fmt.Errorf("grow --wait: %s is not ready: %s%s (orchd logs %s)", name, r.State, reasonSuffix(r), name)
+			}
+			timeout := spec.DefaultReadinessTimeout.Std(90 * time.Second)
+			if svc, ok := s.Service(name); ok && svc.ReadinessTimeout != "" {
+				timeout = svc.ReadinessTimeout.Std(timeout)
+			}
+			if time.Since(from) > timeout {
+				return fmt.Errorf("grow --wait: %s is not ready after its READINESS_TIMEOUT %s: %s%s (orchd logs %s)", name, timeout, dashIfEmpty(r.State), reasonSuffix(r), name)
+			}
+			still = append(still, name)
+		}
+		pending = still
+		if len(pending) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("grow --wait: %s not ready: %w", strings.Join(pending, ", "), ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+func reasonSuffix(r platform.ServiceStatus) string {
+	var parts []string
+	if r.ExitCode != nil {
+		parts = append(parts, fmt.Sprintf("exit code %d", *r.ExitCode))
+	}
+	if r.Message != "" {
+		parts = append(parts, r.Message)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
+}
+
+func dashIfEmpty(s string) string {
+	if s == "" {
+		return "not started"
+	}
+	return s
 }
 
 // Survey reports every service with state, enriched by the runtime when it can.
@@ -243,7 +391,7 @@ func setup(c *config.Config) (contract.Env, platform.Platform, runtime.Runtime, 
 	if err != nil {
 		return env, nil, nil, err
 	}
-	rt, err := Runtime(c.Runtime)
+	rt, err := RuntimeFor(c)
 	return env, p, rt, err
 }
 

@@ -4,6 +4,8 @@ package runtime
 
 import (
 	"context"
+	"io"
+	"syscall"
 
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/spec"
@@ -36,4 +38,27 @@ type Describer interface {
 type Detail struct {
 	ContainerID string `json:"container_id,omitempty"`
 	TaskStatus  string `json:"task_status,omitempty"`
+}
+
+// Execer is implemented by runtimes that run a command inside a running
+// service's container (`orchd exec`).
+type Execer interface {
+	Exec(ctx context.Context, env contract.Env, service string, req ExecRequest) (int, error)
+}
+
+// Killer is implemented by runtimes that signal a service's container
+// themselves (`orchd kill`); host services are signalled directly.
+type Killer interface {
+	Kill(ctx context.Context, env contract.Env, service string, sig syscall.Signal) error
+}
+
+// ExecRequest is one command to run inside a running service.
+type ExecRequest struct {
+	Argv   []string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// TTY allocates a terminal; Stdin is then the local terminal (*os.File),
+	// put into raw mode while the command runs.
+	TTY bool
 }

@@ -171,7 +171,7 @@ func checkNoSpace(what string) func(string) (string, string) {
 
 func checkDuration(v string) (string, string) {
 	if _, err := ParseDuration(v); err != nil {
-		return fmt.Sprintf("invalid duration %s", quote(v)), "a duration is an integer followed by s or m, e.g. 30s or 5m"
+		return fmt.Sprintf("invalid duration %s", quote(v)), "a duration is a number with a unit (ms, s, m, h), e.g. 500ms, 30s or 5m"
 	}
 	return "", ""
 }

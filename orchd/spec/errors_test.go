@@ -141,12 +141,12 @@ func TestErrors(t *testing.T) {
 		// Scalar values.
 		{"HEALTHCHECK bad url", F("SERVICE a", "RUN x", "HEALTHCHECK http://"), Options{},
 			[]wantErr{{"Orchfile:3", `HEALTHCHECK: invalid HEALTHCHECK URL "http://"`, "http://localhost:8080/health"}}},
-		{"durations", F("SERVICE a", "RUN x", "READINESS_TIMEOUT 30", "RESTART_DELAY 1h", "START_LIMIT_INTERVAL -5s", "TIMEOUT_START 1.5s", "TIMEOUT_STOP s"), Options{},
+		{"durations", F("SERVICE a", "RUN x", "READINESS_TIMEOUT 30", "RESTART_DELAY 1d", "START_LIMIT_INTERVAL -5s", "TIMEOUT_START 1.5", "TIMEOUT_STOP s"), Options{},
 			[]wantErr{
-				{"Orchfile:3", `READINESS_TIMEOUT: invalid duration "30"`, "integer followed by s or m"},
-				{"Orchfile:4", `RESTART_DELAY: invalid duration "1h"`, ""},
+				{"Orchfile:3", `READINESS_TIMEOUT: invalid duration "30"`, "number with a unit"},
+				{"Orchfile:4", `RESTART_DELAY: invalid duration "1d"`, ""},
 				{"Orchfile:5", `START_LIMIT_INTERVAL: invalid duration "-5s"`, ""},
-				{"Orchfile:6", `TIMEOUT_START: invalid duration "1.5s"`, ""},
+				{"Orchfile:6", `TIMEOUT_START: invalid duration "1.5"`, ""},
 				{"Orchfile:7", `TIMEOUT_STOP: invalid duration "s"`, ""},
 			}},
 		{"booleans", F("SERVICE a", "RUN x", "ONESHOT yes", "DISABLED True"), Options{},

@@ -11,23 +11,14 @@ import (
 	"time"
 )
 
-// ParseDuration parses a spec duration: an integer followed by "s" or "m".
+// ParseDuration parses a spec duration: the spec's integer followed by "s" or
+// "m", or any non-negative Go duration ("500ms", "1m30s", "2h").
 func ParseDuration(s string) (time.Duration, error) {
-	if len(s) < 2 {
-		return 0, fmt.Errorf("invalid duration %q: want an integer followed by s or m (e.g. 30s, 5m)", s)
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || strings.HasPrefix(s, "+") {
+		return 0, fmt.Errorf("invalid duration %q: want a number with a unit, e.g. 500ms, 30s, 5m, 2h", s)
 	}
-	unit := s[len(s)-1]
-	n, err := strconv.ParseUint(s[:len(s)-1], 10, 32)
-	if err != nil || strings.ContainsAny(s[:len(s)-1], "+-") {
-		return 0, fmt.Errorf("invalid duration %q: want an integer followed by s or m (e.g. 30s, 5m)", s)
-	}
-	switch unit {
-	case 's':
-		return time.Duration(n) * time.Second, nil
-	case 'm':
-		return time.Duration(n) * time.Minute, nil
-	}
-	return 0, fmt.Errorf("invalid duration %q: want an integer followed by s or m (e.g. 30s, 5m)", s)
+	return d, nil
 }
 
 var (
