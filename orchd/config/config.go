@@ -29,9 +29,9 @@ type Config struct {
 	Scope      string // "user" or "system"
 	// Address is the containerd socket ("" = the runtime's default).
 	Address string
-	Args       map[string]string
-	Verbose    bool
-	Quiet      bool
+	Args    map[string]string
+	Verbose bool
+	Quiet   bool
 	// Sources says where each setting came from (flag, env, file:line, default).
 	Sources map[string]string
 }
