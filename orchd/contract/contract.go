@@ -48,6 +48,14 @@ type Exec struct {
 	Start    []string `json:"start"`
 	Stop     []string `json:"stop,omitempty"`
 	PostStop []string `json:"post_stop,omitempty"`
+	// Notify says Start speaks the sd_notify protocol on $NOTIFY_SOCKET: the
+	// service is starting until it sends READY=1 (a leaf sends it once the
+	// container runs). Without it a service is running once exec'd.
+	Notify bool `json:"notify,omitempty"`
+	// NotifyHealth says Start runs the command HEALTHCHECK where the service
+	// lives (inside its container) and reports X_ORCHD_HEALTH=healthy|unhealthy,
+	// so the supervisor runs no command check of its own.
+	NotifyHealth bool `json:"notify_health,omitempty"`
 }
 
 // Process is the host-process context the supervisor applies to Exec commands.

@@ -1,6 +1,8 @@
 package contract
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 //	<state>/status/<label>.ready     the ready marker (oneshot exit 0 / healthy)
 //	<state>/logs/<label>.log         the service's output (default STDOUT/STDERR)
 //	<state>/logs/<label>.supervise.log  the supervisor's own log
+//	<state>/notify/<label>.sock      the supervisor's sd_notify socket (dir 0700)
 type Layout struct{ StateDir string }
 
 func (l Layout) RunDir() string    { return filepath.Join(l.StateDir, "run") }
@@ -45,6 +48,32 @@ func NamedVolume(dataDir, namespace, name string) string {
 	return filepath.Join(VolumesDir(dataDir, namespace), name)
 }
 
+// NotifyDir holds the supervisors' sd_notify sockets.
+func (l Layout) NotifyDir() string { return filepath.Join(l.StateDir, "notify") }
+
+// maxSocketPath is the longest path a unix socket address holds (sun_path,
+// 108 bytes with the terminating NUL).
+const maxSocketPath = 107
+
+// NotifySocket is the sd_notify socket of a service's supervisor. When the
+// label makes the path too long for a socket address, a fixed-length hash of
+// the label names it instead.
+func (l Layout) NotifySocket(label string) string {
+	p := filepath.Join(l.NotifyDir(), label+".sock")
+	if len(p) <= maxSocketPath {
+		return p
+	}
+	sum := sha256.Sum256([]byte(label))
+	return filepath.Join(l.NotifyDir(), hex.EncodeToString(sum[:8])+".sock")
+}
+
+// Health verdicts of a HEALTHCHECK (Status.Health).
+const (
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+)
+
 // Label is the platform-wide name of a service: <namespace>.<service>.
 func Label(namespace, service string) string { return namespace + "." + service }
 
@@ -64,11 +93,20 @@ type Status struct {
 	Label         string    `json:"label"`
 	Service       string    `json:"service"`
 	State         string    `json:"state"`
-	Pid           int       `json:"pid"`
+	// Pid is the service's main process: MAINPID when the start command sent
+	// one (a container's task pid), else the start command's pid.
+	Pid int `json:"pid"`
+	// LeafPid is the start command's pid (a leaf such as containerd-run).
+	LeafPid       int       `json:"leaf_pid,omitempty"`
 	SupervisorPid int       `json:"supervisor_pid"`
 	Restarts      int       `json:"restarts"`
 	ExitCode      *int      `json:"exit_code,omitempty"`
-	Healthy       bool      `json:"healthy"`
+	// Healthy means ready for dependents: running, READY, and healthy when
+	// the service has a HEALTHCHECK.
+	Healthy bool `json:"healthy"`
+	// Health is the HEALTHCHECK's verdict: "" (no check), "starting",
+	// "healthy" or "unhealthy".
+	Health        string    `json:"health,omitempty"`
 	Since         time.Time `json:"since"`
 	Message       string    `json:"message,omitempty"`
 	// Hash of the Unit the supervisor runs; grow compares it to decide "changed".

@@ -74,6 +74,11 @@ type ServiceStatus struct {
 	Restarts    int           `json:"restarts"`
 	ExitCode    *int          `json:"exit_code"`
 	Healthy     bool          `json:"healthy"`
+	// Health is the HEALTHCHECK verdict: "", starting, healthy, unhealthy.
+	Health string `json:"health,omitempty"`
+	// LeafPid is the start command's pid when Pid is another process (a
+	// container's task pid reported by its containerd-run leaf).
+	LeafPid int `json:"leaf_pid,omitempty"`
 	Since       time.Time     `json:"since"`
 	Uptime      time.Duration `json:"uptime_ns"`
 	Message     string        `json:"message,omitempty"`

@@ -22,20 +22,23 @@ const (
 	checkTimeout = 5 * time.Second
 )
 
-// health runs the unit's HEALTHCHECK while the service runs, keeps `healthy` in
-// the status and writes the ready marker on the first success. A service with
-// no HEALTHCHECK is healthy (and ready) once running.
-func (s *supervisor) health(ctx context.Context, pc procCtx, initPid int) {
-	if s.unit.Oneshot {
-		return // a oneshot is ready when it exits 0, not while it runs
-	}
+// verdict is one change of a HEALTHCHECK's result.
+type verdict struct {
+	ok     bool
+	detail string
+}
+
+func isHTTPCheck(hc string) bool {
+	return strings.HasPrefix(hc, "http://") || strings.HasPrefix(hc, "https://")
+}
+
+// health runs the unit's HEALTHCHECK on the host while ctx lives (an HTTP
+// check, or a command in the service's PID namespace) and sends each change
+// of its result on out, the first result included.
+func (s *supervisor) health(ctx context.Context, pc procCtx, initPid int, out chan<- verdict) {
 	hc := strings.TrimSpace(s.unit.Healthcheck)
-	if hc == "" {
-		s.markHealthy(true)
-		return
-	}
-	ready := false
-	healthy := false
+	passed := false
+	last := (*bool)(nil)
 	// No proxy (a local endpoint must not go through HTTP_PROXY) and no
 	// keep-alive (the supervisor should not hold the service's connections).
 	client := &http.Client{Timeout: checkTimeout, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
@@ -48,7 +51,7 @@ func (s *supervisor) health(ctx context.Context, pc procCtx, initPid int) {
 		case <-t.C:
 		}
 		var err error
-		if strings.HasPrefix(hc, "http://") || strings.HasPrefix(hc, "https://") {
+		if isHTTPCheck(hc) {
 			err = httpCheck(ctx, client, hc)
 		} else {
 			var code int
@@ -61,22 +64,20 @@ func (s *supervisor) health(ctx context.Context, pc procCtx, initPid int) {
 			return
 		}
 		ok := err == nil
-		if !ok && !ready {
-			s.log.Debug("not healthy yet", "err", err)
-		}
-		if ok != healthy {
-			healthy = ok
-			if ok {
-				s.log.Info("healthy")
-			} else {
-				s.log.Warn("unhealthy", "err", err)
+		if last == nil || ok != *last {
+			last = &ok
+			v := verdict{ok: ok}
+			if err != nil {
+				v.detail = err.Error()
 			}
-			s.markHealthy(ok)
+			select {
+			case out <- v:
+			case <-ctx.Done():
+				return
+			}
 		}
-		if ok && !ready {
-			ready = true
-		}
-		if ready {
+		passed = passed || ok
+		if passed {
 			t.Reset(probeSlow)
 		} else {
 			t.Reset(probeFast)
@@ -84,20 +85,14 @@ func (s *supervisor) health(ctx context.Context, pc procCtx, initPid int) {
 	}
 }
 
-// markHealthy records health; the first healthy also writes the ready marker.
-func (s *supervisor) markHealthy(ok bool) {
-	s.update(func(st *contract.Status) {
-		if st.State == contract.StateRunning {
-			st.Healthy = ok
-		}
-	})
-	if ok {
-		ready := s.layout.ReadyFile(s.unit.Label)
-		if _, err := os.Stat(ready); err != nil {
-			if err := durable.WriteFile(ready, []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
-				s.log.Error("ready marker", "err", err)
-			}
-		}
+// writeReady writes the ready marker dependents wait for, once.
+func (s *supervisor) writeReady() {
+	ready := s.layout.ReadyFile(s.unit.Label)
+	if _, err := os.Stat(ready); err == nil {
+		return
+	}
+	if err := durable.WriteFile(ready, []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
+		s.log.Error("ready marker", "err", err)
 	}
 }
 

@@ -58,6 +58,12 @@ func Run(ctx context.Context, unitPath string) error {
 	if err := s.write(); err != nil {
 		return err
 	}
+	if u.Exec.Notify {
+		if s.notify, err = listenNotify(s.layout.NotifySocket(u.Label)); err != nil {
+			return s.fail(err.Error())
+		}
+		defer s.notify.Close()
+	}
 	return s.run(ctx)
 }
 
@@ -68,6 +74,8 @@ type supervisor struct {
 	sp     spawner
 	stdout *os.File
 	stderr *os.File
+	// notify receives the start command's sd_notify notices (Exec.Notify).
+	notify *notifySocket
 
 	mu sync.Mutex
 	st contract.Status
@@ -107,6 +115,9 @@ func (s *supervisor) setState(state, msg string) {
 		st.State, st.Message = state, msg
 		if state != contract.StateRunning {
 			st.Healthy = false
+		}
+		if state != contract.StateRunning && state != contract.StateStarting {
+			st.Health = ""
 		}
 	})
 }
@@ -150,6 +161,10 @@ func (s *supervisor) run(ctx context.Context) error {
 }
 
 func (s *supervisor) timeoutStop() time.Duration { return timeoutStop(s.unit) }
+
+func (s *supervisor) timeoutStart() time.Duration {
+	return s.unit.Timeouts.Start.Std(spec.DefaultTimeoutStart.Std(90 * time.Second))
+}
 
 func timeoutStop(u contract.Unit) time.Duration {
 	return u.Timeouts.Stop.Std(spec.DefaultTimeoutStop.Std(10 * time.Second))
@@ -198,7 +213,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 			return s.fail(err.Error())
 		}
 		if len(u.Exec.PreStart) > 0 {
-			code, err := s.runCommand(ctx, u.Exec.PreStart, pc, u.Timeouts.Start.Std(90*time.Second), spawnOpts{stdout: s.stdout, stderr: s.stderr})
+			code, err := s.runCommand(ctx, u.Exec.PreStart, pc, s.timeoutStart(), spawnOpts{stdout: s.stdout, stderr: s.stderr})
 			if ctx.Err() != nil {
 				s.setState(contract.StateStopped, "stopped during pre_start")
 				return nil
@@ -218,29 +233,18 @@ func (s *supervisor) loop(ctx context.Context) error {
 		if cg != nil {
 			cgDirs = cg.dirs
 		}
-		p, err := s.sp.spawn(u.Exec.Start, pc, spawnOpts{timeoutStop: KillAfter(u), stdout: s.stdout, stderr: s.stderr, cgroups: cgDirs})
+		startPc := pc
+		if s.notify != nil {
+			// Only the start command gets the socket: it is the one whose
+			// READY=1 the supervisor waits for.
+			startPc.env = append(append([]string(nil), pc.env...), NotifySocketEnv+"="+s.notify.path)
+		}
+		p, err := s.sp.spawn(u.Exec.Start, startPc, spawnOpts{timeoutStop: KillAfter(u), stdout: s.stdout, stderr: s.stderr, cgroups: cgDirs})
 		if err != nil {
 			cg.remove()
 			return s.fail(err.Error())
 		}
-		pid := p.servicePid()
-		s.update(func(st *contract.Status) {
-			st.State, st.Message, st.Pid, st.Healthy = contract.StateRunning, "", pid, false
-		})
-		s.log.Info("started", "pid", pid, "init", p.pid)
-		hctx, hcancel := context.WithCancel(ctx)
-		hdone := make(chan struct{})
-		go func() { defer close(hdone); s.health(hctx, pc, p.pid) }()
-
-		stopped := false
-		select {
-		case <-p.done:
-		case <-ctx.Done():
-			stopped = true
-			s.stop(p, pc)
-		}
-		hcancel()
-		<-hdone
+		stopped, timedOut := s.watch(ctx, p, pc)
 		cg.remove() // the init has exited, and with it its namespace
 		code := p.code
 		if p.err != nil {
@@ -249,7 +253,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 		if !(u.Oneshot && code == 0) {
 			os.Remove(s.layout.ReadyFile(u.Label))
 		}
-		s.update(func(st *contract.Status) { st.ExitCode = &code; st.Healthy = false })
+		s.update(func(st *contract.Status) { st.ExitCode = &code; st.Healthy = false; st.Health = "" })
 		if len(u.Exec.PostStop) > 0 {
 			// post_stop runs even while stopping; it gets its own bounded context.
 			if c, err := s.runCommand(context.Background(), u.Exec.PostStop, pc, s.timeoutStop(), spawnOpts{stdout: s.stdout, stderr: s.stderr}); err != nil || c != 0 {
@@ -259,6 +263,14 @@ func (s *supervisor) loop(ctx context.Context) error {
 		if stopped {
 			s.setState(contract.StateStopped, fmt.Sprintf("stopped (exit code %d)", code))
 			return nil
+		}
+		failedStart := ""
+		if timedOut {
+			ts := s.timeoutStart()
+			if u.Oneshot {
+				return s.fail(fmt.Sprintf("oneshot still running after TIMEOUT_START %s; stopped (exit code %d)", ts, code))
+			}
+			failedStart = fmt.Sprintf("not ready within TIMEOUT_START %s; stopped (exit code %d)", ts, code)
 		}
 		if u.Oneshot {
 			if code != 0 {
@@ -270,8 +282,12 @@ func (s *supervisor) loop(ctx context.Context) error {
 			s.setState(contract.StateExited, "completed")
 			return nil
 		}
-		restart := r.Policy == spec.RestartAlways || (r.Policy == spec.RestartOnFailure && code != 0)
+		// A start that timed out failed, whatever the code its stop produced.
+		restart := r.Policy == spec.RestartAlways || (r.Policy == spec.RestartOnFailure && (code != 0 || failedStart != ""))
 		if !restart {
+			if failedStart != "" {
+				return s.fail(failedStart)
+			}
 			if code != 0 {
 				return s.fail(fmt.Sprintf("exited with code %d", code))
 			}
@@ -287,12 +303,19 @@ func (s *supervisor) loop(ctx context.Context) error {
 		}
 		restarts = kept
 		if len(restarts) >= burst {
-			return s.fail(fmt.Sprintf("start limit hit: %d restarts within %s (last exit code %d); giving up", len(restarts), interval, code))
+			why := fmt.Sprintf("last exit code %d", code)
+			if failedStart != "" {
+				why = "last start " + failedStart
+			}
+			return s.fail(fmt.Sprintf("start limit hit: %d restarts within %s (%s); giving up", len(restarts), interval, why))
 		}
 		restarts = append(restarts, now)
 		s.update(func(st *contract.Status) {
 			st.State, st.Restarts = contract.StateRestarting, st.Restarts+1
 			st.Message = fmt.Sprintf("exited with code %d; restarting in %s", code, delay)
+			if failedStart != "" {
+				st.Message = failedStart + "; restarting in " + delay.String()
+			}
 		})
 		t := time.NewTimer(delay)
 		select {

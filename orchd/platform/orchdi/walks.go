@@ -51,10 +51,10 @@ func (*Platform) Survey(ctx context.Context, env contract.Env) ([]platform.Servi
 			svc = strings.TrimPrefix(label, prefix)
 		}
 		if !supervise.Final(st.State) && !alive {
-			st.State, st.Message, st.Healthy = contract.StateFailed, "supervisor died", false
+			st.State, st.Message, st.Healthy, st.Health = contract.StateFailed, "supervisor died", false, ""
 		}
 		row := platform.ServiceStatus{Name: svc, Label: label, State: st.State, Pid: st.Pid, Restarts: st.Restarts,
-			ExitCode: st.ExitCode, Healthy: st.Healthy, Since: st.Since, Message: st.Message}
+			ExitCode: st.ExitCode, Healthy: st.Healthy, Health: st.Health, LeafPid: st.LeafPid, Since: st.Since, Message: st.Message}
 		if st.State == contract.StateRunning && !st.Since.IsZero() {
 			row.Uptime = now.Sub(st.Since)
 		}

@@ -83,6 +83,13 @@ func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, err
 	file := layout.CrunFile(label)
 	c := contract.Cutting{Service: svc}
 	c.Exec.Start = []string{env.Orchd, "containerd-run", "--spec-file", file}
+	// The leaf sends READY=1 once containerd reports the task running.
+	c.Exec.Notify = true
+	// A command HEALTHCHECK runs inside the container, from the leaf.
+	if hc := strings.TrimSpace(svc.Healthcheck); hc != "" && !svc.Oneshot &&
+		!strings.HasPrefix(hc, "http://") && !strings.HasPrefix(hc, "https://") {
+		c.Exec.NotifyHealth = true
+	}
 	c.Files = []contract.File{{Path: file, Content: string(b), Mode: 0o600}}
 	return c, nil
 }

@@ -242,13 +242,47 @@ func (l *leaf) runTask(ctx context.Context, ctr client.Container, fifoDir string
 	}
 	fwd.serve()
 	l.log.Info("container started", "pid", task.Pid())
+	running := l.notifyRunning(bg, task)
+	hctx, hcancel := context.WithCancel(bg)
+	hdone := make(chan struct{})
+	if running && l.wantsHealth() {
+		go func() { defer close(hdone); l.healthLoop(hctx, ctr, task, fifoDir) }()
+	} else {
+		close(hdone)
+	}
+	// No check may run while the task is stopped or deleted.
+	endHealth := func() {
+		hcancel()
+		<-hdone
+	}
+	defer endHealth()
 
 	select {
 	case st := <-exitC:
+		endHealth()
 		return exitCode(st)
 	case <-ctx.Done():
 	}
+	endHealth()
 	return l.stop(task, exitC)
+}
+
+// notifyRunning tells the supervisor (sd_notify, when NOTIFY_SOCKET is set)
+// that the service is up once containerd reports the task RUNNING, with the
+// task's host pid as MAINPID. A task that already stopped is not announced:
+// its exit follows.
+func (l *leaf) notifyRunning(ctx context.Context, task client.Task) bool {
+	st, err := task.Status(ctx)
+	if err != nil {
+		l.log.Warn("task status", "err", err)
+		return false
+	}
+	if st.Status != client.Running {
+		l.log.Info("task not running after start", "status", st.Status)
+		return false
+	}
+	l.notify(fmt.Sprintf("READY=1\nMAINPID=%d", task.Pid()))
+	return true
 }
 
 // stop sends SIGTERM to the task's init, waits the grace period, then

@@ -1,0 +1,206 @@
+package leaf
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/google/shlex"
+)
+
+// A command HEALTHCHECK of a FROM service runs where the service lives: as a
+// task exec inside its container, with the container's env, user and working
+// directory. The leaf runs it (it already holds the containerd connection and
+// the task) and reports each change to its supervisor as an sd_notify
+// X_ORCHD_HEALTH=healthy|unhealthy notice. Cadence as the supervisor's own
+// checks: fast until the first pass (dependents wait for it), then relaxed.
+const (
+	checkFast    = 250 * time.Millisecond
+	checkSlow    = 2 * time.Second
+	checkTimeout = 5 * time.Second
+	// healthKey is the notice field the supervisor reads (supervise.HealthKey).
+	healthKey = "X_ORCHD_HEALTH"
+	// outputTail bounds the check output kept for the status message.
+	outputTail = 512
+)
+
+// CheckArgv is how a command HEALTHCHECK executes inside a container: through
+// /bin/sh -c when it uses shell syntax, else its words exec'd directly, so an
+// image without a shell can still be checked.
+func CheckArgv(hc string) ([]string, error) {
+	if strings.ContainsAny(hc, "|&;<>()$`*?[]~{}\n") {
+		return []string{"/bin/sh", "-c", hc}, nil
+	}
+	words, err := shlex.Split(hc)
+	if err != nil {
+		return nil, fmt.Errorf("HEALTHCHECK %q: %w", hc, err)
+	}
+	if len(words) == 0 {
+		return nil, fmt.Errorf("HEALTHCHECK is empty")
+	}
+	if strings.Contains(words[0], "=") {
+		// VAR=value cmd: an assignment only a shell understands.
+		return []string{"/bin/sh", "-c", hc}, nil
+	}
+	return words, nil
+}
+
+// wantsHealth reports whether this leaf runs the service's healthcheck: a
+// command check, a supervisor listening, and a service that is not a oneshot.
+func (l *leaf) wantsHealth() bool {
+	hc := strings.TrimSpace(l.rs.Service.Healthcheck)
+	return hc != "" && !l.rs.Service.Oneshot && os.Getenv("NOTIFY_SOCKET") != "" &&
+		!strings.HasPrefix(hc, "http://") && !strings.HasPrefix(hc, "https://")
+}
+
+// healthLoop checks until ctx ends, notifying each change of the verdict.
+func (l *leaf) healthLoop(ctx context.Context, ctr client.Container, task client.Task, fifoDir string) {
+	argv, err := CheckArgv(strings.TrimSpace(l.rs.Service.Healthcheck))
+	if err != nil {
+		l.notify(healthKey + "=unhealthy\nSTATUS=" + oneLine(err.Error()))
+		return
+	}
+	var (
+		seq    int64
+		last   string
+		passed bool
+	)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		seq++
+		err := l.check(ctx, ctr, task, argv, fifoDir, seq)
+		if ctx.Err() != nil {
+			return
+		}
+		verdict, msg := "healthy", ""
+		if err != nil {
+			verdict, msg = "unhealthy", "healthcheck: "+oneLine(err.Error())
+		}
+		if verdict != last {
+			last = verdict
+			l.log.Info("healthcheck", "verdict", verdict, "detail", msg)
+			l.notify(fmt.Sprintf("%s=%s\nSTATUS=%s", healthKey, verdict, msg))
+		}
+		passed = passed || err == nil
+		if passed {
+			t.Reset(checkSlow)
+		} else {
+			t.Reset(checkFast)
+		}
+	}
+}
+
+// check runs argv once as an exec process of task, bounded by checkTimeout,
+// and deletes the process afterwards whatever happened.
+func (l *leaf) check(ctx context.Context, ctr client.Container, task client.Task, argv []string, fifoDir string, n int64) error {
+	cctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	spec, err := ctr.Spec(cctx)
+	if err != nil {
+		return fmt.Errorf("read container spec: %w", err)
+	}
+	if spec.Process == nil {
+		return errors.New("container spec has no process")
+	}
+	ps := *spec.Process // the container's env, user, cwd, capabilities
+	ps.Args, ps.Terminal, ps.ConsoleSize = argv, false, nil
+	out := &tailBuffer{max: outputTail}
+	ioOpts := []cio.Opt{cio.WithStreams(nil, out, out)}
+	if fifoDir != "" {
+		ioOpts = append(ioOpts, cio.WithFIFODir(fifoDir))
+	}
+	id := fmt.Sprintf("healthcheck-%d", n)
+	proc, err := task.Exec(cctx, id, &ps, cio.NewCreator(ioOpts...))
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	defer func() {
+		dctx, dcancel := l.cleanupCtx()
+		defer dcancel()
+		if _, err := proc.Delete(dctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			l.log.Warn("delete healthcheck process", "exec", id, "err", err)
+		}
+	}()
+	exitC, err := proc.Wait(cctx)
+	if err != nil {
+		return fmt.Errorf("wait: %w", err)
+	}
+	if err := proc.Start(cctx); err != nil {
+		return fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	select {
+	case st := <-exitC:
+		code, _, err := st.Result()
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			return fmt.Errorf("exit code %d: %s", code, strings.TrimSpace(out.String()))
+		}
+		return nil
+	case <-cctx.Done():
+		kctx, kcancel := l.cleanupCtx()
+		defer kcancel()
+		_ = proc.Kill(kctx, syscall.SIGKILL)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("timed out after %s", checkTimeout)
+	}
+}
+
+// notify sends one sd_notify datagram; a leaf without a supervisor socket
+// sends nothing.
+func (l *leaf) notify(state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		l.log.Warn("notify supervisor", "err", err)
+	}
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > outputTail {
+		s = s[len(s)-outputTail:]
+	}
+	return s
+}
+
+// tailBuffer keeps the last max bytes written to it; safe for the cio copy
+// goroutines.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   bytes.Buffer
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b.Write(p)
+	if over := t.b.Len() - t.max; over > 0 {
+		t.b.Next(over)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.b.String()
+}
