@@ -90,25 +90,25 @@ const (
 
 // Status is a supervisor's view of its service, written atomically after each change.
 type Status struct {
-	Label         string    `json:"label"`
-	Service       string    `json:"service"`
-	State         string    `json:"state"`
+	Label   string `json:"label"`
+	Service string `json:"service"`
+	State   string `json:"state"`
 	// Pid is the service's main process: MAINPID when the start command sent
 	// one (a container's task pid), else the start command's pid.
 	Pid int `json:"pid"`
 	// LeafPid is the start command's pid (a leaf such as containerd-run).
-	LeafPid       int       `json:"leaf_pid,omitempty"`
-	SupervisorPid int       `json:"supervisor_pid"`
-	Restarts      int       `json:"restarts"`
-	ExitCode      *int      `json:"exit_code,omitempty"`
+	LeafPid       int  `json:"leaf_pid,omitempty"`
+	SupervisorPid int  `json:"supervisor_pid"`
+	Restarts      int  `json:"restarts"`
+	ExitCode      *int `json:"exit_code,omitempty"`
 	// Healthy means ready for dependents: running, READY, and healthy when
 	// the service has a HEALTHCHECK.
 	Healthy bool `json:"healthy"`
 	// Health is the HEALTHCHECK's verdict: "" (no check), "starting",
 	// "healthy" or "unhealthy".
-	Health        string    `json:"health,omitempty"`
-	Since         time.Time `json:"since"`
-	Message       string    `json:"message,omitempty"`
+	Health  string    `json:"health,omitempty"`
+	Since   time.Time `json:"since"`
+	Message string    `json:"message,omitempty"`
 	// Hash of the Unit the supervisor runs; grow compares it to decide "changed".
 	UnitHash string `json:"unit_hash,omitempty"`
 }

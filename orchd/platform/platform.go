@@ -67,18 +67,18 @@ type LogOptions struct {
 
 // ServiceStatus is one survey row.
 type ServiceStatus struct {
-	Name        string        `json:"name"`
-	Label       string        `json:"label"`
-	State       string        `json:"state"`
-	Pid         int           `json:"pid"`
-	Restarts    int           `json:"restarts"`
-	ExitCode    *int          `json:"exit_code"`
-	Healthy     bool          `json:"healthy"`
+	Name     string `json:"name"`
+	Label    string `json:"label"`
+	State    string `json:"state"`
+	Pid      int    `json:"pid"`
+	Restarts int    `json:"restarts"`
+	ExitCode *int   `json:"exit_code"`
+	Healthy  bool   `json:"healthy"`
 	// Health is the HEALTHCHECK verdict: "", starting, healthy, unhealthy.
 	Health string `json:"health,omitempty"`
 	// LeafPid is the start command's pid when Pid is another process (a
 	// container's task pid reported by its containerd-run leaf).
-	LeafPid int `json:"leaf_pid,omitempty"`
+	LeafPid     int           `json:"leaf_pid,omitempty"`
 	Since       time.Time     `json:"since"`
 	Uptime      time.Duration `json:"uptime_ns"`
 	Message     string        `json:"message,omitempty"`
