@@ -133,7 +133,7 @@ func newPlantCmd(a *app) *cobra.Command {
 			if cmd.Flags().Changed("state-dir") || c.Env.StateDir == "" {
 				c.Env.StateDir = cfg.StateDir
 			}
-			p, err := orchard.Platform(cfg.Platform)
+			p, err := orchard.Platform(cfg.Platform, cfg.Scope)
 			if err != nil {
 				return err
 			}
@@ -159,7 +159,7 @@ func newTendCmd(a *app) *cobra.Command {
 			if b.Version != contract.Version {
 				return fmt.Errorf("stdin: Beds version %q: this orchd reads %q (produce it with `orchd plant`)", b.Version, contract.Version)
 			}
-			p, err := orchard.Platform(b.Platform)
+			p, err := orchard.Platform(b.Platform, b.Scope)
 			if err != nil {
 				return err
 			}

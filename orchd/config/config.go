@@ -4,6 +4,7 @@ package config
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/orchd/orchd/orchd/platform/systemd"
 )
 
 // Config is orchd's resolved configuration.
@@ -61,6 +64,7 @@ type Flags struct {
 	args     []string
 	verbose  bool
 	quiet    bool
+	detect   func(scope string) string
 }
 
 // Bind registers the global flags on fs.
@@ -131,7 +135,6 @@ func (f *Flags) Load(env Env) (*Config, error) {
 	stateDefault := filepath.Join(home, ".orch")
 	c.StateDir, c.Sources["state-dir"] = f.pick("state-dir", f.stateDir, env, "ORCH_STATE_DIR", rc, stateDefault)
 	c.Runtime, c.Sources["runtime"] = f.pick("runtime", f.runtime, env, "ORCH_RUNTIME", rc, "bare")
-	c.Platform, c.Sources["platform"] = f.pick("platform", f.platform, env, "ORCH_PLATFORM", rc, DefaultPlatform())
 	// Each project gets its own namespace unless told otherwise, so two projects
 	// never see, replace or stop each other's services.
 	c.Namespace, c.Sources["namespace"] = f.pick("namespace", f.ns, env, "ORCH_NAMESPACE", rc, ProjectNamespace(project))
@@ -153,6 +156,16 @@ func (f *Flags) Load(env Env) (*Config, error) {
 		scope = "system"
 	}
 	c.Scope, c.Sources["scope"] = f.pickValue(scope, scope != "", env, "ORCH_SCOPE", rc, "scope", "user")
+	// The default platform depends on the scope: systemd only when the
+	// scope's manager answers. Probed only when nothing else chose one.
+	c.Platform, c.Sources["platform"] = f.pick("platform", f.platform, env, "ORCH_PLATFORM", rc, "")
+	if c.Platform == "" {
+		detect := f.detect
+		if detect == nil {
+			detect = DefaultPlatform
+		}
+		c.Platform = detect(c.Scope)
+	}
 
 	if f.fs != nil && f.fs.Changed("overlay") {
 		c.Overlays, c.Sources["overlay"] = absAll("", f.overlays), "flag"
@@ -229,15 +242,27 @@ func ValidNamespace(ns string) bool { return dnsLabel.MatchString(ns) }
 // Files returns the Orchfile followed by the overlays.
 func (c *Config) Files() []string { return append([]string{c.Orchfile}, c.Overlays...) }
 
-// DefaultPlatform is systemd where systemd is PID 1, launchd on macOS, else orchdi.
-func DefaultPlatform() string {
-	if runtime.GOOS == "darwin" {
+// DefaultPlatform is launchd on macOS, systemd where PID 1 is systemd and the
+// manager of scope answers on D-Bus, else orchdi.
+func DefaultPlatform(scope string) string {
+	return detectPlatform(context.Background(), runtime.GOOS, systemd.ThisHost(), scope)
+}
+
+func detectPlatform(ctx context.Context, goos string, h systemd.Host, scope string) string {
+	switch {
+	case goos == "darwin":
 		return "launchd"
-	}
-	if b, err := os.ReadFile("/proc/1/comm"); err == nil && strings.TrimSpace(string(b)) == "systemd" {
+	case goos == "linux" && systemd.Available(ctx, h, scope) == nil:
 		return "systemd"
 	}
 	return "orchdi"
+}
+
+// WithDetector replaces the default-platform probe (tests: a host without
+// the probe's side effects).
+func (f *Flags) WithDetector(detect func(scope string) string) *Flags {
+	f.detect = detect
+	return f
 }
 
 func (f *Flags) pick(name, flagVal string, env Env, envKey string, rc *rcSet, def string) (string, string) {

@@ -1,12 +1,16 @@
 package config
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
+
+	"github.com/orchd/orchd/orchd/platform/systemd"
 )
 
 // load binds fresh flags, parses argv and resolves with the given env map.
@@ -36,7 +40,7 @@ func TestPrecedence(t *testing.T) {
 		{"home rc beats default", nil, nil, func(c *Config) (string, string) { return c.Runtime, "containerd" }},
 		{"env beats rc", nil, map[string]string{"ORCH_NAMESPACE": "fromenv"}, func(c *Config) (string, string) { return c.Namespace, "fromenv" }},
 		{"flag beats env", []string{"--namespace", "fromflag"}, map[string]string{"ORCH_NAMESPACE": "fromenv"}, func(c *Config) (string, string) { return c.Namespace, "fromflag" }},
-		{"default platform", nil, nil, func(c *Config) (string, string) { return c.Platform, DefaultPlatform() }},
+		{"default platform", nil, nil, func(c *Config) (string, string) { return c.Platform, DefaultPlatform(c.Scope) }},
 		{"data dir follows state dir", []string{"--state-dir", "/s"}, nil, func(c *Config) (string, string) { return c.DataDir, "/s/data/fromproject" }},
 		{"rc state dir", nil, nil, func(c *Config) (string, string) { return c.StateDir, "/home-state" }},
 		{"orchfile default", nil, nil, func(c *Config) (string, string) { return c.Orchfile, filepath.Join(project, "Orchfile") }},
@@ -153,5 +157,66 @@ func TestDefaultNamespaceFollowsProject(t *testing.T) {
 	}
 	if c.Namespace != "shop-front" || !strings.HasSuffix(c.DataDir, "/data/shop-front") {
 		t.Fatalf("namespace %q data %q, want shop-front and <state>/data/shop-front", c.Namespace, c.DataDir)
+	}
+}
+
+func TestDetectPlatform(t *testing.T) {
+	ok := func(context.Context, string) error { return nil }
+	silent := func(context.Context, string) error { return errors.New("no bus") }
+	for _, tt := range []struct {
+		name string
+		goos string
+		host systemd.Host
+		want string
+	}{
+		{"macOS", "darwin", systemd.Host{}, "launchd"},
+		{"systemd PID 1 answering", "linux", systemd.Host{PID1: "systemd", Answers: ok}, "systemd"},
+		{"systemd PID 1, bus silent", "linux", systemd.Host{PID1: "systemd", Answers: silent}, "orchdi"},
+		{"other PID 1", "linux", systemd.Host{PID1: "tini", Answers: ok}, "orchdi"},
+		{"other OS", "freebsd", systemd.Host{PID1: "systemd", Answers: ok}, "orchdi"},
+	} {
+		if got := detectPlatform(context.Background(), tt.goos, tt.host, "user"); got != tt.want {
+			t.Errorf("%s: got %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestPlatformDefaultUsesDetector(t *testing.T) {
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	var asked string
+	f := Bind(fs).WithDetector(func(scope string) string { asked = scope; return "systemd" })
+	if err := fs.Parse([]string{"--system"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Load(func(k string) (string, bool) {
+		if k == "HOME" || k == "ORCH_PROJECT" {
+			return t.TempDir(), true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Platform != "systemd" || c.Sources["platform"] != "default" || asked != "system" {
+		t.Errorf("platform %q from %q, probed scope %q; want systemd from default, probed for system", c.Platform, c.Sources["platform"], asked)
+	}
+	fs = pflag.NewFlagSet("t", pflag.ContinueOnError)
+	f = Bind(fs).WithDetector(func(string) string { t.Error("detector called although --platform was given"); return "" })
+	fs.Parse([]string{"--platform", "orchdi"})
+	if c, err := f.Load(func(k string) (string, bool) { return t.TempDir(), k == "HOME" || k == "ORCH_PROJECT" }); err != nil || c.Platform != "orchdi" {
+		t.Errorf("flag platform: %v %v", c, err)
+	}
+}
+
+// TestDefaultPlatformOnThisHost: where PID 1 is not systemd the default is
+// orchdi, so a bare `orchd grow` works on such a host.
+func TestDefaultPlatformOnThisHost(t *testing.T) {
+	h := systemd.ThisHost()
+	want := "orchdi"
+	if h.PID1 == "systemd" && systemd.Available(context.Background(), h, "user") == nil {
+		want = "systemd"
+	}
+	if got := DefaultPlatform("user"); got != want {
+		t.Errorf("PID 1 is %q: default platform %s, want %s", h.PID1, got, want)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/platform"
 	"github.com/orchd/orchd/orchd/platform/orchdi"
+	"github.com/orchd/orchd/orchd/platform/systemd"
 	"github.com/orchd/orchd/orchd/runtime"
 	"github.com/orchd/orchd/orchd/runtime/bare"
 	"github.com/orchd/orchd/orchd/runtime/containerd"
@@ -51,12 +52,16 @@ func RuntimeFor(c *config.Config) (runtime.Runtime, error) {
 	return rt, nil
 }
 
-// Platform returns the platform called name.
-func Platform(name string) (platform.Platform, error) {
+// Platform returns the platform called name, for scope ("user" or "system";
+// empty = user). A platform that cannot work on this host says so, in one
+// line naming what to pass instead, when it is first asked to act.
+func Platform(name, scope string) (platform.Platform, error) {
 	switch name {
 	case "orchdi":
 		return orchdi.New(), nil
-	case "systemd", "launchd":
+	case "systemd":
+		return systemd.New(scope), nil
+	case "launchd":
 		return nil, fmt.Errorf("platform %s is not available in this build: use --platform orchdi (or ORCH_PLATFORM=orchdi)", name)
 	}
 	return nil, fmt.Errorf("unknown platform %q: want orchdi, systemd or launchd", name)
@@ -151,7 +156,7 @@ func Grow(ctx context.Context, c *config.Config, opts GrowOptions) (GrowResult, 
 	if err != nil {
 		return res, err
 	}
-	p, err := Platform(c.Platform)
+	p, err := Platform(c.Platform, c.Scope)
 	if err != nil {
 		return res, err
 	}
@@ -387,7 +392,7 @@ func setup(c *config.Config) (contract.Env, platform.Platform, runtime.Runtime, 
 	if err != nil {
 		return env, nil, nil, err
 	}
-	p, err := Platform(c.Platform)
+	p, err := Platform(c.Platform, c.Scope)
 	if err != nil {
 		return env, nil, nil, err
 	}

@@ -46,7 +46,7 @@ func TestSowExpandsBuiltinsAndSkipsFromUnderBare(t *testing.T) {
 		t.Errorf("sow changed its input: %q", s.Services[0].RunCommand)
 	}
 
-	p, err := Platform("orchdi")
+	p, err := Platform("orchdi", "user")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestSowExpandsBuiltinsAndSkipsFromUnderBare(t *testing.T) {
 }
 
 func TestPlantRefusesOtherVersions(t *testing.T) {
-	p, _ := Platform("orchdi")
+	p, _ := Platform("orchdi", "user")
 	if _, err := Plant(&contract.Cuttings{Version: "0"}, p, "user"); err == nil || !strings.Contains(err.Error(), "version") {
 		t.Errorf("err = %v", err)
 	}
@@ -75,8 +75,11 @@ func TestUnknownNames(t *testing.T) {
 	if _, err := Runtime("docker"); err == nil {
 		t.Error("runtime docker: no error")
 	}
-	if _, err := Platform("systemd"); err == nil || !strings.Contains(err.Error(), "--platform orchdi") {
-		t.Errorf("platform systemd: %v, want the fix", err)
+	if _, err := Platform("upstart", "user"); err == nil || !strings.Contains(err.Error(), "want orchdi, systemd or launchd") {
+		t.Errorf("platform upstart: %v, want the known ones", err)
+	}
+	if p, err := Platform("systemd", "system"); err != nil || p.Name() != "systemd" {
+		t.Errorf("platform systemd: %v", err)
 	}
 	err := unknownService("wbe", []string{"web", "db"})
 	if !strings.Contains(err.Error(), "db, web") {

@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/platform"
 	"github.com/orchd/orchd/orchd/spec"
 )
 
@@ -104,8 +104,8 @@ func (*Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, error)
 			ProjectDir: env.ProjectDir, Runtime: c.Runtime, StateDir: env.StateDir, Exec: cut.Exec, Process: cut.Process,
 			Healthcheck: svc.Healthcheck, ReadinessTimeout: svc.ReadinessTimeout, Oneshot: svc.Oneshot,
 			Restart: svc.Restart, Timeouts: svc.Timeouts,
-			Stdout:   logPath(svc.Logging.Stdout, svc.Name, env, l.LogFile(label)),
-			Stderr:   logPath(svc.Logging.Stderr, svc.Name, env, l.LogFile(label)),
+			Stdout:   platform.LogPath(svc.Logging.Stdout, svc.Name, env, l.LogFile(label)),
+			Stderr:   platform.LogPath(svc.Logging.Stderr, svc.Name, env, l.LogFile(label)),
 			Requires: deps(svc.Requires), After: deps(svc.After),
 		}
 		b, err := json.MarshalIndent(u, "", "  ")
@@ -119,17 +119,4 @@ func (*Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, error)
 		beds.Beds = append(beds.Beds, bed)
 	}
 	return beds, nil
-}
-
-// logPath resolves STDOUT/STDERR: ${SERVICE_NAME} filled, relative paths
-// against the project dir, empty = the service log.
-func logPath(p, service string, env contract.Env, def string) string {
-	if p == "" {
-		return def
-	}
-	p = strings.ReplaceAll(p, "${SERVICE_NAME}", service)
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(env.ProjectDir, p)
-	}
-	return p
 }
