@@ -410,3 +410,84 @@ READINESS_TIMEOUT 2s
 		t.Fatalf("ok still surveyed after --remove-orphans")
 	}
 }
+
+func TestSurveyExplains(t *testing.T) {
+	h := newHome(t)
+	proj := h.project("explain", `SERVICE web
+RUN exec sleep 1000
+TIMEOUT_STOP 2s
+
+SERVICE sick
+RUN exec sleep 1000
+HEALTHCHECK false
+TIMEOUT_STOP 2s
+
+SERVICE crash
+RUN sh -c 'echo crashing on purpose >&2; exit 3'
+`)
+	h.must(proj, "grow")
+	h.waitState(proj, "crash", contract.StateFailed, 15*time.Second)
+	web := h.waitState(proj, "web", contract.StateRunning, 15*time.Second)
+	h.waitState(proj, "sick", contract.StateRunning, 15*time.Second)
+
+	out := h.must(proj, "survey").stdout
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if f := strings.Fields(lines[0]); strings.Join(f, " ") != "SERVICE STATE HEALTH PID RESTARTS UPTIME EXIT REASON" {
+		t.Fatalf("survey header: %q", lines[0])
+	}
+	row := func(name string) []string {
+		for _, l := range lines[1:] {
+			if f := strings.Fields(l); len(f) > 0 && f[0] == name {
+				return f
+			}
+		}
+		t.Fatalf("survey has no row %s:\n%s", name, out)
+		return nil
+	}
+	if f := row("crash"); f[1] != "failed" || f[3] != "-" || f[6] != "3" || !strings.Contains(strings.Join(f[7:], " "), "exited with code 3") {
+		t.Fatalf("crash row: want failed, no pid, exit 3 and the reason, got %q\n%s", f, out)
+	}
+	if f := row("sick"); f[2] != "unhealthy" {
+		t.Fatalf("sick row: want HEALTH unhealthy, got %q\n%s", f, out)
+	}
+	if f := row("web"); f[1] != "running" || f[3] != fmt.Sprint(web.Pid) || len(f) != 7 {
+		t.Fatalf("web row: want running, pid %d, no reason, got %q\n%s", web.Pid, f, out)
+	}
+	if js := h.survey(proj)["crash"]; js.Pid != 0 {
+		t.Fatalf("survey --json shows the dead pid %d of crash", js.Pid)
+	}
+
+	// survey SERVICE... narrows; an unknown name is an error naming the known ones.
+	if rows := h.survey(proj, "web", "crash"); len(rows) != 2 || rows["sick"].Name != "" {
+		t.Fatalf("survey web crash: %+v", rows)
+	}
+	if r := h.run(proj, "survey", "nosuch"); r.code == 0 || !strings.Contains(r.stderr, "known services are crash, sick, web") {
+		t.Fatalf("survey nosuch: %s", r)
+	}
+
+	// --watch redraws until interrupted (not a terminal here: one table after another).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, orchdBin, "survey", "--watch", "--interval", "100ms", "web")
+	cmd.Dir, cmd.Env = proj, h.envs
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var seen bytes.Buffer
+	buf := make([]byte, 4096)
+	for strings.Count(seen.String(), "SERVICE") < 3 {
+		n, err := pipe.Read(buf)
+		if err != nil {
+			t.Fatalf("survey --watch: %v after %q", err, seen.String())
+		}
+		seen.Write(buf[:n])
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("survey --watch ended with %v after an interrupt", err)
+	}
+}

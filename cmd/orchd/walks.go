@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,7 +16,6 @@ import (
 	"github.com/orchd/orchd/orchd/orchard"
 	"github.com/orchd/orchd/orchd/platform"
 	"github.com/orchd/orchd/orchd/runtime"
-	"github.com/orchd/orchd/orchd/runtime/containerd"
 )
 
 func newGrowCmd(a *app) *cobra.Command {
@@ -135,9 +133,7 @@ ENV_FILE, WORKDIR and USER.`,
 				return err
 			}
 			req := runtime.ExecRequest{Argv: args[1:], Stdin: cmd.InOrStdin(), Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
-			if f, ok := req.Stdin.(*os.File); ok && !noTTY && containerd.IsTerminal(int(f.Fd())) {
-				req.TTY = true
-			}
+			req.TTY = !noTTY && isTerminal(req.Stdin)
 			code, err := orchard.Exec(cmd.Context(), cfg, args[0], req)
 			if err != nil {
 				return err
@@ -153,31 +149,61 @@ ENV_FILE, WORKDIR and USER.`,
 }
 
 func newSurveyCmd(a *app) *cobra.Command {
-	var asJSON bool
+	var asJSON, watch bool
+	var interval time.Duration
 	cmd := &cobra.Command{
-		Use:   "survey",
-		Short: "Show every service's state",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   "survey [SERVICE...]",
+		Short: "Show each service's state, health, pid, restarts, uptime, last exit, and why it is not running",
+		Long: `Show every service of the namespace (or the SERVICEs named): SERVICE STATE
+HEALTH PID RESTARTS UPTIME EXIT, and a REASON for anything not running. PID is
+shown only while that process is alive. --watch redraws the table every
+--interval until interrupted (in place on a terminal).`,
+		ValidArgsFunction: a.completeServices,
+		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.config()
 			if err != nil {
 				return err
 			}
-			rows, err := orchard.Survey(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if rows == nil {
-					rows = []platform.ServiceStatus{}
+			out := cmd.OutOrStdout()
+			tty := isTerminal(out)
+			for {
+				rows, err := orchard.Survey(cmd.Context(), cfg, args...)
+				if err != nil {
+					return err
 				}
-				return writeJSON(cmd.OutOrStdout(), rows)
+				switch {
+				case asJSON:
+					if rows == nil {
+						rows = []platform.ServiceStatus{}
+					}
+					if err := writeJSON(out, rows); err != nil {
+						return err
+					}
+				case watch && tty:
+					var b strings.Builder
+					b.WriteString("\x1b[H\x1b[2J") // home, clear: redraw in place
+					printSurvey(&b, rows)
+					io.WriteString(out, b.String())
+				default:
+					printSurvey(out, rows)
+				}
+				if !watch {
+					return nil
+				}
+				if !tty {
+					fmt.Fprintln(out)
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(interval):
+				}
 			}
-			printSurvey(cmd.OutOrStdout(), rows)
-			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw every --interval until interrupted")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "--watch refresh interval")
 	return cmd
 }
 
@@ -187,11 +213,11 @@ func printSurvey(w io.Writer, rows []platform.ServiceStatus) {
 	for _, r := range rows {
 		withTask = withTask || r.ContainerID != ""
 	}
+	head := "SERVICE\tSTATE\tHEALTH\tPID\tRESTARTS\tUPTIME\tEXIT"
 	if withTask {
-		fmt.Fprintln(tw, "SERVICE\tSTATE\tPID\tRESTARTS\tUPTIME\tEXIT\tCONTAINER\tTASK")
-	} else {
-		fmt.Fprintln(tw, "SERVICE\tSTATE\tPID\tRESTARTS\tUPTIME\tEXIT")
+		head += "\tCONTAINER\tTASK"
 	}
+	fmt.Fprintln(tw, head+"\tREASON")
 	for _, r := range rows {
 		pid, exit, up := "-", "-", "-"
 		if r.Pid > 0 {
@@ -203,13 +229,39 @@ func printSurvey(w io.Writer, rows []platform.ServiceStatus) {
 		if r.State == "running" && r.Uptime > 0 {
 			up = r.Uptime.Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s", r.Name, r.State, pid, r.Restarts, up, exit)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s", r.Name, r.State, health(r), pid, r.Restarts, up, exit)
 		if withTask {
 			fmt.Fprintf(tw, "\t%s\t%s", dash(r.ContainerID), dash(r.TaskStatus))
 		}
-		fmt.Fprintln(tw)
+		fmt.Fprintf(tw, "\t%s\n", reason(r))
 	}
 	tw.Flush()
+}
+
+// reason says why a service is not running: the supervisor's message, else
+// where to look.
+func reason(r platform.ServiceStatus) string {
+	if r.State == "running" {
+		return ""
+	}
+	if r.Message != "" {
+		return r.Message
+	}
+	if r.State == "failed" {
+		return "see: orchd logs " + r.Name
+	}
+	return ""
+}
+
+// health is the HEALTHCHECK's verdict while the service runs, "-" otherwise.
+func health(r platform.ServiceStatus) string {
+	switch {
+	case r.State != "running":
+		return "-"
+	case r.Healthy:
+		return "healthy"
+	}
+	return "unhealthy"
 }
 
 func dash(s string) string {

@@ -285,13 +285,16 @@ func dashIfEmpty(s string) string {
 }
 
 // Survey reports every service with state, enriched by the runtime when it can.
-func Survey(ctx context.Context, c *config.Config) ([]platform.ServiceStatus, error) {
+func Survey(ctx context.Context, c *config.Config, only ...string) ([]platform.ServiceStatus, error) {
 	env, p, rt, err := setup(c)
 	if err != nil {
 		return nil, err
 	}
 	rows, err := p.Survey(ctx, env)
 	if err != nil {
+		return nil, err
+	}
+	if rows, err = pick(rows, only); err != nil {
 		return nil, err
 	}
 	if d, ok := rt.(runtime.Describer); ok && len(rows) > 0 {
@@ -365,6 +368,27 @@ func Logs(ctx context.Context, c *config.Config, service string, w io.Writer, op
 		known = append(known, r.Name)
 	}
 	return unknownService(service, known)
+}
+
+// pick keeps the rows of the named services (all when none are named); a
+// name with no row is an error listing the known ones.
+func pick(rows []platform.ServiceStatus, only []string) ([]platform.ServiceStatus, error) {
+	if len(only) == 0 {
+		return rows, nil
+	}
+	var known []string
+	for _, r := range rows {
+		known = append(known, r.Name)
+	}
+	var out []platform.ServiceStatus
+	for _, n := range only {
+		i := slices.Index(known, n)
+		if i < 0 {
+			return nil, unknownService(n, known)
+		}
+		out = append(out, rows[i])
+	}
+	return out, nil
 }
 
 // ServiceNames lists the Orchfile's services and those with state in the

@@ -58,6 +58,11 @@ func (*Platform) Survey(ctx context.Context, env contract.Env) ([]platform.Servi
 		if st.State == contract.StateRunning && !st.Since.IsZero() {
 			row.Uptime = now.Sub(st.Since)
 		}
+		// Only a live process is shown: a stopped service's last pid may
+		// already belong to another process.
+		if row.Pid > 0 && (supervise.Final(row.State) || !supervise.Running(row.Pid)) {
+			row.Pid = 0
+		}
 		rows = append(rows, row)
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })

@@ -149,9 +149,3 @@ func rawTerminal(fd int) (func(), error) {
 	}
 	return func() { unix.IoctlSetTermios(fd, unix.TCSETS, old) }, nil
 }
-
-// IsTerminal reports whether fd is a terminal.
-func IsTerminal(fd int) bool {
-	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	return err == nil
-}
