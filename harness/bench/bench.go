@@ -257,7 +257,9 @@ func target(name, unit string, orchd Stat, goal float64, against string, rounds 
 		Ratio: ratio(orchd.Median, goal), RatioTarget: 1, Rounds: rounds}
 }
 
-func side(name string, s Stat) Side { return Side{Against: name, Median: s.Median, Min: s.Min, Max: s.Max} }
+func side(name string, s Stat) Side {
+	return Side{Against: name, Median: s.Median, Min: s.Min, Max: s.Max}
+}
 
 func ratio(a, b float64) float64 {
 	if b == 0 {

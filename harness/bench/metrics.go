@@ -96,7 +96,9 @@ func (r *runner) single(ctx context.Context) ([]Metric, error) {
 		return nil, err
 	}
 	o, c, f := s["orchd"], s[CtrSeqName], s[FloorName]
-	p := func(v []float64, q int) Stat { return Stat{Median: percentile(v, q), Min: stat(v).Min, Max: stat(v).Max, Values: v} }
+	p := func(v []float64, q int) Stat {
+		return Stat{Median: percentile(v, q), Min: stat(v).Min, Max: stat(v).Max, Values: v}
+	}
 	p50 := measured("single start to RUNNING, p50", "s", p(o.up, 50), p(c.up, 50), "one `ctr run -d`", k, side(FloorName, p(f.up, 50)))
 	p50.RatioTarget = SingleRatioTarget
 	p95 := measured("single start to RUNNING, p95", "s", p(o.up, 95), p(c.up, 95), "one `ctr run -d`", k, side(FloorName, p(f.up, 95)))
