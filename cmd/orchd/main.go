@@ -113,6 +113,6 @@ func newRootCmd() *cobra.Command {
 	}
 	add("walks", newGrowCmd(a), newSurveyCmd(a), newFellCmd(a), newLogsCmd(a), newRestartCmd(a), newKillCmd(a), newExecCmd(a))
 	add("rows", newParseCmd(a), newValidateCmd(a), newSowCmd(a), newPlantCmd(a), newTendCmd(a))
-	add("leaves", newSuperviseCmd(a), newContainerdRunCmd(a), newVMRunCmd(a), newVMInitCmd(a), newHealthWaitCmd(a))
+	add("leaves", newSuperviseCmd(a), newContainerdRunCmd(a), newVMRunCmd(a), newVMInitCmd(a), newHealthWaitCmd(a), newEnvExecCmd(a))
 	return root
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/orchd/orchd/orchd/config"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/platform"
+	"github.com/orchd/orchd/orchd/platform/launchd"
 	"github.com/orchd/orchd/orchd/platform/orchdi"
 	"github.com/orchd/orchd/orchd/platform/systemd"
 	"github.com/orchd/orchd/orchd/runtime"
@@ -62,7 +63,7 @@ func Platform(name, scope string) (platform.Platform, error) {
 	case "systemd":
 		return systemd.New(scope), nil
 	case "launchd":
-		return nil, fmt.Errorf("platform %s is not available in this build: use --platform orchdi (or ORCH_PLATFORM=orchdi)", name)
+		return launchd.New(scope), nil
 	}
 	return nil, fmt.Errorf("unknown platform %q: want orchdi, systemd or launchd", name)
 }

@@ -385,5 +385,5 @@ func (p *Platform) Logs(ctx context.Context, env contract.Env, service string, w
 			}
 		}
 	}
-	return followFile(ctx, path, w, opts)
+	return platform.FollowFile(ctx, path, w, opts)
 }

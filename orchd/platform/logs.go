@@ -1,4 +1,4 @@
-package systemd
+package platform
 
 import (
 	"bytes"
@@ -8,13 +8,11 @@ import (
 	"io"
 	"os"
 	"time"
-
-	"github.com/orchd/orchd/orchd/platform"
 )
 
-// followFile writes path (its last opts.Lines lines when set) to w and, with
+// FollowFile writes path (its last opts.Lines lines when set) to w and, with
 // opts.Follow, what is appended to it until ctx ends.
-func followFile(ctx context.Context, path string, w io.Writer, opts platform.LogOptions) error {
+func FollowFile(ctx context.Context, path string, w io.Writer, opts LogOptions) error {
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist) && opts.Follow:

@@ -2,9 +2,13 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/orchd/orchd/orchd/envfile"
 	"github.com/orchd/orchd/orchd/platform/systemd"
 	"github.com/orchd/orchd/orchd/spec"
 )
@@ -28,5 +32,34 @@ func newHealthWaitCmd(*app) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&readiness, "readiness-timeout", string(spec.DefaultReadinessTimeout), "give up after this long (READINESS_TIMEOUT)")
+	return cmd
+}
+
+// newEnvExecCmd is how launchd jobs get their ENV without it being in the
+// world-readable plist: read the env files (later wins), then exec.
+func newEnvExecCmd(*app) *cobra.Command {
+	var files []string
+	cmd := &cobra.Command{
+		Use:    "env-exec --env-file F... -- COMMAND [ARG...]",
+		Short:  "Exec a command with the environment from env files (launchd jobs)",
+		Args:   cobra.MinimumNArgs(1),
+		Hidden: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kv, err := envfile.ReadAll(files)
+			if err != nil {
+				return err
+			}
+			env := os.Environ()
+			for k, v := range kv {
+				env = append(env, k+"="+v)
+			}
+			path, err := exec.LookPath(args[0])
+			if err != nil {
+				return err
+			}
+			return syscall.Exec(path, args, env)
+		},
+	}
+	cmd.Flags().StringArrayVar(&files, "env-file", nil, "KEY=value file (repeatable; later files win)")
 	return cmd
 }
