@@ -33,9 +33,9 @@ func TestQemuArgsFromSpec(t *testing.T) {
 	for _, want := range [][]string{
 		{"-m", "1536"}, {"-smp", "2"}, {"-kernel", "/k/vmlinuz"}, {"-initrd", "/w/initrd.cpio"},
 		{"-machine", "q35,accel=tcg"},
-		{"-fsdev", "local,id=fs0,path=/srv/a,,b,security_model=passthrough"},
+		{"-fsdev", "local,id=fs0,path=/srv/a,,b,security_model=mapped-xattr"},
 		{"-device", "virtio-9p-pci,fsdev=fs0,mount_tag=vol0"},
-		{"-fsdev", "local,id=fs1,path=/srv/ro,security_model=passthrough,readonly=on"},
+		{"-fsdev", "local,id=fs1,path=/srv/ro,security_model=mapped-xattr,readonly=on"},
 		{"-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=tcp::9000-:9000"},
 		{"-device", "virtio-net-pci,netdev=net0"},
 		{"-chardev", "socket,id=ctl0,fd=3"},
@@ -165,5 +165,68 @@ func TestCutWritesSpecFileNotArgv(t *testing.T) {
 	host, err := vm.New().Cut(spec.Service{Name: "h", Mode: spec.ModeHost, RunCommand: "echo hi"}, env)
 	if err != nil || !slices.Equal(host.Exec.Start, []string{"/bin/sh", "-c", "echo hi"}) {
 		t.Errorf("RUN service: %q %v", host.Exec.Start, err)
+	}
+}
+
+func TestGuestLimitsFromResources(t *testing.T) {
+	l, err := vm.GuestLimits(spec.Resources{Memory: "64M", CPUs: ptr(0.5), TasksMax: 77, IOWeight: 300, LimitNofile: 1234, LimitNproc: 321})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.CPUMax != "50000 100000" || l.PidsMax != 77 || l.IOWeight != 300 || l.MemoryMax != 64<<20 {
+		t.Errorf("limits = %+v, want cpu.max 50000 100000, pids 77, io 300, memory 64M", l)
+	}
+	want := []guest.Rlimit{{Directive: "LIMIT_NOFILE", Resource: 7, Value: 1234}, {Directive: "LIMIT_NPROC", Resource: 6, Value: 321}}
+	if !slices.Equal(l.Rlimits, want) {
+		t.Errorf("rlimits = %+v, want %+v", l.Rlimits, want)
+	}
+	// CPU_QUOTA, the more explicit, wins for cpu.max; CPUS still sizes the VM.
+	l, err = vm.GuestLimits(spec.Resources{CPUs: ptr(1.0), CPUQuota: "150%"})
+	if err != nil || l.CPUMax != "150000 100000" {
+		t.Errorf("CPU_QUOTA 150%%: cpu.max %q (%v)", l.CPUMax, err)
+	}
+	if l, err = vm.GuestLimits(spec.Resources{}); err != nil || l.CPUMax != "" || l.PidsMax != 0 || len(l.Rlimits) != 0 {
+		t.Errorf("no directives: %+v %v", l, err)
+	}
+	// Below the kernel's minimum quota: refused, naming the directive.
+	if _, err := vm.GuestLimits(spec.Resources{CPUs: ptr(0.001)}); err == nil || !strings.Contains(err.Error(), "CPUS 0.001") {
+		t.Errorf("CPUS 0.001: err %v, want one naming CPUS", err)
+	}
+	_, err = vm.New().Cut(spec.Service{Name: "tiny", Mode: spec.ModeContainer, Image: "oci-layout:///img", Resources: spec.Resources{CPUs: ptr(0.001)}}, contract.Env{StateDir: "/s"})
+	if err == nil || !strings.Contains(err.Error(), "service tiny: CPUS 0.001") {
+		t.Errorf("Cut of CPUS 0.001: err %v, want the sow step to refuse it naming CPUS", err)
+	}
+
+	var m vm.Machine
+	if err := m.Resources(spec.Resources{CPUQuota: "250%"}); err != nil || m.CPUs != 3 {
+		t.Errorf("CPU_QUOTA 250%% without CPUS: %d vCPUs (%v), want 3", m.CPUs, err)
+	}
+	if err := m.Resources(spec.Resources{CPUs: ptr(0.5), CPUQuota: "250%"}); err != nil || m.CPUs != 1 {
+		t.Errorf("CPUS 0.5 with CPU_QUOTA 250%%: %d vCPUs (%v), want ceil(CPUS) = 1", m.CPUs, err)
+	}
+}
+
+func TestGuestHealthcheckArgv(t *testing.T) {
+	img := ocispec.ImageConfig{Cmd: []string{"x"}}
+	for _, tc := range []struct {
+		hc    string
+		shell bool
+		want  []string
+	}{
+		{"/probe exit 0", false, []string{"/probe", "exit", "0"}},
+		{"pg_isready -q", true, []string{"/bin/sh", "-c", "pg_isready -q"}},
+		{"http://127.0.0.1:8080/", true, nil},
+		{"", true, nil},
+	} {
+		cfg, err := vm.GuestConfig(vm.GuestInput{Image: img, Service: spec.Service{Name: "x", Healthcheck: tc.hc}, HasShell: tc.shell})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(cfg.Healthcheck, tc.want) {
+			t.Errorf("HEALTHCHECK %q (shell %v): argv %q, want %q", tc.hc, tc.shell, cfg.Healthcheck, tc.want)
+		}
+		if (tc.want != nil) != (cfg.HealthTimeout > 0) {
+			t.Errorf("HEALTHCHECK %q: timeout %v", tc.hc, cfg.HealthTimeout)
+		}
 	}
 }

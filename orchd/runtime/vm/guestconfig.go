@@ -27,6 +27,8 @@ type GuestInput struct {
 	Group    []byte
 	Modules  []string // guest paths, load order
 	Volumes  []guest.Mount
+	// HasShell says the image has /bin/sh, which a command HEALTHCHECK then runs under.
+	HasShell bool
 }
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -111,6 +113,10 @@ func GuestConfig(in GuestInput) (guest.Config, error) {
 		env = append(env, "HOME="+home)
 	}
 
+	limits, err := GuestLimits(svc.Resources)
+	if err != nil {
+		return guest.Config{}, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
 	c := guest.Config{
 		Argv: argv, Env: env, Dir: dir, UID: uid, GID: gid, Groups: groups,
 		Hostname:    svc.Name,
@@ -118,12 +124,29 @@ func GuestConfig(in GuestInput) (guest.Config, error) {
 		Modules:     in.Modules,
 		StopTimeout: svc.Timeouts.Stop.Std(spec.DefaultTimeoutStop.Std(0)),
 		Cgroup2:     true,
+		Limits:      limits,
+	}
+	if IsCommandCheck(svc.Healthcheck) {
+		hc := strings.TrimSpace(svc.Healthcheck)
+		if in.HasShell {
+			c.Healthcheck = []string{"/bin/sh", "-c", hc}
+		} else if c.Healthcheck, err = shlex.Split(hc); err != nil {
+			return guest.Config{}, fmt.Errorf("service %s: HEALTHCHECK %q: %w", svc.Name, hc, err)
+		}
+		c.HealthTimeout = HealthTimeout
 	}
 	if len(svc.Publish) > 0 {
 		n := guest.UserNet()
 		c.Network = &n
 	}
 	return c, nil
+}
+
+// IsCommandCheck reports whether a HEALTHCHECK is a command (run inside the
+// guest) rather than an http(s) URL (fetched from the host).
+func IsCommandCheck(hc string) bool {
+	hc = strings.TrimSpace(hc)
+	return hc != "" && !strings.HasPrefix(hc, "http://") && !strings.HasPrefix(hc, "https://")
 }
 
 // resolveUser maps an image USER ("name", "uid", "name:group", "uid:gid") to ids.

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
 	"github.com/orchd/orchd/orchd/contract"
@@ -39,6 +40,22 @@ func GuestModules(network bool) []string {
 	}
 	return m
 }
+
+// Healthcheck cadence, as the supervisor's own checks: fast until the first
+// healthy verdict (dependents are waiting), then relaxed; each run bounded.
+const (
+	healthFast = 250 * time.Millisecond
+	healthSlow = 2 * time.Second
+	// HealthTimeout bounds one HEALTHCHECK run inside the guest.
+	HealthTimeout = 5 * time.Second
+	// healthGrace is how much longer than HealthTimeout the host waits for
+	// the guest's verdict before counting the check as failed.
+	healthGrace = 10 * time.Second
+)
+
+// HealthKey is the sd_notify field that carries a HEALTHCHECK verdict run
+// where the service lives ("healthy" or "unhealthy").
+const HealthKey = "X_ORCHD_HEALTH"
 
 // EnvDebug, when set to 1 in vm-run's environment, keeps kernel messages on the console.
 const EnvDebug = "ORCHD_VM_DEBUG"
@@ -110,7 +127,8 @@ func (l *Leaf) Run(ctx context.Context, specFile string) (int, error) {
 		return 1, err
 	}
 	m.Shares = shares
-	if err := l.buildInitrd(s, k, mounts, m.Initrd); err != nil {
+	cfg, err := l.buildInitrd(s, k, mounts, m.Initrd)
+	if err != nil {
 		return 1, err
 	}
 	l.Log.Info("vm: initramfs built", "service", s.Service.Name, "image", s.Service.Image, "kernel", k.Version, "took", time.Since(start).Round(time.Millisecond))
@@ -121,10 +139,18 @@ func (l *Leaf) Run(ctx context.Context, specFile string) (int, error) {
 	}
 	defer host.Close()
 	m.ControlFD = 3
-	return l.boot(ctx, qemu, m, s, host, guestEnd)
+	return l.boot(ctx, qemu, m, s, cfg, host, guestEnd)
 }
 
-func (l *Leaf) boot(ctx context.Context, qemu string, m Machine, s *Spec, host, guestEnd *os.File) (int, error) {
+// notify sends an sd_notify message to $NOTIFY_SOCKET (nothing when unset):
+// READY=1 once the guest command runs, health verdicts, STOPPING=1.
+func (l *Leaf) notify(state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		l.Log.Warn("vm: sd_notify", "state", state, "err", err)
+	}
+}
+
+func (l *Leaf) boot(ctx context.Context, qemu string, m Machine, s *Spec, cfg guest.Config, host, guestEnd *os.File) (int, error) {
 	// Pdeathsig fires when the thread that forked qemu exits; keep this
 	// goroutine on its thread until qemu is gone.
 	goruntime.LockOSThread()
@@ -134,6 +160,14 @@ func (l *Leaf) boot(ctx context.Context, qemu string, m Machine, s *Spec, host, 
 	cmd.Stdout, cmd.Stderr = l.Stdout, l.Stderr
 	cmd.ExtraFiles = []*os.File{guestEnd}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if os.Geteuid() == 0 {
+		// qemu need not be root: it serves the VOLUMEs as QemuUID, so guest
+		// root cannot own files on the host, and keeps only the capabilities
+		// to read what it is given (kernel, initrd, volumes) and bind
+		// PUBLISHed ports below 1024.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: QemuUID, Gid: QemuGID, Groups: []uint32{}}
+		cmd.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_DAC_OVERRIDE, unix.CAP_DAC_READ_SEARCH, unix.CAP_NET_BIND_SERVICE}
+	}
 	l.Log.Debug("vm: qemu", "argv", strings.Join(cmd.Args, " "))
 	if err := cmd.Start(); err != nil {
 		guestEnd.Close()
@@ -145,10 +179,15 @@ func (l *Leaf) boot(ctx context.Context, qemu string, m Machine, s *Spec, host, 
 		l.OnBoot(cmd.Process.Pid)
 	}
 
+	l.notify(fmt.Sprintf("STATUS=booting (qemu pid %d)", cmd.Process.Pid))
+
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	reported := make(chan int, 1)
 	ctlDone := make(chan struct{})
+	healthCtx, stopHealth := context.WithCancel(ctx)
+	defer stopHealth()
+	verdicts := make(chan healthReply, 4)
 	go func() {
 		defer close(ctlDone)
 		sc := bufio.NewScanner(host)
@@ -157,9 +196,24 @@ func (l *Leaf) boot(ctx context.Context, qemu string, m Machine, s *Spec, host, 
 			switch {
 			case line == "started":
 				l.Log.Info("vm: service process started", "service", s.Service.Name)
+				// MAINPID is qemu: the host process that is the service.
+				l.notify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=guest command started", cmd.Process.Pid))
 				if l.OnStarted != nil {
 					l.OnStarted()
 				}
+				if len(cfg.Healthcheck) > 0 {
+					go l.healthLoop(healthCtx, host, verdicts, s.Service.Name)
+				}
+			case strings.HasPrefix(line, "health "):
+				var r healthReply
+				if _, err := fmt.Sscanf(line, "health %d %d", &r.seq, &r.code); err == nil {
+					select {
+					case verdicts <- r:
+					default: // nobody waits for it any more
+					}
+				}
+			case strings.HasPrefix(line, "warn "):
+				l.Log.Warn("vm: "+strings.TrimPrefix(line, "warn "), "service", s.Service.Name)
 			case strings.HasPrefix(line, "exit "):
 				if n, err := strconv.Atoi(strings.TrimPrefix(line, "exit ")); err == nil {
 					reported <- n
@@ -179,6 +233,8 @@ loop:
 		case <-ctx.Done():
 			if !stopping {
 				stopping = true
+				stopHealth()
+				l.notify("STOPPING=1")
 				if _, err := io.WriteString(host, "stop\n"); err != nil {
 					l.Log.Warn("vm: stop request not delivered", "err", err)
 				}
@@ -203,6 +259,73 @@ loop:
 		return 128 + int(syscall.SIGKILL), fmt.Errorf("vm %s: killed before the guest reported an exit code", s.Service.Name)
 	}
 	return 1, fmt.Errorf("vm %s: qemu ended without a guest exit code: %v", s.Service.Name, waitErr)
+}
+
+// healthReply is the guest's "health <seq> <code>".
+type healthReply struct{ seq, code int }
+
+// healthLoop asks the guest to run the HEALTHCHECK, fast until the first
+// healthy verdict and then every healthSlow, and reports each change of
+// verdict as X_ORCHD_HEALTH.
+func (l *Leaf) healthLoop(ctx context.Context, host io.Writer, replies <-chan healthReply, name string) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	seq, reported, healthy := 0, false, false
+	seen := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		seq++
+		ok, why := false, ""
+		if _, err := fmt.Fprintf(host, "health %d\n", seq); err != nil {
+			why = "request not delivered: " + err.Error()
+		} else {
+			wait := time.NewTimer(HealthTimeout + healthGrace)
+		reply:
+			for {
+				select {
+				case <-ctx.Done():
+					wait.Stop()
+					return
+				case <-wait.C:
+					why = "no answer from the guest"
+					break reply
+				case r := <-replies:
+					if r.seq != seq {
+						continue // a late answer to an earlier request
+					}
+					ok = r.code == 0
+					if !ok {
+						why = fmt.Sprintf("exit code %d", r.code)
+					}
+					break reply
+				}
+			}
+			wait.Stop()
+		}
+		if !reported || ok != healthy {
+			reported, healthy = true, ok
+			verdict := "healthy"
+			if ok {
+				l.Log.Info("vm: healthy", "service", name)
+			} else {
+				verdict = "unhealthy"
+				l.Log.Warn("vm: unhealthy", "service", name, "err", why)
+			}
+			l.notify(HealthKey + "=" + verdict)
+		}
+		if ok {
+			seen = true
+		}
+		if seen {
+			t.Reset(healthSlow)
+		} else {
+			t.Reset(healthFast)
+		}
+	}
 }
 
 func socketPair() (*os.File, *os.File, error) {
@@ -249,7 +372,13 @@ func volumeShares(s *Spec) ([]Share, []guest.Mount, error) {
 
 // buildInitrd flattens the image, adds the init, modules and guest config, and
 // writes the newc archive to out.
-func (l *Leaf) buildInitrd(s *Spec, k kernel.Kernel, mounts []guest.Mount, out string) error {
+func (l *Leaf) buildInitrd(s *Spec, k kernel.Kernel, mounts []guest.Mount, out string) (guest.Config, error) {
+	var cfg guest.Config
+	err := l.writeInitrd(s, k, mounts, out, &cfg)
+	return cfg, err
+}
+
+func (l *Leaf) writeInitrd(s *Spec, k kernel.Kernel, mounts []guest.Mount, out string, cfgOut *guest.Config) error {
 	if !ocilayout.IsLocal(s.Service.Image, s.ProjectDir) {
 		return fmt.Errorf("service %s: image %s is not a local OCI layout; the vm runtime boots images from `oci-layout://PATH[:TAG]` or a layout directory", s.Service.Name, s.Service.Image)
 	}
@@ -311,11 +440,13 @@ func (l *Leaf) buildInitrd(s *Spec, k kernel.Kernel, mounts []guest.Mount, out s
 	}
 	in.Passwd = readTreeFile(tree, "etc/passwd")
 	in.Group = readTreeFile(tree, "etc/group")
+	in.HasShell = treeHas(tree, "bin/sh")
 	cfg, err := GuestConfig(in)
 	if err != nil {
 		return err
 	}
 	cfg.Debug = os.Getenv(EnvDebug) == "1"
+	*cfgOut = cfg
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("guest config: %w", err)
@@ -359,6 +490,36 @@ func ApplyImage(tree *initramfs.Tree, img *ocilayout.Image) error {
 		}
 	}
 	return nil
+}
+
+// treeHas reports whether p exists in the tree, following symlinks in it
+// (/bin is often a link to usr/bin).
+func treeHas(t *initramfs.Tree, p string) bool {
+	for hops := 0; hops < 16; hops++ {
+		p = initramfs.Clean(p)
+		resolved := false
+		parts := strings.Split(p, "/")
+		for i := range parts {
+			prefix := strings.Join(parts[:i+1], "/")
+			e, ok := t.Lookup(prefix)
+			if !ok {
+				return false
+			}
+			if e.Mode&initramfs.ModeType == initramfs.ModeLink {
+				target := e.Link
+				if !filepath.IsAbs(target) {
+					target = filepath.Join(filepath.Dir("/"+prefix), target)
+				}
+				p = filepath.Join(append([]string{target}, parts[i+1:]...)...)
+				resolved = true
+				break
+			}
+		}
+		if !resolved {
+			return true
+		}
+	}
+	return false
 }
 
 func readTreeFile(t *initramfs.Tree, p string) []byte {

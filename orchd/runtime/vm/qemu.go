@@ -17,6 +17,20 @@ const (
 	minMemoryMiB     = 128
 )
 
+// QemuUID and QemuGID are who qemu runs as when orchd runs as root (the
+// overflow ids, "nobody"/"nogroup" on Debian): files guest root creates in a
+// VOLUME belong to them on the host.
+const (
+	QemuUID = 65534
+	QemuGID = 65534
+)
+
+// ShareSecurityModel is the 9p security model of every VOLUME: qemu creates
+// files with its own ids and mode 0600 (dirs 0700) on the host and keeps the
+// guest's owner, mode and device numbers in user.virtfs.* xattrs, so nothing
+// the guest does makes a host file setuid, setgid, a device or root-owned.
+const ShareSecurityModel = "mapped-xattr"
+
 // Share is one VOLUME exported over virtio-9p.
 type Share struct {
 	Tag      string
@@ -42,7 +56,10 @@ type Machine struct {
 	ControlFD int
 }
 
-// Resources maps MEMORY (rounded up to MiB) and CPUS (rounded up) to a Machine's size.
+// Resources maps MEMORY (rounded up to MiB, at least minMemoryMiB: the guest
+// command's memory.max holds it to MEMORY exactly) and CPUS (rounded up; without
+// CPUS, CPU_QUOTA rounded up to whole CPUs) to a Machine's size. The fraction
+// of a CPU is the guest command's cpu.max (GuestLimits).
 func (m *Machine) Resources(r spec.Resources) error {
 	m.MemoryMiB, m.CPUs = DefaultMemoryMiB, DefaultCPUs
 	if r.Memory != "" {
@@ -52,8 +69,15 @@ func (m *Machine) Resources(r spec.Resources) error {
 		}
 		m.MemoryMiB = max(int((n+(1<<20)-1)>>20), minMemoryMiB)
 	}
-	if r.CPUs != nil && *r.CPUs > 0 {
+	switch {
+	case r.CPUs != nil && *r.CPUs > 0:
 		m.CPUs = int(math.Ceil(*r.CPUs))
+	case r.CPUQuota != "":
+		pct, err := spec.ParseCPUQuota(r.CPUQuota)
+		if err != nil {
+			return fmt.Errorf("CPU_QUOTA: %w", err)
+		}
+		m.CPUs = (pct + 99) / 100
 	}
 	return nil
 }
@@ -105,7 +129,7 @@ func (m Machine) Args() []string {
 		"-device", "virtserialport,bus=vser0.0,chardev=ctl0,name=orchd.ctl",
 	)
 	for i, s := range m.Shares {
-		opt := fmt.Sprintf("local,id=fs%d,path=%s,security_model=passthrough", i, qemuEscape(s.Source))
+		opt := fmt.Sprintf("local,id=fs%d,path=%s,security_model=%s", i, qemuEscape(s.Source), ShareSecurityModel)
 		if s.ReadOnly {
 			opt += ",readonly=on"
 		}

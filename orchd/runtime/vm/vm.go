@@ -91,6 +91,10 @@ func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, err
 	if svc.Mode == spec.ModeHost {
 		return bare.New().Cut(svc, env)
 	}
+	// Refuse here (the sow step) what the guest could not apply, naming the directive.
+	if _, err := GuestLimits(svc.Resources); err != nil {
+		return contract.Cutting{}, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
 	label := contract.Label(env.Namespace, svc.Name)
 	s := Spec{
 		Version: SpecVersion, Label: label, Namespace: env.Namespace, Service: svc,

@@ -20,8 +20,14 @@ const (
 )
 
 // ControlPort is the virtio-serial port name the host and the init talk over.
-// Host -> guest: "stop\n". Guest -> host: "started\n", "exit <code>\n".
+// Host -> guest: "stop\n", "health <seq>\n" (run the HEALTHCHECK once).
+// Guest -> host: "started\n" (the command was exec'd), "health <seq> <code>\n",
+// "warn <text>\n" (a limit that could not be applied), "exit <code>\n".
 const ControlPort = "orchd.ctl"
+
+// CgroupDir is the cgroup v2 group the service command (and its HEALTHCHECK
+// commands) run in, so the limits apply to them and not to the init.
+const CgroupDir = "/sys/fs/cgroup/service"
 
 // ExitMarker prefixes the console line that repeats the exit code for humans
 // and for hosts that cannot read the control port.
@@ -46,8 +52,32 @@ type Config struct {
 	// Cgroup2 mounts the unified hierarchy at /sys/fs/cgroup and enables the
 	// controllers for children (what containerd and runc expect).
 	Cgroup2 bool `json:"cgroup2"`
+	// Limits are the resource directives applied to the service command.
+	Limits Limits `json:"limits"`
+	// Healthcheck is the argv of a command HEALTHCHECK, run on the host's
+	// request with the service's env, user, workdir, cgroup and rlimits.
+	Healthcheck []string `json:"healthcheck,omitempty"`
+	// HealthTimeout bounds one HEALTHCHECK run (then it is killed).
+	HealthTimeout time.Duration `json:"health_timeout,omitempty"`
 	// Debug prints the init's steps, with the time since boot, on the console.
 	Debug bool `json:"debug,omitempty"`
+}
+
+// Limits are written to CgroupDir (cgroup v2 files, raw values) and set as
+// rlimits of the command. Zero values are not set.
+type Limits struct {
+	CPUMax    string   `json:"cpu_max,omitempty"`    // cpu.max, "QUOTA PERIOD"
+	PidsMax   int64    `json:"pids_max,omitempty"`   // pids.max
+	MemoryMax int64    `json:"memory_max,omitempty"` // memory.max, bytes
+	IOWeight  int      `json:"io_weight,omitempty"`  // io.weight ("default N")
+	Rlimits   []Rlimit `json:"rlimits,omitempty"`
+}
+
+// Rlimit is one POSIX resource limit, soft = hard.
+type Rlimit struct {
+	Directive string `json:"directive"` // LIMIT_NOFILE, for messages
+	Resource  int    `json:"resource"`  // RLIMIT_* number
+	Value     uint64 `json:"value"`
 }
 
 // Mount is one virtio-9p share.

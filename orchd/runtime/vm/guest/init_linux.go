@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,6 +25,41 @@ type proc struct {
 	cfg   *Config
 	debug bool
 	ctl   *os.File
+	// out queues lines to the host; a writer goroutine drains it so a slow
+	// host reader never holds up reaping.
+	out     chan string
+	outDone chan struct{}
+	outMu   sync.Mutex // guards out against a send after finish closed it
+	closed  bool
+}
+
+// openCtl starts the writer of the control port.
+func (p *proc) openCtl(ctl *os.File) {
+	p.ctl = ctl
+	p.out = make(chan string, 256)
+	p.outDone = make(chan struct{})
+	go func() {
+		defer close(p.outDone)
+		for line := range p.out {
+			_, _ = io.WriteString(ctl, line+"\n")
+		}
+	}()
+}
+
+// send queues one line to the host.
+func (p *proc) send(line string) {
+	p.outMu.Lock()
+	defer p.outMu.Unlock()
+	if p.out != nil && !p.closed {
+		p.out <- line
+	}
+}
+
+// warn reports a limit that could not be applied: on the console (the
+// service's log) and to the host, which logs it too.
+func (p *proc) warn(msg string) {
+	fmt.Fprintf(os.Stderr, "orchd-init: warning: %s\n", msg)
+	p.send("warn " + msg)
 }
 
 // Main is the init. It only returns (with an error) when not PID 1.
@@ -69,6 +105,19 @@ func (p *proc) fail(err error) {
 }
 
 func (p *proc) finish(code int) {
+	p.outMu.Lock()
+	closeOut := p.out != nil && !p.closed
+	if closeOut {
+		p.closed = true
+		close(p.out)
+	}
+	p.outMu.Unlock()
+	if closeOut {
+		select {
+		case <-p.outDone:
+		case <-time.After(2 * time.Second):
+		}
+	}
 	if p.ctl != nil {
 		fmt.Fprintf(p.ctl, "exit %d\n", code)
 		_ = p.ctl.Sync()
@@ -247,9 +296,21 @@ func (p *proc) run() int {
 	if err != nil {
 		p.fail(err)
 	}
-	p.ctl = ctl
+	p.openCtl(ctl)
+	cgroupFD := -1
+	if cfg.Cgroup2 {
+		if cgroupFD, err = setupCgroup(cfg.Limits, p.warn); err != nil {
+			p.fail(err)
+		}
+	} else if cfg.Limits.CPUMax != "" || cfg.Limits.PidsMax > 0 || cfg.Limits.MemoryMax > 0 || cfg.Limits.IOWeight > 0 {
+		p.fail(errors.New("cgroup limits need the cgroup2 mount (guest config cgroup2: true)"))
+	}
+	sp, err := newSpawner(cfg, cgroupFD)
+	if err != nil {
+		p.fail(err)
+	}
 	p.step("starting %v", cfg.Argv)
-	code, err := supervise(cfg, ctl)
+	code, err := p.supervise(sp)
 	if err != nil {
 		p.fail(err)
 	}
@@ -367,69 +428,59 @@ func openControl(wait time.Duration) (*os.File, error) {
 }
 
 // supervise runs the service process, reaps every child (PID 1 inherits
-// orphans), stops on request and returns the process's exit code.
-func supervise(cfg *Config, ctl *os.File) (int, error) {
+// orphans), runs HEALTHCHECKs on request, stops on request and returns the
+// process's exit code.
+func (p *proc) supervise(sp *spawner) (int, error) {
+	cfg := p.cfg
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGPWR)
 	stop := make(chan struct{}, 1)
+	health := make(chan string, 4)
 	go func() {
-		sc := bufio.NewScanner(ctl)
+		sc := bufio.NewScanner(p.ctl)
 		for sc.Scan() {
-			if strings.TrimSpace(sc.Text()) == "stop" {
+			f := strings.Fields(sc.Text())
+			switch {
+			case len(f) == 1 && f[0] == "stop":
 				stop <- struct{}{}
+			case len(f) == 2 && f[0] == "health":
+				health <- f[1]
 			}
 		}
 	}()
-	argv0, err := lookPath(cfg.Argv[0], cfg.Env)
-	if err != nil {
-		return 0, err
-	}
-	devnull, err := os.Open("/dev/null")
-	if err != nil {
-		return 0, err
-	}
-	attr := &syscall.ProcAttr{
-		Dir:   cfg.Dir,
-		Env:   cfg.Env,
-		Files: []uintptr{devnull.Fd(), 1, 2},
-		Sys: &syscall.SysProcAttr{
-			Setsid:     true,
-			Credential: &syscall.Credential{Uid: cfg.UID, Gid: cfg.GID, Groups: cfg.Groups, NoSetGroups: false},
-		},
-	}
 	if _, err := os.Stat(cfg.Dir); err != nil {
 		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 			return 0, fmt.Errorf("workdir %s: %w", cfg.Dir, err)
 		}
 	}
-	pid, err := syscall.ForkExec(argv0, cfg.Argv, attr)
-	devnull.Close()
+	pid, exited, err := sp.start(cfg.Argv, false)
 	if err != nil {
-		return 0, fmt.Errorf("start %s: %w", argv0, err)
+		return 0, err
 	}
-	// Never let a slow host reader hold up reaping.
-	go fmt.Fprintln(ctl, "started")
+	p.send("started")
 	var kill <-chan time.Time
 	code := -1
 	stopping := false
+	term := func() {
+		if !stopping {
+			stopping = true
+			_ = unix.Kill(pid, unix.SIGTERM)
+			kill = time.After(cfg.StopTimeout)
+		}
+	}
 	for code < 0 {
 		select {
 		case s := <-sigs:
-			if s != unix.SIGCHLD {
-				if !stopping {
-					stopping = true
-					_ = unix.Kill(pid, unix.SIGTERM)
-					kill = time.After(cfg.StopTimeout)
-				}
-				continue
+			if s == unix.SIGCHLD {
+				sp.reap()
+			} else {
+				term()
 			}
-			code = reap(pid)
+		case code = <-exited:
 		case <-stop:
-			if !stopping {
-				stopping = true
-				_ = unix.Kill(pid, unix.SIGTERM)
-				kill = time.After(cfg.StopTimeout)
-			}
+			term()
+		case seq := <-health:
+			go p.healthcheck(sp, seq)
 		case <-kill:
 			_ = unix.Kill(-1, unix.SIGKILL)
 		}
@@ -450,24 +501,33 @@ func supervise(cfg *Config, ctl *os.File) (int, error) {
 	return code, nil
 }
 
-// reap collects every exited child; it returns pid's exit code once pid is among them, else -1.
-func reap(pid int) int {
-	code := -1
-	for {
-		var ws unix.WaitStatus
-		got, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-		if err != nil || got <= 0 {
-			return code
-		}
-		if got == pid {
-			switch {
-			case ws.Exited():
-				code = ws.ExitStatus()
-			case ws.Signaled():
-				code = 128 + int(ws.Signal())
-			}
-		}
+// healthcheck runs the HEALTHCHECK once, bounded by HealthTimeout, and
+// reports "health <seq> <code>" (126: it could not be started).
+func (p *proc) healthcheck(sp *spawner, seq string) {
+	if len(p.cfg.Healthcheck) == 0 {
+		p.send("health " + seq + " 126")
+		return
 	}
+	pid, done, err := sp.start(p.cfg.Healthcheck, true)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "orchd-init: HEALTHCHECK: %v\n", err)
+		p.send("health " + seq + " 126")
+		return
+	}
+	timeout := p.cfg.HealthTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	var code int
+	select {
+	case code = <-done:
+	case <-t.C:
+		_ = unix.Kill(-pid, unix.SIGKILL)
+		code = <-done
+	}
+	p.send(fmt.Sprintf("health %s %d", seq, code))
 }
 
 func lookPath(name string, env []string) (string, error) {
