@@ -118,7 +118,7 @@ func (l *Leaf) Run(ctx context.Context, specFile string) (int, error) {
 	defer os.RemoveAll(work)
 
 	start := time.Now()
-	m := Machine{KVM: KVMAvailable(), BIOS: FindQboot(), Kernel: k.Vmlinuz, Initrd: filepath.Join(work, "initrd.cpio"), Append: KernelCmdline(os.Getenv(EnvDebug) == "1"), Publish: s.Service.Publish}
+	m := Machine{KVM: KVMAvailable(ctx, qemu), BIOS: FindQboot(), Kernel: k.Vmlinuz, Initrd: filepath.Join(work, "initrd.cpio"), Append: KernelCmdline(os.Getenv(EnvDebug) == "1"), Publish: s.Service.Publish}
 	if err := m.Resources(s.Service.Resources); err != nil {
 		return 1, err
 	}

@@ -1,11 +1,14 @@
 package vm
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/orchd/orchd/orchd/spec"
 )
@@ -82,14 +85,22 @@ func (m *Machine) Resources(r spec.Resources) error {
 	return nil
 }
 
-// KVMAvailable reports whether /dev/kvm can be opened.
-func KVMAvailable() bool {
+// KVMAvailable reports whether qemu can run a KVM vCPU here: /dev/kvm opens
+// and qemu starts (paused) and quits a KVM machine with the -cpu host model
+// Args uses. /dev/kvm alone is not enough: under nested virtualization qemu can
+// abort setting up the vCPU ("failed to set MSR"), and then TCG is the way.
+func KVMAvailable(ctx context.Context, qemu string) bool {
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
 		return false
 	}
 	f.Close()
-	return true
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, qemu, "-nodefaults", "-no-user-config", "-display", "none",
+		"-machine", "q35,accel=kvm", "-cpu", "host", "-m", "64", "-S", "-qmp", "stdio")
+	cmd.Stdin = strings.NewReader(`{"execute":"qmp_capabilities"}{"execute":"quit"}`)
+	return cmd.Run() == nil
 }
 
 // KernelCmdline is the guest kernel's command line: serial console, quiet

@@ -1,7 +1,7 @@
 // Package vm runs container-mode services as qemu microVMs: the service's image
 // (a local OCI layout) is flattened into an initramfs together with orchd's
 // guest init, and qemu boots it with the service's MEMORY, CPUS, VOLUMEs and
-// PUBLISHed ports. KVM is used when /dev/kvm exists, TCG otherwise.
+// PUBLISHed ports. KVM is used when qemu can run a KVM vCPU, TCG otherwise.
 package vm
 
 import (
