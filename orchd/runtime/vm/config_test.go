@@ -209,24 +209,30 @@ func TestGuestLimitsFromResources(t *testing.T) {
 func TestGuestHealthcheckArgv(t *testing.T) {
 	img := ocispec.ImageConfig{Cmd: []string{"x"}}
 	for _, tc := range []struct {
-		hc    string
-		shell bool
-		want  []string
+		hc      string
+		oneshot bool
+		want    []string
 	}{
 		{"/probe exit 0", false, []string{"/probe", "exit", "0"}},
-		{"pg_isready -q", true, []string{"/bin/sh", "-c", "pg_isready -q"}},
-		{"http://127.0.0.1:8080/", true, nil},
-		{"", true, nil},
+		{"pg_isready -q || exit 1", false, []string{"/bin/sh", "-c", "pg_isready -q || exit 1"}},
+		{"/probe exit 0", true, nil}, // a oneshot is ready on exit 0, not checked
+		{"http://127.0.0.1:8080/", false, nil},
+		{"", false, nil},
 	} {
-		cfg, err := vm.GuestConfig(vm.GuestInput{Image: img, Service: spec.Service{Name: "x", Healthcheck: tc.hc}, HasShell: tc.shell})
+		svc := spec.Service{Name: "x", Healthcheck: tc.hc, Oneshot: tc.oneshot}
+		cfg, err := vm.GuestConfig(vm.GuestInput{Image: img, Service: svc})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(cfg.Healthcheck, tc.want) {
-			t.Errorf("HEALTHCHECK %q (shell %v): argv %q, want %q", tc.hc, tc.shell, cfg.Healthcheck, tc.want)
+			t.Errorf("HEALTHCHECK %q (oneshot %v): argv %q, want %q", tc.hc, tc.oneshot, cfg.Healthcheck, tc.want)
 		}
 		if (tc.want != nil) != (cfg.HealthTimeout > 0) {
 			t.Errorf("HEALTHCHECK %q: timeout %v", tc.hc, cfg.HealthTimeout)
+		}
+		c, err := vm.New().Cut(spec.Service{Name: "x", Mode: spec.ModeContainer, Image: "oci-layout:///img", Healthcheck: tc.hc, Oneshot: tc.oneshot}, contract.Env{StateDir: "/s"})
+		if err != nil || !c.Exec.Notify || c.Exec.NotifyHealth != (tc.want != nil) {
+			t.Errorf("HEALTHCHECK %q: Cut notify %v notify_health %v (%v)", tc.hc, c.Exec.Notify, c.Exec.NotifyHealth, err)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/google/shlex"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/orchd/orchd/orchd/runtime/healthcheck"
 	"github.com/orchd/orchd/orchd/runtime/vm/guest"
 	"github.com/orchd/orchd/orchd/spec"
 )
@@ -27,8 +28,6 @@ type GuestInput struct {
 	Group    []byte
 	Modules  []string // guest paths, load order
 	Volumes  []guest.Mount
-	// HasShell says the image has /bin/sh, which a command HEALTHCHECK then runs under.
-	HasShell bool
 }
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -126,27 +125,17 @@ func GuestConfig(in GuestInput) (guest.Config, error) {
 		Cgroup2:     true,
 		Limits:      limits,
 	}
-	if IsCommandCheck(svc.Healthcheck) {
-		hc := strings.TrimSpace(svc.Healthcheck)
-		if in.HasShell {
-			c.Healthcheck = []string{"/bin/sh", "-c", hc}
-		} else if c.Healthcheck, err = shlex.Split(hc); err != nil {
-			return guest.Config{}, fmt.Errorf("service %s: HEALTHCHECK %q: %w", svc.Name, hc, err)
+	if healthcheck.IsCommand(svc.Healthcheck) && !svc.Oneshot {
+		if c.Healthcheck, err = healthcheck.Argv(strings.TrimSpace(svc.Healthcheck)); err != nil {
+			return guest.Config{}, fmt.Errorf("service %s: %w", svc.Name, err)
 		}
-		c.HealthTimeout = HealthTimeout
+		c.HealthTimeout = healthcheck.Timeout
 	}
 	if len(svc.Publish) > 0 {
 		n := guest.UserNet()
 		c.Network = &n
 	}
 	return c, nil
-}
-
-// IsCommandCheck reports whether a HEALTHCHECK is a command (run inside the
-// guest) rather than an http(s) URL (fetched from the host).
-func IsCommandCheck(hc string) bool {
-	hc = strings.TrimSpace(hc)
-	return hc != "" && !strings.HasPrefix(hc, "http://") && !strings.HasPrefix(hc, "https://")
 }
 
 // resolveUser maps an image USER ("name", "uid", "name:group", "uid:gid") to ids.

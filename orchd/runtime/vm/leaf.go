@@ -23,6 +23,7 @@ import (
 
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/envfile"
+	"github.com/orchd/orchd/orchd/runtime/healthcheck"
 	"github.com/orchd/orchd/orchd/runtime/vm/guest"
 	"github.com/orchd/orchd/orchd/runtime/vm/initramfs"
 	"github.com/orchd/orchd/orchd/runtime/vm/kernel"
@@ -41,17 +42,9 @@ func GuestModules(network bool) []string {
 	return m
 }
 
-// Healthcheck cadence, as the supervisor's own checks: fast until the first
-// healthy verdict (dependents are waiting), then relaxed; each run bounded.
-const (
-	healthFast = 250 * time.Millisecond
-	healthSlow = 2 * time.Second
-	// HealthTimeout bounds one HEALTHCHECK run inside the guest.
-	HealthTimeout = 5 * time.Second
-	// healthGrace is how much longer than HealthTimeout the host waits for
-	// the guest's verdict before counting the check as failed.
-	healthGrace = 10 * time.Second
-)
+// healthGrace is how much longer than healthcheck.Timeout the host waits for
+// the guest's verdict before counting the check as failed.
+const healthGrace = 10 * time.Second
 
 // HealthKey is the sd_notify field that carries a HEALTHCHECK verdict run
 // where the service lives ("healthy" or "unhealthy").
@@ -201,7 +194,8 @@ func (l *Leaf) boot(ctx context.Context, qemu string, m Machine, s *Spec, cfg gu
 				if l.OnStarted != nil {
 					l.OnStarted()
 				}
-				if len(cfg.Healthcheck) > 0 {
+				// A command HEALTHCHECK is this leaf's to run when a supervisor listens.
+				if len(cfg.Healthcheck) > 0 && os.Getenv("NOTIFY_SOCKET") != "" {
 					go l.healthLoop(healthCtx, host, verdicts, s.Service.Name)
 				}
 			case strings.HasPrefix(line, "health "):
@@ -262,70 +256,47 @@ loop:
 }
 
 // healthReply is the guest's "health <seq> <code>".
-type healthReply struct{ seq, code int }
+type healthReply struct {
+	seq  int64
+	code int
+}
 
-// healthLoop asks the guest to run the HEALTHCHECK, fast until the first
-// healthy verdict and then every healthSlow, and reports each change of
-// verdict as X_ORCHD_HEALTH.
+// healthLoop asks the guest to run the HEALTHCHECK (healthcheck.Loop's
+// cadence) and reports each change of verdict as X_ORCHD_HEALTH.
 func (l *Leaf) healthLoop(ctx context.Context, host io.Writer, replies <-chan healthReply, name string) {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	seq, reported, healthy := 0, false, false
-	seen := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		seq++
-		ok, why := false, ""
+	check := func(ctx context.Context, seq int64) error {
 		if _, err := fmt.Fprintf(host, "health %d\n", seq); err != nil {
-			why = "request not delivered: " + err.Error()
-		} else {
-			wait := time.NewTimer(HealthTimeout + healthGrace)
-		reply:
-			for {
-				select {
-				case <-ctx.Done():
-					wait.Stop()
-					return
-				case <-wait.C:
-					why = "no answer from the guest"
-					break reply
-				case r := <-replies:
-					if r.seq != seq {
-						continue // a late answer to an earlier request
-					}
-					ok = r.code == 0
-					if !ok {
-						why = fmt.Sprintf("exit code %d", r.code)
-					}
-					break reply
+			return fmt.Errorf("request not delivered: %w", err)
+		}
+		wait := time.NewTimer(healthcheck.Timeout + healthGrace)
+		defer wait.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-wait.C:
+				return errors.New("no answer from the guest")
+			case r := <-replies:
+				if r.seq != seq {
+					continue // a late answer to an earlier request
 				}
+				if r.code != 0 {
+					return fmt.Errorf("exit code %d", r.code)
+				}
+				return nil
 			}
-			wait.Stop()
-		}
-		if !reported || ok != healthy {
-			reported, healthy = true, ok
-			verdict := "healthy"
-			if ok {
-				l.Log.Info("vm: healthy", "service", name)
-			} else {
-				verdict = "unhealthy"
-				l.Log.Warn("vm: unhealthy", "service", name, "err", why)
-			}
-			l.notify(HealthKey + "=" + verdict)
-		}
-		if ok {
-			seen = true
-		}
-		if seen {
-			t.Reset(healthSlow)
-		} else {
-			t.Reset(healthFast)
 		}
 	}
+	healthcheck.Loop(ctx, check, func(verdict string, err error) {
+		msg := ""
+		if err != nil {
+			msg = "healthcheck: " + err.Error()
+			l.Log.Warn("vm: unhealthy", "service", name, "err", err)
+		} else {
+			l.Log.Info("vm: healthy", "service", name)
+		}
+		l.notify(fmt.Sprintf("%s=%s\nSTATUS=%s", HealthKey, verdict, msg))
+	})
 }
 
 func socketPair() (*os.File, *os.File, error) {
@@ -440,7 +411,6 @@ func (l *Leaf) writeInitrd(s *Spec, k kernel.Kernel, mounts []guest.Mount, out s
 	}
 	in.Passwd = readTreeFile(tree, "etc/passwd")
 	in.Group = readTreeFile(tree, "etc/group")
-	in.HasShell = treeHas(tree, "bin/sh")
 	cfg, err := GuestConfig(in)
 	if err != nil {
 		return err
@@ -490,36 +460,6 @@ func ApplyImage(tree *initramfs.Tree, img *ocilayout.Image) error {
 		}
 	}
 	return nil
-}
-
-// treeHas reports whether p exists in the tree, following symlinks in it
-// (/bin is often a link to usr/bin).
-func treeHas(t *initramfs.Tree, p string) bool {
-	for hops := 0; hops < 16; hops++ {
-		p = initramfs.Clean(p)
-		resolved := false
-		parts := strings.Split(p, "/")
-		for i := range parts {
-			prefix := strings.Join(parts[:i+1], "/")
-			e, ok := t.Lookup(prefix)
-			if !ok {
-				return false
-			}
-			if e.Mode&initramfs.ModeType == initramfs.ModeLink {
-				target := e.Link
-				if !filepath.IsAbs(target) {
-					target = filepath.Join(filepath.Dir("/"+prefix), target)
-				}
-				p = filepath.Join(append([]string{target}, parts[i+1:]...)...)
-				resolved = true
-				break
-			}
-		}
-		if !resolved {
-			return true
-		}
-	}
-	return false
 }
 
 func readTreeFile(t *initramfs.Tree, p string) []byte {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/runtime/bare"
+	"github.com/orchd/orchd/orchd/runtime/healthcheck"
 	"github.com/orchd/orchd/orchd/runtime/vm/kernel"
 	"github.com/orchd/orchd/orchd/spec"
 )
@@ -108,7 +109,10 @@ func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, err
 	file := SpecFile(contract.Layout{StateDir: env.StateDir}, label)
 	return contract.Cutting{
 		Service: svc,
-		Exec:    contract.Exec{Start: []string{env.Orchd, "vm-run", "--spec-file", file}},
+		// The leaf sends READY=1 once the guest init has exec'd the command,
+		// and runs a command HEALTHCHECK inside the guest.
+		Exec: contract.Exec{Start: []string{env.Orchd, "vm-run", "--spec-file", file},
+			Notify: true, NotifyHealth: healthcheck.IsCommand(svc.Healthcheck) && !svc.Oneshot},
 		Process: contract.Process{Dir: env.ProjectDir},
 		Files:   []contract.File{{Path: file, Content: string(b), Mode: 0o600}},
 	}, nil

@@ -15,7 +15,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 	"github.com/coreos/go-systemd/v22/daemon"
-	"github.com/google/shlex"
+
+	"github.com/orchd/orchd/orchd/runtime/healthcheck"
 )
 
 // A command HEALTHCHECK of a FROM service runs where the service lives: as a
@@ -25,35 +26,18 @@ import (
 // X_ORCHD_HEALTH=healthy|unhealthy notice. Cadence as the supervisor's own
 // checks: fast until the first pass (dependents wait for it), then relaxed.
 const (
-	checkFast    = 250 * time.Millisecond
-	checkSlow    = 2 * time.Second
-	checkTimeout = 5 * time.Second
+	checkFast    = healthcheck.Fast
+	checkSlow    = healthcheck.Slow
+	checkTimeout = healthcheck.Timeout
 	// healthKey is the notice field the supervisor reads (supervise.HealthKey).
 	healthKey = "X_ORCHD_HEALTH"
 	// outputTail bounds the check output kept for the status message.
 	outputTail = 512
 )
 
-// CheckArgv is how a command HEALTHCHECK executes inside a container: through
-// /bin/sh -c when it uses shell syntax, else its words exec'd directly, so an
-// image without a shell can still be checked.
-func CheckArgv(hc string) ([]string, error) {
-	if strings.ContainsAny(hc, "|&;<>()$`*?[]~{}\n") {
-		return []string{"/bin/sh", "-c", hc}, nil
-	}
-	words, err := shlex.Split(hc)
-	if err != nil {
-		return nil, fmt.Errorf("HEALTHCHECK %q: %w", hc, err)
-	}
-	if len(words) == 0 {
-		return nil, fmt.Errorf("HEALTHCHECK is empty")
-	}
-	if strings.Contains(words[0], "=") {
-		// VAR=value cmd: an assignment only a shell understands.
-		return []string{"/bin/sh", "-c", hc}, nil
-	}
-	return words, nil
-}
+// CheckArgv is how a command HEALTHCHECK executes inside a container
+// (healthcheck.Argv: /bin/sh -c only for shell syntax).
+func CheckArgv(hc string) ([]string, error) { return healthcheck.Argv(hc) }
 
 // wantsHealth reports whether this leaf runs the service's healthcheck: a
 // command check, a supervisor listening, and a service that is not a oneshot.
