@@ -491,3 +491,71 @@ RUN sh -c 'echo crashing on purpose >&2; exit 3'
 		t.Fatalf("survey --watch ended with %v after an interrupt", err)
 	}
 }
+
+func TestLogsLikeCompose(t *testing.T) {
+	h := newHome(t)
+	proj := h.project("logs", `SERVICE a
+RUN sh -c 'echo a-out; echo a-err >&2; exec sleep 1000'
+STDOUT a.out
+STDERR a.err
+TIMEOUT_STOP 2s
+
+SERVICE bee
+RUN sh -c 'echo bee-line1; echo bee-line2 >&2'
+`)
+	h.must(proj, "grow")
+	h.waitState(proj, "bee", contract.StateExited, 15*time.Second)
+	deadline := time.Now().Add(15 * time.Second)
+	var all string
+	for {
+		all = h.must(proj, "logs").stdout
+		if strings.Contains(all, "a-err") && strings.Contains(all, "a-out") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs never showed a's stdout and stderr: %q", all)
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval; the deadline bounds the wait
+	}
+	for _, want := range []string{"a   | a-out\n", "a   | a-err\n", "bee | bee-line1\n", "bee | bee-line2\n"} {
+		if !strings.Contains(all, want) {
+			t.Fatalf("logs: want %q in\n%s", want, all)
+		}
+	}
+	if got := h.must(proj, "logs", "bee", "-n", "1").stdout; got != "bee | bee-line2\n" {
+		t.Fatalf("logs bee -n 1: %q", got)
+	}
+	if got := h.must(proj, "logs", "-n", "0").stdout; got != "" {
+		t.Fatalf("logs -n 0 printed %q", got)
+	}
+	if r := h.run(proj, "logs", "-n", "-1"); r.code == 0 || !strings.Contains(r.stderr, "want a number of lines >= 0") {
+		t.Fatalf("logs -n -1: want a refusal, got %s", r)
+	}
+	if r := h.run(proj, "logs", "nosuch"); r.code == 0 || !strings.Contains(r.stderr, "known services are a, bee") {
+		t.Fatalf("logs nosuch: %s", r)
+	}
+
+	// -f ends by itself once the followed service has ended ...
+	if got := h.must(proj, "logs", "-f", "bee").stdout; !strings.Contains(got, "bee | bee-line2") {
+		t.Fatalf("logs -f bee: %q", got)
+	}
+	// ... or been felled.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	follow := exec.CommandContext(ctx, orchdBin, "logs", "-f", "a")
+	follow.Dir, follow.Env = proj, h.envs
+	var out bytes.Buffer
+	follow.Stdout = &out
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.must(proj, "fell")
+	if err := follow.Wait(); err != nil || ctx.Err() != nil {
+		t.Fatalf("logs -f a after fell: %v (ctx %v), output %q", err, ctx.Err(), out.String())
+	}
+
+	// The kept log of a felled service is still readable.
+	if got := h.must(proj, "logs", "bee").stdout; !strings.Contains(got, "bee | bee-line1") {
+		t.Fatalf("logs bee after fell: %q", got)
+	}
+}

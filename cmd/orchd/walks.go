@@ -303,20 +303,44 @@ arguments.`,
 }
 
 func newLogsCmd(a *app) *cobra.Command {
-	var opts platform.LogOptions
+	var opts orchard.LogsOptions
+	var lines string
 	cmd := &cobra.Command{
-		Use:   "logs SERVICE",
-		Short: "Print a service's log",
-		Args:  cobra.ExactArgs(1),
+		Use:   "logs [SERVICE...]",
+		Short: "Print the services' output, each line prefixed with its service",
+		Long: `Print the output (STDOUT and STDERR) of the SERVICEs named, or of every service
+of the namespace, including logs kept after fell. Each line starts with its
+service's name, coloured on a terminal. -f follows the logs and ends when every
+followed service has ended (exited, failed or felled).`,
+		ValidArgsFunction: a.completeServices,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := parseLines(lines)
+			if err != nil {
+				return err
+			}
+			opts.Lines = n
 			cfg, err := a.config()
 			if err != nil {
 				return err
 			}
-			return orchard.Logs(cmd.Context(), cfg, args[0], cmd.OutOrStdout(), opts)
+			opts.Color = isTerminal(cmd.OutOrStdout())
+			return orchard.Logs(cmd.Context(), cfg, args, cmd.OutOrStdout(), opts)
 		},
 	}
-	cmd.Flags().BoolVarP(&opts.Follow, "follow", "f", false, "follow the log")
-	cmd.Flags().IntVarP(&opts.Lines, "lines", "n", 0, "print only the last N lines")
+	cmd.Flags().BoolVarP(&opts.Follow, "follow", "f", false, "follow until the services end")
+	cmd.Flags().StringVarP(&lines, "lines", "n", "all", "print only the last N lines of each log (0: none)")
+	cmd.Flags().BoolVar(&opts.NoPrefix, "no-log-prefix", false, "do not prefix lines with the service name")
 	return cmd
+}
+
+// parseLines reads -n: "all" or a count >= 0.
+func parseLines(s string) (int, error) {
+	if s == "all" {
+		return -1, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("-n %q: want a number of lines >= 0, or all", s)
+	}
+	return n, nil
 }

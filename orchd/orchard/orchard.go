@@ -351,26 +351,6 @@ func Fell(ctx context.Context, c *config.Config, opts platform.FellOptions) erro
 	return fellErr
 }
 
-// Logs writes one service's log.
-func Logs(ctx context.Context, c *config.Config, service string, w io.Writer, opts platform.LogOptions) error {
-	env, p, _, err := setup(c)
-	if err != nil {
-		return err
-	}
-	rows, err := p.Survey(ctx, env)
-	if err != nil {
-		return err
-	}
-	var known []string
-	for _, r := range rows {
-		if r.Name == service {
-			return p.Logs(ctx, env, service, w, opts)
-		}
-		known = append(known, r.Name)
-	}
-	return unknownService(service, known)
-}
-
 // pick keeps the rows of the named services (all when none are named); a
 // name with no row is an error listing the known ones.
 func pick(rows []platform.ServiceStatus, only []string) ([]platform.ServiceStatus, error) {

@@ -20,7 +20,7 @@ func FollowFile(ctx context.Context, path string, w io.Writer, opts LogOptions) 
 		return fmt.Errorf("logs: %w", err)
 	}
 	out := b
-	if opts.Lines > 0 {
+	if opts.Lines >= 0 {
 		out = lastLines(b, opts.Lines)
 	}
 	if _, err := w.Write(out); err != nil {
@@ -65,6 +65,9 @@ func FollowFile(ctx context.Context, path string, w io.Writer, opts LogOptions) 
 
 // lastLines is the tail of b holding its last n lines.
 func lastLines(b []byte, n int) []byte {
+	if n == 0 {
+		return nil
+	}
 	end := len(b)
 	if end > 0 && b[end-1] == '\n' {
 		end--

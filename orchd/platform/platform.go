@@ -62,7 +62,7 @@ type FellOptions struct {
 // LogOptions control logs.
 type LogOptions struct {
 	Follow bool
-	Lines  int // last N lines; 0 = all
+	Lines  int // the last N lines; negative = all, 0 = none (with Follow: only new lines)
 }
 
 // ServiceStatus is one survey row.

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -288,39 +289,61 @@ func scanUnits(marker string) map[int]scanned {
 	return out
 }
 
-// Logs implements platform.Platform: the service's STDOUT file (by default the
-// service log), the last opts.Lines lines, following while ctx lives.
+// Logs implements platform.Platform: the service's STDOUT and, when it goes
+// elsewhere, STDERR (by default both are the service log), the last
+// opts.Lines lines of each (all when negative), then with opts.Follow what is
+// appended, until the service has ended (a final state, or felled) or ctx ends.
+// A felled service's unit is gone; its default log is still read.
 func (*Platform) Logs(ctx context.Context, env contract.Env, service string, w io.Writer, opts platform.LogOptions) error {
 	l := contract.Layout{StateDir: env.StateDir}
 	label := contract.Label(env.Namespace, service)
-	path := l.LogFile(label)
-	if b, err := os.ReadFile(l.UnitFile(label)); err == nil {
+	paths := []string{l.LogFile(label)}
+	if b, err := contract.ReadPrivate(l.UnitFile(label)); err == nil {
 		var u contract.Unit
-		if json.Unmarshal(b, &u) == nil && u.Stdout != "" {
-			path = u.Stdout
-		}
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		if !opts.Follow || !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("logs %s: %w", service, err)
-		}
-	}
-	var off int64
-	if f != nil {
-		if opts.Lines > 0 {
-			off, err = tailOffset(f, opts.Lines)
-			if err != nil {
-				f.Close()
-				return fmt.Errorf("logs %s: %w", service, err)
+		if json.Unmarshal(b, &u) == nil {
+			paths = nil
+			for _, p := range []string{u.Stdout, u.Stderr} {
+				if p == "" {
+					p = l.LogFile(label)
+				}
+				if !slices.Contains(paths, p) {
+					paths = append(paths, p)
+				}
 			}
 		}
-		n, err := copyFrom(f, off, w)
+	}
+	offs := make([]int64, len(paths))
+	found := fileExists(l.StatusFile(label))
+	for i, path := range paths {
+		f, err := os.Open(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // nothing written yet
+		}
+		found = true
+		if err != nil {
+			return fmt.Errorf("logs %s: %w", service, err)
+		}
+		fi, err := f.Stat()
+		if err == nil {
+			offs[i] = fi.Size()
+			if opts.Lines < 0 {
+				offs[i] = 0
+			} else if opts.Lines > 0 {
+				offs[i], err = tailOffset(f, opts.Lines)
+			}
+		}
+		if err == nil {
+			var n int64
+			n, err = copyFrom(f, offs[i], w)
+			offs[i] += n
+		}
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("logs %s: %w", service, err)
 		}
-		off += n
+	}
+	if !found {
+		return fmt.Errorf("logs %s: no status and no log in %s", service, l.LogDir())
 	}
 	if !opts.Follow {
 		return nil
@@ -328,32 +351,47 @@ func (*Platform) Logs(ctx context.Context, env contract.Env, service string, w i
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		// Read the state before draining: what the service wrote before it
+		// ended is then always printed.
+		ended := serviceEnded(l, label)
+		for i, path := range paths {
+			n, err := copyNew(path, offs[i], w)
+			if err != nil {
+				return fmt.Errorf("logs %s: %w", service, err)
+			}
+			offs[i] = n
+		}
+		if ended {
+			return nil
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
-		fi, err := os.Stat(path)
-		if err != nil {
-			continue
-		}
-		if fi.Size() < off {
-			off = 0 // truncated or replaced: start over
-		}
-		if fi.Size() == off {
-			continue
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			continue
-		}
-		n, err := copyFrom(f, off, w)
-		f.Close()
-		off += n
-		if err != nil {
-			return fmt.Errorf("logs %s: %w", service, err)
-		}
 	}
+}
+
+// serviceEnded reports whether a followed service will write no more: felled
+// (no status), or in a final state, or its supervisor gone.
+func serviceEnded(l contract.Layout, label string) bool {
+	st, alive, err := supervise.ReadSettled(l, label)
+	return err != nil || supervise.Final(st.State) || !alive
+}
+
+// copyNew writes what was appended to path since off and returns the new
+// offset; a file shorter than off was truncated or replaced and is read anew.
+func copyNew(path string, off int64, w io.Writer) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return off, nil // not there (yet): nothing new
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() < off {
+		off = 0
+	}
+	n, err := copyFrom(f, off, w)
+	return off + n, err
 }
 
 func copyFrom(f *os.File, off int64, w io.Writer) (int64, error) {

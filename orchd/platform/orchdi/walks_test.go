@@ -125,7 +125,7 @@ func TestLogsLinesAndFollow(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("follow did not return after cancel")
 	}
-	if err := w.p.Logs(context.Background(), w.env, "nosuch", &buf, platform.LogOptions{}); err == nil {
+	if err := w.p.Logs(context.Background(), w.env, "nosuch", &buf, platform.LogOptions{Lines: -1}); err == nil {
 		t.Errorf("logs of an unknown service should fail")
 	}
 }
