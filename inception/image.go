@@ -21,6 +21,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/orchd/orchd/orchd/container"
 )
 
 // ImageTag is the tag the inception image is written under.
@@ -184,7 +185,7 @@ func BuildImage(dir string, libs []string) (string, error) {
 	if err := os.WriteFile(filepath.Join(dir, ocispec.ImageLayoutFile), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
 		return "", err
 	}
-	return "oci-layout://" + dir, nil
+	return container.LayoutScheme + dir, nil
 }
 
 func copyFile(src, dst string, mode os.FileMode) error {

@@ -20,6 +20,7 @@ import (
 	"github.com/orchd/orchd/harness/images"
 	"github.com/orchd/orchd/harness/leaks"
 	"github.com/orchd/orchd/harness/toolchain"
+	"github.com/orchd/orchd/orchd/container"
 	"github.com/orchd/orchd/stress"
 )
 
@@ -117,7 +118,7 @@ func runStress(ctx context.Context, o stressOptions, stdout, stderr io.Writer) (
 	if err != nil {
 		return err
 	}
-	image := "oci-layout://" + probe.Dir
+	image := container.LayoutScheme + probe.Dir
 
 	ns := o.namespace
 	if ns == "" {

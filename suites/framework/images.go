@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"    //nolint:revive
 
 	"github.com/orchd/orchd/harness/images"
+	"github.com/orchd/orchd/orchd/container"
 )
 
 // Image is a fixture image layout.
@@ -54,5 +55,5 @@ func (f *Framework) Image(name string) string {
 	GinkgoHelper()
 	l, ok := f.Images[name]
 	Expect(ok).To(BeTrue(), "fixture image %q not built", name)
-	return "oci-layout://" + l.Dir
+	return container.LayoutScheme + l.Dir
 }

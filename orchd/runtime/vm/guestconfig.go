@@ -4,15 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"maps"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/google/shlex"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/orchd/orchd/orchd/container"
 	"github.com/orchd/orchd/orchd/runtime/healthcheck"
 	"github.com/orchd/orchd/orchd/runtime/vm/guest"
 	"github.com/orchd/orchd/orchd/spec"
@@ -38,62 +36,18 @@ const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 // resolved through its /etc/passwd and /etc/group.
 func GuestConfig(in GuestInput) (guest.Config, error) {
 	svc := in.Service
-	entry, cmd := in.Image.Entrypoint, in.Image.Cmd
-	if svc.Entrypoint != "" {
-		e, err := shlex.Split(svc.Entrypoint)
-		if err != nil {
-			return guest.Config{}, fmt.Errorf("ENTRYPOINT %q: %w", svc.Entrypoint, err)
-		}
-		entry, cmd = e, nil
+	argv, err := container.Args(in.Image, svc.Entrypoint, svc.Cmd)
+	if err != nil {
+		return guest.Config{}, fmt.Errorf("service %s: %w", svc.Name, err)
 	}
-	if svc.Cmd != "" {
-		c, err := shlex.Split(svc.Cmd)
-		if err != nil {
-			return guest.Config{}, fmt.Errorf("CMD %q: %w", svc.Cmd, err)
-		}
-		cmd = c
-	}
-	argv := append(slices.Clone(entry), cmd...)
-	if len(argv) == 0 {
-		return guest.Config{}, fmt.Errorf("service %s: the image has no ENTRYPOINT or CMD; set CMD in the Orchfile", svc.Name)
-	}
-
-	env := slices.Clone(in.Image.Env)
-	set := func(k, v string) {
-		for i, kv := range env {
-			if strings.HasPrefix(kv, k+"=") {
-				env[i] = k + "=" + v
-				return
-			}
-		}
-		env = append(env, k+"="+v)
-	}
-	for _, m := range in.EnvFiles {
-		for _, k := range slices.Sorted(maps.Keys(m)) {
-			set(k, m[k])
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(svc.Env)) {
-		set(k, svc.Env[k])
-	}
+	env := container.MergeEnv(in.Image.Env, container.ServiceEnv(in.EnvFiles, svc.Env))
 	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
 		env = append([]string{defaultPath}, env...)
 	}
 	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "HOSTNAME=") }) {
 		env = append(env, "HOSTNAME="+svc.Name)
 	}
-
-	dir := in.Image.WorkingDir
-	if dir == "" {
-		dir = "/"
-	}
-	if w := svc.Workdir; w != "" {
-		if path.IsAbs(w) {
-			dir = w
-		} else {
-			dir = path.Join(dir, w)
-		}
-	}
+	dir := container.Workdir(in.Image.WorkingDir, svc.Workdir)
 
 	uid, gid, groups, err := resolveUser(in.Image.User, in.Passwd, in.Group)
 	if err != nil {

@@ -42,7 +42,7 @@ func TestFlattenHonorsWhiteouts(t *testing.T) {
 	if err := layouttest.Write(dir, "t:1", ocispec.ImageConfig{Cmd: []string{"/bin/tool"}}, lower, upper); err != nil {
 		t.Fatal(err)
 	}
-	img, err := ocilayout.Open(ocilayout.Scheme+dir+":1", "")
+	img, err := ocilayout.Open(dir, "1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,8 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
+	"github.com/orchd/orchd/orchd/container"
 	"github.com/orchd/orchd/orchd/contract"
-	"github.com/orchd/orchd/orchd/envfile"
 	"github.com/orchd/orchd/orchd/runtime/healthcheck"
 	"github.com/orchd/orchd/orchd/runtime/vm/guest"
 	"github.com/orchd/orchd/orchd/runtime/vm/initramfs"
@@ -310,32 +310,15 @@ func socketPair() (*os.File, *os.File, error) {
 // volumeShares maps VOLUMEs to 9p shares: named volumes live under
 // <data>/volumes/<namespace>/<name> (created 0700), host paths must exist.
 func volumeShares(s *Spec) ([]Share, []guest.Mount, error) {
+	vols, err := container.Volumes(s.Service.Volumes, s.DataDir, s.Namespace, s.ProjectDir)
+	if err != nil {
+		return nil, nil, err
+	}
 	var shares []Share
 	var mounts []guest.Mount
-	for i, v := range s.Service.Volumes {
-		src := v.Source
-		switch {
-		case v.IsNamed:
-			if s.DataDir == "" {
-				return nil, nil, fmt.Errorf("VOLUME %s:%s: a named volume needs a data dir", v.Source, v.Destination)
-			}
-			src = contract.NamedVolume(s.DataDir, s.Namespace, v.Source)
-			if err := os.MkdirAll(src, 0o700); err != nil {
-				return nil, nil, fmt.Errorf("VOLUME %s:%s: %w", v.Source, v.Destination, err)
-			}
-		case !filepath.IsAbs(src):
-			src = filepath.Join(s.ProjectDir, src)
-			fallthrough
-		default:
-			if _, err := os.Stat(src); err != nil {
-				return nil, nil, fmt.Errorf("VOLUME %s:%s: source %s must exist: %w", v.Source, v.Destination, src, err)
-			}
-		}
-		if !filepath.IsAbs(v.Destination) {
-			return nil, nil, fmt.Errorf("VOLUME %s:%s: the destination must be an absolute path", v.Source, v.Destination)
-		}
+	for i, v := range vols {
 		tag := "vol" + strconv.Itoa(i)
-		shares = append(shares, Share{Tag: tag, Source: src})
+		shares = append(shares, Share{Tag: tag, Source: v.Source})
 		mounts = append(mounts, guest.Mount{Tag: tag, Destination: v.Destination})
 	}
 	return shares, mounts, nil
@@ -350,10 +333,11 @@ func (l *Leaf) buildInitrd(s *Spec, k kernel.Kernel, mounts []guest.Mount, out s
 }
 
 func (l *Leaf) writeInitrd(s *Spec, k kernel.Kernel, mounts []guest.Mount, out string, cfgOut *guest.Config) error {
-	if !ocilayout.IsLocal(s.Service.Image, s.ProjectDir) {
-		return fmt.Errorf("service %s: image %s is not a local OCI layout; the vm runtime boots images from `oci-layout://PATH[:TAG]` or a layout directory", s.Service.Name, s.Service.Image)
+	dir, tag, ok := container.ParseLayoutRef(s.Service.Image, s.ProjectDir)
+	if !ok {
+		return fmt.Errorf("service %s: image %s is not a local OCI layout; the vm runtime boots images from `%sPATH[:TAG]`, `./PATH[:TAG]` or `/PATH[:TAG]`", s.Service.Name, s.Service.Image, container.LayoutScheme)
 	}
-	img, err := ocilayout.Open(s.Service.Image, s.ProjectDir)
+	img, err := ocilayout.Open(dir, tag)
 	if err != nil {
 		return err
 	}
@@ -399,15 +383,8 @@ func (l *Leaf) writeInitrd(s *Spec, k kernel.Kernel, mounts []guest.Mount, out s
 	}
 
 	in := GuestInput{Image: img.Config.Config, Service: s.Service, Modules: modules, Volumes: mounts}
-	for _, f := range s.Service.EnvFiles {
-		if !filepath.IsAbs(f) {
-			f = filepath.Join(s.ProjectDir, f)
-		}
-		m, err := envfile.Read(f)
-		if err != nil {
-			return fmt.Errorf("ENV_FILE %s: %w", f, err)
-		}
-		in.EnvFiles = append(in.EnvFiles, m)
+	if in.EnvFiles, err = container.ReadEnvFiles(s.Service.EnvFiles, s.ProjectDir); err != nil {
+		return err
 	}
 	in.Passwd = readTreeFile(tree, "etc/passwd")
 	in.Group = readTreeFile(tree, "etc/group")

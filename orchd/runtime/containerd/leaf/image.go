@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -24,10 +23,9 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-)
 
-// LayoutScheme prefixes an image that names a local OCI image layout.
-const LayoutScheme = "oci-layout://"
+	"github.com/orchd/orchd/orchd/container"
+)
 
 // layoutDomain names images imported from a layout whose ref annotation is a bare tag.
 const layoutDomain = "oci-layout.orchd.local"
@@ -48,7 +46,7 @@ type imageGetter struct {
 // layout is imported, an image already in the store is used as is, anything
 // else is pulled.
 func (g *imageGetter) get(ctx context.Context, ref string) (client.Image, error) {
-	if dir, tag, ok := g.layoutRef(ref); ok {
+	if dir, tag, ok := container.ParseLayoutRef(ref, g.projectDir); ok {
 		return g.fromLayout(ctx, dir, tag)
 	}
 	name, err := normalize(ref)
@@ -86,32 +84,9 @@ func (g *imageGetter) unpack(ctx context.Context, img client.Image) error {
 func normalize(ref string) (string, error) {
 	n, err := reference.ParseDockerRef(ref)
 	if err != nil {
-		return "", fmt.Errorf("image %q: not a valid reference (nor %spath, nor an existing OCI layout dir): %w", ref, LayoutScheme, err)
+		return "", fmt.Errorf("image %q: not a valid reference (nor %spath, nor ./PATH or /PATH of an OCI layout): %w", ref, container.LayoutScheme, err)
 	}
 	return n.String(), nil
-}
-
-// layoutRef recognizes oci-layout://PATH[:TAG] and plain paths (absolute or
-// ./ ../) that hold an OCI layout. Relative paths are against the project dir.
-func (g *imageGetter) layoutRef(ref string) (dir, tag string, ok bool) {
-	rest, scheme := strings.CutPrefix(ref, LayoutScheme)
-	if !scheme && !strings.HasPrefix(ref, "/") && !strings.HasPrefix(ref, "./") && !strings.HasPrefix(ref, "../") {
-		return "", "", false
-	}
-	dir = rest
-	if i := strings.LastIndex(rest, ":"); i > strings.LastIndex(rest, "/") {
-		if _, err := os.Stat(g.abs(rest)); err != nil {
-			dir, tag = rest[:i], rest[i+1:]
-		}
-	}
-	return g.abs(dir), tag, true
-}
-
-func (g *imageGetter) abs(p string) string {
-	if filepath.IsAbs(p) {
-		return filepath.Clean(p)
-	}
-	return filepath.Join(g.projectDir, p)
 }
 
 // fromLayout imports the manifest selected by tag from the layout at dir
@@ -128,7 +103,7 @@ func (g *imageGetter) fromLayout(ctx context.Context, dir, tag string) (client.I
 	if err := json.Unmarshal(b, &idx); err != nil {
 		return nil, fmt.Errorf("image layout %s: parse index.json: %w", dir, err)
 	}
-	desc, err := pickManifest(idx, tag)
+	desc, err := container.PickManifest(idx, tag)
 	if err != nil {
 		return nil, fmt.Errorf("image layout %s: %w", dir, err)
 	}
@@ -184,31 +159,6 @@ func (g *imageGetter) importLayout(ctx context.Context, dir string, refName func
 		client.WithImageLabels(g.labels),
 	)
 	return err
-}
-
-// pickManifest selects the index entry named by tag: its ref annotation equals
-// tag or ends in ":"+tag. Without a tag a single entry (or "latest") is used.
-func pickManifest(idx ocispec.Index, tag string) (ocispec.Descriptor, error) {
-	var refs []string
-	for _, m := range idx.Manifests {
-		r := m.Annotations[ocispec.AnnotationRefName]
-		refs = append(refs, r)
-		if tag != "" && (r == tag || strings.HasSuffix(r, ":"+tag)) {
-			return m, nil
-		}
-	}
-	switch {
-	case tag != "":
-		return ocispec.Descriptor{}, fmt.Errorf("no manifest tagged %q (tags: %s)", tag, strings.Join(refs, ", "))
-	case len(idx.Manifests) == 1:
-		return idx.Manifests[0], nil
-	}
-	for _, m := range idx.Manifests {
-		if r := m.Annotations[ocispec.AnnotationRefName]; r == "latest" || strings.HasSuffix(r, ":latest") {
-			return m, nil
-		}
-	}
-	return ocispec.Descriptor{}, fmt.Errorf("%d manifests and no tag given: use %sPATH:TAG (tags: %s)", len(idx.Manifests), LayoutScheme, strings.Join(refs, ", "))
 }
 
 var unsafeName = regexp.MustCompile(`[^a-z0-9._-]+`)
@@ -334,23 +284,4 @@ func isLoopbackRef(name string) bool {
 	}
 	ok, err := docker.MatchLocalhost(reference.Domain(n))
 	return err == nil && ok
-}
-
-var errNoArgs = errors.New("the image has no ENTRYPOINT or CMD and the service sets neither: add CMD (or ENTRYPOINT) to the service")
-
-// imageArgs computes the process args: ENTRYPOINT (service, else image) plus
-// CMD (service, else the image's, which a service ENTRYPOINT resets, as in Docker).
-func imageArgs(cfg ocispec.ImageConfig, entrypoint, cmd []string) ([]string, error) {
-	e, c := cfg.Entrypoint, cfg.Cmd
-	if entrypoint != nil {
-		e, c = entrypoint, nil
-	}
-	if cmd != nil {
-		c = cmd
-	}
-	args := append(append([]string{}, e...), c...)
-	if len(args) == 0 {
-		return nil, errNoArgs
-	}
-	return args, nil
 }

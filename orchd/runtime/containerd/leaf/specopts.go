@@ -4,21 +4,17 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
-	"github.com/google/shlex"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/orchd/orchd/orchd/contract"
-	"github.com/orchd/orchd/orchd/envfile"
+	"github.com/orchd/orchd/orchd/container"
 	crd "github.com/orchd/orchd/orchd/runtime/containerd"
 	"github.com/orchd/orchd/orchd/spec"
 )
@@ -42,51 +38,33 @@ func specOpts(rs *crd.RunSpec, img oci.Image, cfg ocispec.ImageConfig, cgroup cg
 		withCgroupMount(cgroup.unified()),
 	}
 
-	var entry, cmd []string
-	var err error
-	if svc.Entrypoint != "" {
-		if entry, err = shlex.Split(svc.Entrypoint); err != nil {
-			return nil, fmt.Errorf("ENTRYPOINT %q: %w", svc.Entrypoint, err)
-		}
-		entry = nonNil(entry)
-	}
-	if svc.Cmd != "" {
-		if cmd, err = shlex.Split(svc.Cmd); err != nil {
-			return nil, fmt.Errorf("CMD %q: %w", svc.Cmd, err)
-		}
-		cmd = nonNil(cmd)
-	}
-	args, err := imageArgs(cfg, entry, cmd)
+	args, err := container.Args(cfg, svc.Entrypoint, svc.Cmd)
 	if err != nil {
 		return nil, err
 	}
 	opts = append(opts, oci.WithProcessArgs(args...))
 
-	env, err := serviceEnv(rs)
+	files, err := container.ReadEnvFiles(rs.EnvFiles, rs.ProjectDir)
 	if err != nil {
 		return nil, err
 	}
-	if len(env) > 0 {
+	if env := container.ServiceEnv(files, svc.Env); len(env) > 0 {
 		opts = append(opts, oci.WithEnv(env))
 	}
 
-	if w := svc.Workdir; w != "" {
-		if !path.IsAbs(w) {
-			// Inside the container a relative WORKDIR is relative to the image's.
-			base := cfg.WorkingDir
-			if base == "" {
-				base = "/"
-			}
-			w = path.Join(base, w)
-		}
-		opts = append(opts, oci.WithProcessCwd(w))
+	if svc.Workdir != "" {
+		opts = append(opts, oci.WithProcessCwd(container.Workdir(cfg.WorkingDir, svc.Workdir)))
 	}
 
-	mounts, err := volumeMounts(rs)
+	vols, err := container.Volumes(svc.Volumes, rs.DataDir, rs.Namespace, rs.ProjectDir)
 	if err != nil {
 		return nil, err
 	}
-	if len(mounts) > 0 {
+	if len(vols) > 0 {
+		mounts := make([]specs.Mount, len(vols))
+		for i, v := range vols {
+			mounts[i] = specs.Mount{Type: "bind", Source: v.Source, Destination: v.Destination, Options: []string{"rbind", "rw"}}
+		}
 		opts = append(opts, oci.WithMounts(mounts))
 	}
 
@@ -129,62 +107,6 @@ func specOpts(rs *crd.RunSpec, img oci.Image, cfg ocispec.ImageConfig, cgroup cg
 		}
 	}
 	return opts, nil
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-// serviceEnv is ENV_FILE (in order, later files win) then ENV, as KEY=value.
-func serviceEnv(rs *crd.RunSpec) ([]string, error) {
-	merged := map[string]string{}
-	for _, f := range rs.EnvFiles {
-		m, err := envfile.Read(f)
-		if err != nil {
-			return nil, err
-		}
-		maps.Copy(merged, m)
-	}
-	maps.Copy(merged, rs.Service.Env)
-	var out []string
-	for _, k := range slices.Sorted(maps.Keys(merged)) {
-		out = append(out, k+"="+merged[k])
-	}
-	return out, nil
-}
-
-// volumeMounts binds VOLUME sources read-write. Named volumes are directories
-// under <data>/volumes/<namespace>, created 0700 on first use; host paths must exist.
-func volumeMounts(rs *crd.RunSpec) ([]specs.Mount, error) {
-	var out []specs.Mount
-	for _, v := range rs.Service.Volumes {
-		src := v.Source
-		switch {
-		case v.IsNamed:
-			if rs.DataDir == "" {
-				return nil, fmt.Errorf("VOLUME %s:%s: a named volume needs a data dir", v.Source, v.Destination)
-			}
-			src = contract.NamedVolume(rs.DataDir, rs.Namespace, v.Source)
-			if err := os.MkdirAll(src, 0o700); err != nil {
-				return nil, fmt.Errorf("VOLUME %s:%s: create %s: %w", v.Source, v.Destination, src, err)
-			}
-		case !filepath.IsAbs(src):
-			src = filepath.Join(rs.ProjectDir, src)
-			fallthrough
-		default:
-			if _, err := os.Stat(src); err != nil {
-				return nil, fmt.Errorf("VOLUME %s:%s: source %s must exist (create it, or use a named volume such as data:%s): %w", v.Source, v.Destination, src, v.Destination, err)
-			}
-		}
-		if !path.IsAbs(v.Destination) {
-			return nil, fmt.Errorf("VOLUME %s:%s: the destination must be an absolute path", v.Source, v.Destination)
-		}
-		out = append(out, specs.Mount{Type: "bind", Source: src, Destination: v.Destination, Options: []string{"rbind", "rw"}})
-	}
-	return out, nil
 }
 
 // withRlimit sets one rlimit (soft = hard), replacing the default spec's value.

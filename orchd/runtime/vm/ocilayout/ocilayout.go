@@ -15,10 +15,9 @@ import (
 	"github.com/klauspost/compress/zstd"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-)
 
-// Scheme prefixes an image reference that names a local layout.
-const Scheme = "oci-layout://"
+	"github.com/orchd/orchd/orchd/container"
+)
 
 // Image is one image of a layout.
 type Image struct {
@@ -27,56 +26,24 @@ type Image struct {
 	Config   ocispec.Image
 }
 
-// ParseRef splits "oci-layout://PATH[:TAG]" or "PATH[:TAG]" into path and tag.
-// A relative path is resolved against base.
-func ParseRef(ref, base string) (dir, tag string) {
-	s := strings.TrimPrefix(ref, Scheme)
-	if i := strings.LastIndex(s, ":"); i > strings.LastIndex(s, "/") {
-		s, tag = s[:i], s[i+1:]
+// Open reads the image tagged tag from the layout at dir; container.ParseLayoutRef
+// splits a FROM value into the two, and container.PickManifest chooses the
+// manifest. Indexes resolve to the manifest for this machine's architecture on
+// linux.
+func Open(dir, tag string) (*Image, error) {
+	ref := dir
+	if tag != "" {
+		ref += ":" + tag
 	}
-	if !filepath.IsAbs(s) && base != "" {
-		s = filepath.Join(base, s)
-	}
-	return s, tag
-}
-
-// IsLocal reports whether ref names a local layout (scheme, or a path that holds one).
-func IsLocal(ref, base string) bool {
-	if strings.HasPrefix(ref, Scheme) {
-		return true
-	}
-	dir, _ := ParseRef(ref, base)
-	_, err := os.Stat(filepath.Join(dir, ocispec.ImageLayoutFile))
-	return err == nil
-}
-
-// Open reads the image ref names (see ParseRef). With a tag, the manifest whose
-// org.opencontainers.image.ref.name is the tag (or ends in ":tag") is chosen;
-// without one, the layout must hold exactly one. Indexes resolve to the
-// manifest for this machine's architecture on linux.
-func Open(ref, base string) (*Image, error) {
-	dir, tag := ParseRef(ref, base)
 	var idx ocispec.Index
 	if err := readJSON(filepath.Join(dir, ocispec.ImageIndexFile), &idx); err != nil {
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
-	var picked []ocispec.Descriptor
-	for _, d := range idx.Manifests {
-		name := d.Annotations[ocispec.AnnotationRefName]
-		if tag == "" || name == tag || strings.HasSuffix(name, ":"+tag) {
-			picked = append(picked, d)
-		}
-	}
-	switch {
-	case len(picked) == 0 && tag != "":
-		return nil, fmt.Errorf("image %s: no manifest tagged %q in %s", ref, tag, dir)
-	case len(picked) == 0:
-		return nil, fmt.Errorf("image %s: %s lists no manifests", ref, dir)
-	case len(picked) > 1:
-		return nil, fmt.Errorf("image %s: %d manifests in %s; name one with :TAG", ref, len(picked), dir)
+	desc, err := container.PickManifest(idx, tag)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
 	img := &Image{Dir: dir}
-	desc := picked[0]
 	for desc.MediaType == ocispec.MediaTypeImageIndex {
 		var sub ocispec.Index
 		if err := img.readBlobJSON(desc.Digest, &sub); err != nil {
