@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/orchd/orchd/harness/leaks"
+	"github.com/orchd/orchd/harness/settings"
 	"github.com/spf13/cobra"
 )
 
@@ -26,7 +27,7 @@ func newLeaksCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if t.Address == "" {
-				t.Address = os.Getenv("ORCHD_CONTAINERD_SOCKET")
+				t.Address = os.Getenv(settings.EnvSocket)
 			}
 			if clean {
 				if err := leaks.Clean(ctx, t); err != nil {

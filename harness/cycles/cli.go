@@ -16,11 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/orchd/orchd/harness/settings"
 	"github.com/orchd/orchd/orchd/platform"
 )
-
-// EnvSocket is the variable orchd's containerd runtime reads for the socket.
-const EnvSocket = "ORCHD_CONTAINERD_SOCKET"
 
 // CLI runs one orchd binary against one namespace, state dir and project dir.
 type CLI struct {
@@ -86,7 +84,7 @@ func (c CLI) environ() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "ORCH_") || k == EnvSocket || k == "HOME" {
+		if strings.HasPrefix(k, "ORCH_") || k == settings.EnvSocket || k == "HOME" {
 			continue
 		}
 		env = append(env, kv)
@@ -95,7 +93,7 @@ func (c CLI) environ() []string {
 	if home == "" {
 		home = filepath.Join(filepath.Dir(c.StateDir), "home")
 	}
-	env = append(env, "HOME="+home, EnvSocket+"="+c.Address)
+	env = append(env, "HOME="+home, settings.EnvSocket+"="+c.Address)
 	return append(env, c.Env...)
 }
 

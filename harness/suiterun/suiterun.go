@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -25,6 +24,7 @@ import (
 	"github.com/orchd/orchd/harness/daemon"
 	"github.com/orchd/orchd/harness/gobuild"
 	"github.com/orchd/orchd/harness/images"
+	"github.com/orchd/orchd/harness/settings"
 	"github.com/orchd/orchd/harness/toolchain"
 )
 
@@ -36,19 +36,8 @@ var ExcludedByDefault = []string{"inception"}
 // alone, after the others, whatever --jobs says.
 var Alone = []string{"leak"}
 
-// Environment the suite framework reads (suites/framework/env.go).
-const (
-	envSocket      = "ORCHD_CONTAINERD_SOCKET"
-	envRoot        = "ORCHD_CONTAINERD_ROOT"
-	envState       = "ORCHD_CONTAINERD_STATE"
-	envPid         = "ORCHD_CONTAINERD_PID"
-	envLog         = "ORCHD_CONTAINERD_LOG"
-	envDebugSocket = "ORCHD_CONTAINERD_DEBUG_SOCKET"
-	envOrchd       = "ORCHD_BINARY"
-	envImages      = "ORCHD_IMAGES_DIR"
-	envToolchain   = "ORCHD_SUITE_TOOLCHAIN"
-	imagesSetFile  = "set.json"
-)
+// imagesSetFile lists the fixture images built for the suites.
+const imagesSetFile = "set.json"
 
 // Options selects what Run runs and where it reports.
 type Options struct {
@@ -167,17 +156,10 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 			return fmt.Errorf("suites: %w", err)
 		}
 		progress("daemon: %s (pid %d)", d.Address(), d.Pid())
-		env := []string{
-			envSocket + "=" + d.Address(),
-			envRoot + "=" + d.Root(),
-			envState + "=" + d.State(),
-			envPid + "=" + strconv.Itoa(d.Pid()),
-			envLog + "=" + d.LogPath(),
-			envDebugSocket + "=" + d.Address() + ".debug",
-			envOrchd + "=" + orchd,
-			envImages + "=" + imagesDir,
-			envToolchain + "=" + tc.Name,
-		}
+		set := settings.FromDaemon(d)
+		set.DebugSocket = d.Address() + ".debug"
+		set.Orchd, set.Images, set.Toolchain = orchd, imagesDir, tc.Name
+		env := set.Environ()
 		suffix := ""
 		if o.Matrix {
 			suffix = "-" + tc.Name

@@ -26,6 +26,7 @@ import (
 
 	"github.com/orchd/orchd/harness/daemon"
 	"github.com/orchd/orchd/harness/leaks"
+	"github.com/orchd/orchd/harness/settings"
 	"github.com/orchd/orchd/harness/toolchain"
 	"github.com/orchd/orchd/inception"
 )
@@ -138,15 +139,11 @@ func (d *driver) runSuite(ctx context.Context, m inception.Manifest, name string
 	defer cancel()
 	cmd := exec.CommandContext(sctx, bin, args...)
 	cmd.Dir = work
-	cmd.Env = append(os.Environ(),
-		"ORCHD_CONTAINERD_SOCKET="+dmn.Address(),
-		"ORCHD_CONTAINERD_ROOT="+dmn.Root(),
-		"ORCHD_CONTAINERD_STATE="+dmn.State(),
-		"ORCHD_CONTAINERD_PID="+strconv.Itoa(dmn.Pid()),
-		"ORCHD_CONTAINERD_LOG="+dmn.LogPath(),
-		"ORCHD_SUITE_TOOLCHAIN="+toolchain.System,
-		"ORCHD_BINARY="+filepath.Join(inception.ToolsDir, "orchd"),
-		"ORCHD_IMAGES_DIR="+filepath.Join(inception.ToolsDir, "images"),
+	set := settings.FromDaemon(dmn)
+	set.Toolchain = toolchain.System
+	set.Orchd = filepath.Join(inception.ToolsDir, "orchd")
+	set.Images = filepath.Join(inception.ToolsDir, "images")
+	cmd.Env = append(append(os.Environ(), set.Environ()...),
 		inception.EnvMemory+"="+m.Memory,
 		inception.EnvCPUs+"="+m.CPUs,
 	)

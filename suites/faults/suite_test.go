@@ -7,10 +7,12 @@ package faults
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/orchd/orchd/harness/daemon"
+	"github.com/orchd/orchd/harness/settings"
 	"github.com/orchd/orchd/harness/toolchain"
 	"github.com/orchd/orchd/suites/framework"
 )
@@ -54,13 +56,11 @@ func TestFaults(t *testing.T) {
 			t.Errorf("stop the private containerd: %v", err)
 		}
 	})
-	for k, v := range map[string]string{
-		framework.EnvSocket:    d.Address(),
-		framework.EnvRoot:      d.Root(),
-		framework.EnvState:     d.State(),
-		framework.EnvLog:       d.LogPath(),
-		framework.EnvToolchain: tc.Name,
-	} {
+	set := settings.FromDaemon(d)
+	// The specs restart the daemon: its pid changes, so none is handed over.
+	set.Pid, set.Toolchain = 0, tc.Name
+	for _, kv := range set.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
 	framework.RunSuite(t, "faults")

@@ -20,13 +20,13 @@
 package framework
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +35,7 @@ import (
 
 	"github.com/orchd/orchd/harness/daemon"
 	"github.com/orchd/orchd/harness/gobuild"
+	"github.com/orchd/orchd/harness/settings"
 	"github.com/orchd/orchd/harness/toolchain"
 )
 
@@ -108,15 +109,16 @@ func (f *Framework) setupOnce(ctx SpecContext) []byte {
 		}
 	}()
 
-	s.Orchd = os.Getenv(EnvOrchd)
+	set := readSettings()
+	s.Orchd = set.Orchd
 	if s.Orchd == "" {
 		s.Orchd = buildOrchd(ctx, work)
 	}
-	if os.Getenv(EnvSocket) == "" {
-		tc := resolveToolchain(ctx)
+	if !set.External() {
+		tc := resolveToolchain(ctx, set.Toolchain)
 		s.Toolchain = tc.Name
 	}
-	s.ImagesDir = os.Getenv(EnvImages)
+	s.ImagesDir = set.Images
 	if s.ImagesDir == "" {
 		s.ImagesDir = filepath.Join(work, "images")
 		buildImages(ctx, s.ImagesDir)
@@ -137,12 +139,13 @@ func (f *Framework) setupEach(ctx SpecContext, data []byte) {
 	SetDefaultConsistentlyDuration(3 * time.Second)
 	SetDefaultConsistentlyPollingInterval(200 * time.Millisecond)
 
-	if addr := os.Getenv(EnvSocket); addr != "" {
-		f.Daemon = externalDaemon(addr)
-		fmt.Fprintf(GinkgoWriter, "suite %s: using containerd at %s\n", f.Name, addr)
+	set := readSettings()
+	if set.External() {
+		f.Daemon = externalDaemon(set)
+		fmt.Fprintf(GinkgoWriter, "suite %s: using containerd at %s\n", f.Name, set.Socket)
 		return
 	}
-	tc := resolveToolchain(ctx)
+	tc := resolveToolchain(ctx, set.Toolchain)
 	d, err := daemon.Start(ctx, tc, daemon.Options{Debug: f.opts.Debug})
 	Expect(err).NotTo(HaveOccurred(), "start a private containerd (%s)", tc.Name)
 	f.private = d
@@ -185,28 +188,17 @@ func (f *Framework) DaemonLogTail(n int) string {
 	return tailFile(f.Daemon.LogPath, n)
 }
 
-func externalDaemon(addr string) Daemon {
+func externalDaemon(set settings.Settings) Daemon {
 	d := Daemon{
-		Address:     addr,
-		Root:        envOr(EnvRoot, defaultRoot),
-		State:       envOr(EnvState, defaultState),
-		LogPath:     os.Getenv(EnvLog),
-		DebugSocket: os.Getenv(EnvDebugSocket),
-		Toolchain:   os.Getenv(EnvToolchain),
-	}
-	if p := os.Getenv(EnvPid); p != "" {
-		pid, err := strconv.Atoi(p)
-		Expect(err).NotTo(HaveOccurred(), "%s=%q", EnvPid, p)
-		d.Pid = pid
+		Address:     set.Socket,
+		Root:        cmp.Or(set.Root, defaultRoot),
+		State:       cmp.Or(set.State, defaultState),
+		Pid:         set.Pid,
+		LogPath:     set.Log,
+		DebugSocket: set.DebugSocket,
+		Toolchain:   set.Toolchain,
 	}
 	return d
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // requireRoot fails (never skips) when containerd cannot be run.
@@ -218,8 +210,7 @@ func requireRoot() {
 
 // resolveToolchain stages the selected toolchain; a missing one is a failure
 // that names the install command.
-func resolveToolchain(ctx context.Context) *toolchain.Toolchain {
-	want := os.Getenv(EnvToolchain)
+func resolveToolchain(ctx context.Context, want string) *toolchain.Toolchain {
 	tc, err := toolchain.Resolve(ctx, toolchain.Options{Containerd: want, Progress: GinkgoWriter})
 	if err != nil {
 		Fail(fmt.Sprintf("no containerd toolchain %q: %v\ninstall: %s  (containerd 1.6 + runc)\nor build the pinned 2.x: go run ./cmd/orchd-harness stage --containerd v2.2.1\nor point %s at an existing daemon socket",

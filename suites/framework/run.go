@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/ginkgo/v2" //nolint:revive
 	. "github.com/onsi/gomega"    //nolint:revive
 
+	"github.com/orchd/orchd/harness/settings"
 	"github.com/orchd/orchd/harness/toolchain"
 )
 
@@ -19,7 +20,11 @@ import (
 // available toolchain, each with ORCHD_SUITE_TOOLCHAIN set, as subtests.
 func RunSuite(t *testing.T, name string) {
 	t.Helper()
-	if os.Getenv(EnvMatrix) == "1" && os.Getenv(EnvToolchain) == "" && os.Getenv(EnvSocket) == "" {
+	set, err := settings.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Matrix && set.Toolchain == "" && !set.External() {
 		runMatrix(t)
 		return
 	}

@@ -1,0 +1,113 @@
+// Package settings is the one reader of the environment that connects the
+// harness to the suites: `orchd-harness suites` (and inception's in-VM driver)
+// start a containerd, build orchd and the fixture images once, and hand them to
+// each compiled suite through these variables; a plain `go test` sets none and
+// the suite stages everything itself.
+package settings
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/orchd/orchd/harness/daemon"
+	crd "github.com/orchd/orchd/orchd/runtime/containerd"
+)
+
+// Variables, declared once.
+const (
+	// EnvSocket: use this containerd instead of starting a private one (the
+	// same variable orchd's containerd runtime reads).
+	EnvSocket = crd.EnvSocket
+	// EnvRoot / EnvState: the external daemon's root and state dirs, for the
+	// leak inspector's mount and bundle checks.
+	EnvRoot  = "ORCHD_CONTAINERD_ROOT"
+	EnvState = "ORCHD_CONTAINERD_STATE"
+	// EnvPid / EnvLog: the external daemon's pid (fd and thread counts) and log file.
+	EnvPid = "ORCHD_CONTAINERD_PID"
+	EnvLog = "ORCHD_CONTAINERD_LOG"
+	// EnvDebugSocket: the external daemon's debug socket (pprof goroutine counts).
+	EnvDebugSocket = "ORCHD_CONTAINERD_DEBUG_SOCKET"
+	// EnvOrchd: a prebuilt orchd binary (CGO_ENABLED=0, orchd-supervise beside it).
+	EnvOrchd = "ORCHD_BINARY"
+	// EnvImages: a directory holding fixture image layouts built earlier.
+	EnvImages = "ORCHD_IMAGES_DIR"
+	// EnvToolchain picks the toolchain a private daemon runs ("system" or
+	// "v2.2.1"), or names the external daemon's.
+	EnvToolchain = "ORCHD_SUITE_TOOLCHAIN"
+	// EnvMatrix=1 re-runs a suite binary once per available toolchain.
+	EnvMatrix = "ORCHD_TOOLCHAIN_MATRIX"
+)
+
+// Settings are the values of those variables; "" and 0 mean unset.
+type Settings struct {
+	Socket      string
+	Root        string
+	State       string
+	Pid         int
+	Log         string
+	DebugSocket string
+	Orchd       string
+	Images      string
+	Toolchain   string
+	Matrix      bool
+}
+
+// FromEnv reads the settings from the process environment.
+func FromEnv() (Settings, error) { return From(os.Getenv) }
+
+// From reads the settings through getenv.
+func From(getenv func(string) string) (Settings, error) {
+	s := Settings{
+		Socket:      getenv(EnvSocket),
+		Root:        getenv(EnvRoot),
+		State:       getenv(EnvState),
+		Log:         getenv(EnvLog),
+		DebugSocket: getenv(EnvDebugSocket),
+		Orchd:       getenv(EnvOrchd),
+		Images:      getenv(EnvImages),
+		Toolchain:   getenv(EnvToolchain),
+		Matrix:      getenv(EnvMatrix) == "1",
+	}
+	if p := getenv(EnvPid); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 {
+			return s, fmt.Errorf("%s=%q: want a process id", EnvPid, p)
+		}
+		s.Pid = n
+	}
+	return s, nil
+}
+
+// FromDaemon describes a running private daemon (socket, dirs, pid, log).
+func FromDaemon(d *daemon.Daemon) Settings {
+	return Settings{Socket: d.Address(), Root: d.Root(), State: d.State(), Pid: d.Pid(), Log: d.LogPath()}
+}
+
+// External reports whether a containerd was handed over (else one is started).
+func (s Settings) External() bool { return s.Socket != "" }
+
+// Environ renders the set values as KEY=value, for a child's environment.
+func (s Settings) Environ() []string {
+	var out []string
+	add := func(k, v string) {
+		if v != "" {
+			out = append(out, k+"="+v)
+		}
+	}
+	add(EnvSocket, s.Socket)
+	add(EnvRoot, s.Root)
+	add(EnvState, s.State)
+	if s.Pid > 0 {
+		add(EnvPid, strconv.Itoa(s.Pid))
+	}
+	add(EnvLog, s.Log)
+	add(EnvDebugSocket, s.DebugSocket)
+	add(EnvOrchd, s.Orchd)
+	add(EnvImages, s.Images)
+	add(EnvToolchain, s.Toolchain)
+	if s.Matrix {
+		add(EnvMatrix, "1")
+	}
+	return out
+}
