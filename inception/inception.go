@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/orchd/orchd/harness/cycles"
 	"github.com/orchd/orchd/harness/gobuild"
 	"github.com/orchd/orchd/harness/images"
 	"github.com/orchd/orchd/harness/toolchain"
@@ -258,11 +259,12 @@ TIMEOUT_STOP 30s
 `, ServiceName, imageRef, memory, cpus, tools, ToolsDir)
 }
 
-func (r *runner) orchd(ctx context.Context, tools, project, state string, k kernel.Kernel, args ...string) *exec.Cmd {
-	full := append([]string{"--project-dir", project, "--state-dir", state, "--runtime", "vm", "--platform", "orchdi", "--namespace", Namespace}, args...)
-	cmd := exec.CommandContext(ctx, filepath.Join(tools, "orchd"), full...)
-	cmd.Env = append(os.Environ(), kernel.EnvKernel+"="+k.Vmlinuz, kernel.EnvModules+"="+k.ModulesDir)
-	return cmd
+func (r *runner) orchd(tools, project, state string, k kernel.Kernel) cycles.CLI {
+	return cycles.CLI{
+		Orchd: filepath.Join(tools, "orchd"), Namespace: Namespace, StateDir: state, ProjectDir: project,
+		Runtime: "vm", Platform: "orchdi",
+		Env: []string{kernel.EnvKernel + "=" + k.Vmlinuz, kernel.EnvModules + "=" + k.ModulesDir},
+	}
 }
 
 // boot grows the outer grove, follows the console and fells it.
@@ -286,9 +288,12 @@ func (r *runner) boot(ctx context.Context, work string, k kernel.Kernel, tools, 
 		fctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		r.progress("felling the outer grove")
-		cmd := r.orchd(fctx, tools, project, state, k, "fell")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			res.OuterLeaks = append(res.OuterLeaks, fmt.Sprintf("fell failed: %v: %s", err, bytes.TrimSpace(out)))
+		inv, err := r.orchd(tools, project, state, k).Run(fctx, "fell")
+		if err == nil {
+			err = inv.Err()
+		}
+		if err != nil {
+			res.OuterLeaks = append(res.OuterLeaks, fmt.Sprintf("fell failed: %v", err))
 		}
 		res.OuterLeaks = append(res.OuterLeaks, outerLeaks(work, state)...)
 	}()
@@ -296,11 +301,12 @@ func (r *runner) boot(ctx context.Context, work string, k kernel.Kernel, tools, 
 	r.progress("booting the inception VM (MEMORY %s, CPUS %s): orchd --runtime vm --platform orchdi grow", r.o.Memory, r.o.CPUs)
 	rctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
 	defer cancel()
-	grow := r.orchd(rctx, tools, project, state, k, "grow")
-	var growOut bytes.Buffer
-	grow.Stdout, grow.Stderr = &growOut, &growOut
-	if err := grow.Run(); err != nil {
-		return fmt.Errorf("orchd grow: %w: %s", err, bytes.TrimSpace(growOut.Bytes()))
+	inv, err := r.orchd(tools, project, state, k).Run(rctx, "grow")
+	if err == nil {
+		err = inv.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("orchd grow: %w", err)
 	}
 	return r.follow(rctx, layout, label, res)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/orchd/orchd/harness/cycles"
 	"github.com/orchd/orchd/harness/leaks"
 )
 
@@ -354,18 +355,15 @@ func (g *grove) write(orchfile string) error {
 	return os.WriteFile(filepath.Join(g.project, "Orchfile"), []byte(orchfile), 0o600)
 }
 
-func (g *grove) orchd(ctx context.Context, args ...string) ([]byte, error) {
-	full := append([]string{"--namespace", g.r.ns.orchd, "--state-dir", g.state, "--project-dir", g.project,
-		"--runtime", "containerd", "--platform", "orchdi", "-q"}, args...)
-	cmd := exec.CommandContext(ctx, g.r.opts.Orchd, full...)
-	cmd.Env = append(os.Environ(), "ORCHD_CONTAINERD_SOCKET="+g.r.opts.Address)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+// orchd runs one orchd subcommand through the harness's one CLI driver
+// (output to files: a supervisor that inherits a pipe cannot hold it open).
+func (g *grove) orchd(ctx context.Context, sub string, args ...string) ([]byte, error) {
+	cli := cycles.CLI{Orchd: g.r.opts.Orchd, Address: g.r.opts.Address, Namespace: g.r.ns.orchd, StateDir: g.state, ProjectDir: g.project}
+	res, err := cli.Run(ctx, sub, append(args, "-q")...)
 	if err != nil {
-		return out, fmt.Errorf("orchd %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return nil, err
 	}
-	return out, nil
+	return []byte(res.Stdout), res.Err()
 }
 
 func (g *grove) fell(ctx context.Context) error {

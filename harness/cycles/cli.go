@@ -24,7 +24,8 @@ import (
 type CLI struct {
 	// Orchd is the path of the orchd binary.
 	Orchd string
-	// Address is the containerd socket, passed as ORCHD_CONTAINERD_SOCKET.
+	// Address is the containerd socket, passed as ORCHD_CONTAINERD_SOCKET
+	// ("" for runtimes that need none).
 	Address    string
 	Namespace  string
 	StateDir   string
@@ -93,7 +94,10 @@ func (c CLI) environ() []string {
 	if home == "" {
 		home = filepath.Join(filepath.Dir(c.StateDir), "home")
 	}
-	env = append(env, "HOME="+home, settings.EnvSocket+"="+c.Address)
+	env = append(env, "HOME="+home)
+	if c.Address != "" {
+		env = append(env, settings.EnvSocket+"="+c.Address)
+	}
 	return append(env, c.Env...)
 }
 

@@ -16,6 +16,8 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+
+	"github.com/orchd/orchd/harness/gobuild"
 )
 
 var errNoModule = errors.New("module root not found")
@@ -61,14 +63,9 @@ func BuildProbe(ctx context.Context, moduleRoot, cacheDir, arch string) (string,
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
-	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-buildvcs=false",
-		"-ldflags=-s -w", "-o", tmp.Name(), "./"+probePackage)
-	cmd.Dir = moduleRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build probe: go build ./%s: %w: %s", probePackage, err, strings.TrimSpace(stderr.String()))
+	if err := gobuild.Go(ctx, moduleRoot, []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + arch},
+		"build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", tmp.Name(), "./"+probePackage); err != nil {
+		return "", fmt.Errorf("build probe: %w", err)
 	}
 	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
 		return "", fmt.Errorf("build probe: %w", err)
