@@ -1,8 +1,9 @@
 # Every recipe is also a plain command (see README.md); `just` is optional.
 
+# The commit is stamped explicitly: GOFLAGS may carry -buildvcs=false.
 build:
-    CGO_ENABLED=0 go build -o bin/ ./cmd/orchd ./cmd/orchd-supervise
-    go build -o bin/orchd-harness ./cmd/orchd-harness
+    CGO_ENABLED=0 go build -ldflags "-X github.com/orchd/orchd/orchd/version.commit=$(git rev-parse --short HEAD 2>/dev/null)" -o bin/ ./cmd/orchd ./cmd/orchd-supervise
+    go build -ldflags "-X github.com/orchd/orchd/orchd/version.commit=$(git rev-parse --short HEAD 2>/dev/null)" -o bin/orchd-harness ./cmd/orchd-harness
 
 test:
     go test ./...

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/orchd/orchd/orchd/version"
 )
 
 func main() {
@@ -30,6 +32,7 @@ func newRootCmd() *cobra.Command {
 		Short:         "Conformance harness for orchd and nested containerd runtimes",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       "-", // cobra needs one; the template prints the build
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {
 			level := slog.LevelInfo
 			if verbose {
@@ -38,6 +41,7 @@ func newRootCmd() *cobra.Command {
 			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 		},
 	}
+	root.SetVersionTemplate(version.Read("github.com/containerd/containerd/v2").String("orchd-harness", "github.com/containerd/containerd/v2"))
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	// One file per command group; each newXCmd lives next to the code it drives.
 	root.AddCommand(

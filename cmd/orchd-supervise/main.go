@@ -15,11 +15,16 @@ import (
 	"syscall"
 
 	"github.com/orchd/orchd/orchd/supervise"
+	"github.com/orchd/orchd/orchd/version"
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "--version" {
+		fmt.Print(version.Read().String("orchd-supervise"))
+		return
+	}
 	if len(os.Args) < 2 || os.Args[1] != "supervise" {
-		fmt.Fprintln(os.Stderr, "usage: orchd-supervise supervise [--init] --spec UNIT")
+		fmt.Fprintln(os.Stderr, "usage: orchd-supervise supervise [--init] --spec UNIT | orchd-supervise --version")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("supervise", flag.ExitOnError)

@@ -559,3 +559,103 @@ RUN sh -c 'echo bee-line1; echo bee-line2 >&2'
 		t.Fatalf("logs bee after fell: %q", got)
 	}
 }
+
+func TestSmallThings(t *testing.T) {
+	h := newHome(t)
+	proj := h.project("small", `ARG port=8080
+SERVICE web
+RUN exec sleep 1000
+RESTART_DELAY 500ms
+TIMEOUT_STOP 1500ms
+AFTER ghost
+
+SERVICE worker
+RUN exec sleep 1000
+TIMEOUT_STOP 2s
+`)
+	// --version: version, commit, Go and the containerd client.
+	v := h.must(proj, "--version").stdout
+	for _, want := range []string{"orchd ", "commit: ", "go: go1.", "github.com/containerd/containerd/v2: v2."} {
+		if !strings.Contains(v, want) {
+			t.Fatalf("orchd --version: want %q in %q", want, v)
+		}
+	}
+	sup := exec.Command(filepath.Join(filepath.Dir(orchdBin), "orchd-supervise"), "--version")
+	if out, err := sup.Output(); err != nil || !strings.Contains(string(out), "orchd-supervise ") || !strings.Contains(string(out), "go: go1.") {
+		t.Fatalf("orchd-supervise --version: %v %q", err, out)
+	}
+
+	// Internal commands work but stay out of help.
+	help := h.must(proj, "--help").stdout
+	for _, leaf := range []string{"supervise", "containerd-run", "vm-run", "vm-init"} {
+		if strings.Contains(help, "\n  "+leaf+" ") {
+			t.Fatalf("--help lists the internal command %s:\n%s", leaf, help)
+		}
+	}
+	for _, verb := range []string{"grow", "survey", "fell", "logs", "restart", "kill", "exec", "validate"} {
+		if !strings.Contains(help, "\n  "+verb+" ") {
+			t.Fatalf("--help does not list %s:\n%s", verb, help)
+		}
+	}
+	if r := h.must(proj, "supervise", "--help"); !strings.Contains(r.stdout, "--spec") {
+		t.Fatalf("supervise --help: %s", r)
+	}
+
+	// validate: warnings for an undeclared --arg and an AFTER naming no
+	// service, exit 0; -q drops them; a clean Orchfile prints nothing.
+	r := h.must(proj, "validate", "--arg", "prot=9090")
+	for _, want := range []string{"warning: --arg prot: no Orchfile declares ARG prot (declared: port)", "warning: service web: AFTER ghost: no such service"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Fatalf("validate: want %q, got %s", want, r)
+		}
+	}
+	if r := h.must(proj, "validate", "-q", "--arg", "prot=9090"); r.stdout+r.stderr != "" {
+		t.Fatalf("validate -q printed %s", r)
+	}
+	clean := h.project("clean", "SERVICE a\nRUN true\n")
+	if r := h.must(clean, "validate"); r.stdout+r.stderr != "" {
+		t.Fatalf("validate of a clean Orchfile printed %s", r)
+	}
+
+	// Durations in Go units are accepted end to end (RESTART_DELAY 500ms above).
+	if r := h.must(proj, "grow", "-q"); r.stdout+r.stderr != "" {
+		t.Fatalf("grow -q printed %s", r)
+	}
+	h.waitState(proj, "web", contract.StateRunning, 15*time.Second)
+
+	// Completion offers the service names.
+	if r := h.must(proj, "__complete", "fell", ""); !strings.Contains(r.stdout, "web\n") || !strings.Contains(r.stdout, "worker\n") {
+		t.Fatalf("completion of fell: %s", r)
+	}
+	if r := h.must(proj, "__complete", "logs", "web", ""); strings.Contains(r.stdout, "web\n") || !strings.Contains(r.stdout, "worker\n") {
+		t.Fatalf("completion after web should offer only worker: %s", r)
+	}
+	if r := h.must(proj, "fell", "-q"); r.stdout+r.stderr != "" {
+		t.Fatalf("fell -q printed %s", r)
+	}
+
+	// The containerd socket: --address, .orchrc address, CONTAINERD_ADDRESS.
+	sock := func(args []string, env ...string) string {
+		t.Helper()
+		saved := h.envs
+		h.envs = append(append([]string{}, saved...), env...)
+		defer func() { h.envs = saved }()
+		r := h.run(proj, append([]string{"--runtime", "containerd", "grow"}, args...)...)
+		if r.code == 0 {
+			t.Fatalf("grow against a missing socket succeeded: %s", r)
+		}
+		return r.stderr
+	}
+	if got := sock([]string{"--address", "/nonexistent/flag.sock"}, "CONTAINERD_ADDRESS=/nonexistent/env.sock"); !strings.Contains(got, "/nonexistent/flag.sock") {
+		t.Fatalf("--address not used: %s", got)
+	}
+	if got := sock(nil, "CONTAINERD_ADDRESS=/nonexistent/env.sock"); !strings.Contains(got, "/nonexistent/env.sock") {
+		t.Fatalf("CONTAINERD_ADDRESS not used: %s", got)
+	}
+	if err := os.WriteFile(filepath.Join(proj, ".orchrc"), []byte("address = /nonexistent/rc.sock\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := sock(nil); !strings.Contains(got, "/nonexistent/rc.sock") {
+		t.Fatalf(".orchrc address not used: %s", got)
+	}
+}

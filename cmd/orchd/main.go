@@ -17,6 +17,7 @@ import (
 
 	"github.com/orchd/orchd/orchd/config"
 	"github.com/orchd/orchd/orchd/orchard"
+	"github.com/orchd/orchd/orchd/version"
 )
 
 // exitError carries a specific exit status (e.g. a container's exit code).
@@ -54,11 +55,15 @@ func main() {
 
 // app holds what every command shares: the bound global flags.
 type app struct {
-	flags *config.Flags
+	flags  *config.Flags
+	stderr io.Writer // warnings
 }
 
 // config resolves the configuration (flag > env > .orchrc > default).
 func (a *app) config() (*config.Config, error) { return a.flags.Load(nil) }
+
+// containerdModule is the containerd client orchd links; --version names its version.
+const containerdModule = "github.com/containerd/containerd/v2"
 
 // progress is where a walk reports what it does: stderr, nothing with -q.
 func (a *app) progress(cmd *cobra.Command, cfg *config.Config) io.Writer {
@@ -85,13 +90,15 @@ func (a *app) completeServices(cmd *cobra.Command, args []string, _ string) ([]s
 }
 
 func newRootCmd() *cobra.Command {
-	a := &app{}
+	a := &app{stderr: os.Stderr}
 	root := &cobra.Command{
 		Use:           "orchd",
 		Short:         "Run the services an Orchfile describes, supervised, and leave nothing behind",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       "-", // --version prints versionText (cobra needs a non-empty Version)
 	}
+	root.SetVersionTemplate(version.Read(containerdModule).String("orchd", containerdModule))
 	a.flags = config.Bind(root.PersistentFlags())
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		level := slog.LevelInfo
@@ -104,7 +111,7 @@ func newRootCmd() *cobra.Command {
 		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 		return nil
 	}
-	root.AddGroup(&cobra.Group{ID: "walks", Title: "Walks:"}, &cobra.Group{ID: "rows", Title: "Rows (JSON pipes):"}, &cobra.Group{ID: "leaves", Title: "Leaves (run by supervisors):"})
+	root.AddGroup(&cobra.Group{ID: "walks", Title: "Walks:"}, &cobra.Group{ID: "rows", Title: "Rows (JSON pipes):"})
 	add := func(group string, cmds ...*cobra.Command) {
 		for _, c := range cmds {
 			c.GroupID = group
@@ -113,6 +120,10 @@ func newRootCmd() *cobra.Command {
 	}
 	add("walks", newGrowCmd(a), newSurveyCmd(a), newFellCmd(a), newLogsCmd(a), newRestartCmd(a), newKillCmd(a), newExecCmd(a))
 	add("rows", newParseCmd(a), newValidateCmd(a), newSowCmd(a), newPlantCmd(a), newTendCmd(a))
-	add("leaves", newSuperviseCmd(a), newContainerdRunCmd(a), newVMRunCmd(a), newVMInitCmd(a), newHealthWaitCmd(a), newEnvExecCmd(a))
+	// Leaves are what supervisors run; users never call them, so help omits them.
+	for _, c := range []*cobra.Command{newSuperviseCmd(a), newContainerdRunCmd(a), newVMRunCmd(a), newVMInitCmd(a), newHealthWaitCmd(a), newEnvExecCmd(a)} {
+		c.Hidden = true
+		root.AddCommand(c)
+	}
 	return root
 }

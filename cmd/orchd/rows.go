@@ -24,7 +24,16 @@ func (a *app) parseSpec(files []string) (*spec.Spec, error) {
 	if len(files) == 0 {
 		files = cfg.Files()
 	}
-	return spec.ParseFiles(files, spec.Options{Args: cfg.Args})
+	s, err := spec.ParseFiles(files, spec.Options{Args: cfg.Args})
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.Quiet {
+		for _, w := range orchard.Warnings(cfg, files, s) {
+			fmt.Fprintln(a.stderr, "warning:", w)
+		}
+	}
+	return s, nil
 }
 
 func newParseCmd(a *app) *cobra.Command {
@@ -47,16 +56,13 @@ func newParseCmd(a *app) *cobra.Command {
 func newValidateCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate [FILE [OVERLAY...]]",
-		Short: "Check an Orchfile and its overlays; print nothing but errors",
+		Short: "Check an Orchfile and its overlays; print only errors and warnings",
+		Long: "Check an Orchfile and its overlays. Errors are printed as FILE:LINE: message and\n" +
+			"the exit status is 1; warnings (an --arg no ARG declares, AFTER naming no service)\n" +
+			"go to stderr and leave the status 0 (-q drops them). A clean Orchfile prints nothing.",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.parseSpec(args)
-			if err != nil {
-				return err
-			}
-			if q, _ := cmd.Flags().GetBool("quiet"); !q {
-				fmt.Fprintf(cmd.ErrOrStderr(), "valid: %d services\n", len(s.Services))
-			}
-			return nil
+			_, err := a.parseSpec(args)
+			return err
 		},
 	}
 }

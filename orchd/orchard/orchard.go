@@ -149,6 +149,9 @@ func Grow(ctx context.Context, c *config.Config, opts GrowOptions) (GrowResult, 
 	if err := checkNames(s, opts.Only); err != nil {
 		return res, err
 	}
+	for _, w := range Warnings(c, c.Files(), s) {
+		fmt.Fprintln(logw, "warning:", w)
+	}
 	env, err := EnvFor(c)
 	if err != nil {
 		return res, err

@@ -82,7 +82,7 @@ func Connect(ctx context.Context, socket, namespace string, timeout time.Duratio
 func startHint(socket string) string {
 	return fmt.Sprintf("start containerd first: `orchd-harness daemon` (a private daemon; export %s=<its socket>), "+
 		"or the system one with `systemctl start containerd` (no systemd: `containerd &`); "+
-		"or point orchd at a running daemon with %s (now: %s)", EnvSocket, EnvSocket, socket)
+		"or point orchd at a running daemon with --address, `address` in .orchrc, %s or CONTAINERD_ADDRESS (now: %s)", EnvSocket, EnvSocket, socket)
 }
 
 // Teardown removes a container and everything hanging off it: its task (SIGKILL
