@@ -270,13 +270,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	cmd := exec.Command(d.tc.Containerd.Path, "--config", d.ConfigPath())
 	cmd.Dir = d.dir
 	cmd.Env = append(envWithout(os.Environ(), "PATH"), "PATH="+d.tc.PathEnv(os.Getenv("PATH")))
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid: true, // a terminal's Ctrl-C reaches us, and we stop it in order
-		// Never outlive the harness process. Strictly this follows the OS
-		// thread that forked; Go only retires threads of goroutines that exit
-		// while locked to them, which nothing here does.
-		Pdeathsig: syscall.SIGKILL,
-	}
+	cmd.SysProcAttr = daemonAttr()
 	var pw *os.File
 	if d.opts.LogWriter != nil {
 		// Copy through our own pipe so exec's Wait never blocks on a shim holding stderr.

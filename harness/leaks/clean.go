@@ -170,7 +170,7 @@ func unmount(ms []procfs.Mount) error {
 	var errs []error
 	for _, m := range ms {
 		if err := syscall.Unmount(m.Point, 0); err != nil {
-			if err := syscall.Unmount(m.Point, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
+			if err := syscall.Unmount(m.Point, procfs.MntDetach); err != nil && !errors.Is(err, syscall.EINVAL) {
 				errs = append(errs, fmt.Errorf("unmount %s: %w", m.Point, err))
 			}
 		}

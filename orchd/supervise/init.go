@@ -281,20 +281,12 @@ func (s spawner) spawn(argv []string, pc procCtx, o spawnOpts) (*proc, error) {
 			return nil, fmt.Errorf("pipe: %w", err)
 		}
 		cmd = &exec.Cmd{
-			Path:       s.exe,
-			Args:       []string{s.argv0, "supervise", initFlag, "--spec", s.unitPath},
-			Env:        append(append([]string(nil), pc.env...), initEnv+"="+string(js)),
-			Dir:        pc.dir,
-			ExtraFiles: []*os.File{r, rw},
-			SysProcAttr: &syscall.SysProcAttr{
-				Cloneflags: pc.cloneflags,
-				Pdeathsig:  syscall.SIGTERM,
-				Setpgid:    true,
-			},
-		}
-		if pc.userns {
-			cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getuid(), HostID: os.Getuid(), Size: 1}}
-			cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getgid(), HostID: os.Getgid(), Size: 1}}
+			Path:        s.exe,
+			Args:        []string{s.argv0, "supervise", initFlag, "--spec", s.unitPath},
+			Env:         append(append([]string(nil), pc.env...), initEnv+"="+string(js)),
+			Dir:         pc.dir,
+			ExtraFiles:  []*os.File{r, rw},
+			SysProcAttr: initAttr(pc),
 		}
 	}
 	// A typed nil *os.File must not become a non-nil io.Writer.
@@ -371,18 +363,6 @@ func (p *proc) waitFor(d time.Duration) bool {
 func (p *proc) kill() {
 	p.sig(syscall.SIGKILL)
 	<-p.done
-}
-
-func joinPIDNamespace(initPid int) error {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/pid", initPid))
-	if err != nil {
-		return fmt.Errorf("join service namespace: %w", err)
-	}
-	defer f.Close()
-	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWPID); err != nil {
-		return fmt.Errorf("join service namespace: %w", err)
-	}
-	return nil
 }
 
 // servicePid is the host pid of the init's child (what survey shows), as the

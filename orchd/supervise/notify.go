@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // The sd_notify protocol, the supervisor's side. A start command that speaks
@@ -97,37 +96,17 @@ func listenNotify(path string) (*notifySocket, error) {
 	return ns, nil
 }
 
-func setPassCred(conn *net.UnixConn) error {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := raw.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_PASSCRED, 1)
-	}); err != nil {
-		return err
-	}
-	return serr
-}
-
 func (ns *notifySocket) read() {
 	defer close(ns.C)
 	buf := make([]byte, maxNotice)
-	oob := make([]byte, syscall.CmsgSpace(syscall.SizeofUcred))
+	oob := credBuffer()
 	for {
 		n, oobn, _, _, err := ns.conn.ReadMsgUnix(buf, oob)
 		if err != nil {
 			return // closed
 		}
 		nt := notice{fields: parseNotice(buf[:n])}
-		if msgs, err := syscall.ParseSocketControlMessage(oob[:oobn]); err == nil {
-			for _, m := range msgs {
-				if cred, err := syscall.ParseUnixCredentials(&m); err == nil {
-					nt.pid = int(cred.Pid)
-				}
-			}
-		}
+		nt.pid = senderPid(oob[:oobn])
 		ns.C <- nt
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/envfile"
@@ -34,10 +33,10 @@ type cred struct {
 // Environment precedence: the supervisor's own environment, then HOME/USER/
 // LOGNAME of USER, then ENV_FILE files in order, then ENV.
 func resolveProcess(p contract.Process) (procCtx, error) {
-	pc := procCtx{dir: p.Dir, rlimits: p.Rlimits, cloneflags: syscall.CLONE_NEWPID}
+	pc := procCtx{dir: p.Dir, rlimits: p.Rlimits, cloneflags: cloneNewPID}
 	if os.Geteuid() != 0 {
 		// Unprivileged: a user namespace makes the PID namespace possible.
-		pc.cloneflags |= syscall.CLONE_NEWUSER
+		pc.cloneflags |= cloneNewUser
 		pc.userns = true
 	}
 	env := map[string]string{}

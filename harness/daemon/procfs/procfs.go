@@ -257,7 +257,7 @@ func UnmountUnder(dirs ...string) error {
 		errs = errs[:0]
 		for _, m := range ms {
 			if err := unix.Unmount(m.Point, 0); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-				if err2 := unix.Unmount(m.Point, unix.MNT_DETACH); err2 != nil && !errors.Is(err2, unix.EINVAL) {
+				if err2 := unix.Unmount(m.Point, MntDetach); err2 != nil && !errors.Is(err2, unix.EINVAL) {
 					errs = append(errs, fmt.Errorf("unmount %s: %w", m.Point, err2))
 				}
 			}

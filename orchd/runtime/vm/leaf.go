@@ -152,15 +152,7 @@ func (l *Leaf) boot(ctx context.Context, qemu string, m Machine, s *Spec, cfg gu
 	cmd := exec.Command(qemu, m.Args()...)
 	cmd.Stdout, cmd.Stderr = l.Stdout, l.Stderr
 	cmd.ExtraFiles = []*os.File{guestEnd}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if os.Geteuid() == 0 {
-		// qemu need not be root: it serves the VOLUMEs as QemuUID, so guest
-		// root cannot own files on the host, and keeps only the capabilities
-		// to read what it is given (kernel, initrd, volumes) and bind
-		// PUBLISHed ports below 1024.
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: QemuUID, Gid: QemuGID, Groups: []uint32{}}
-		cmd.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_DAC_OVERRIDE, unix.CAP_DAC_READ_SEARCH, unix.CAP_NET_BIND_SERVICE}
-	}
+	cmd.SysProcAttr = qemuAttr()
 	l.Log.Debug("vm: qemu", "argv", strings.Join(cmd.Args, " "))
 	if err := cmd.Start(); err != nil {
 		guestEnd.Close()
@@ -300,7 +292,7 @@ func (l *Leaf) healthLoop(ctx context.Context, host io.Writer, replies <-chan he
 }
 
 func socketPair() (*os.File, *os.File, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|sockCloexec, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("control socket: %w", err)
 	}
