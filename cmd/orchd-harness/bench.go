@@ -58,7 +58,7 @@ writes the curve to <report-dir>/scale.svg. A failed run prints why and exits no
 	f.IntVar(&c.opts.Rounds, "rounds", 5, "rounds per contender (fan-out, teardown, memory; per N with --scale)")
 	f.IntVar(&c.opts.SingleRounds, "single-rounds", 10, "rounds of single start")
 	f.IntVar(&c.opts.Restarts, "restarts", 6, "crash-restart intervals observed")
-	f.StringVar(&c.containerd, "containerd", "", "toolchain: system or vX.Y.Z (default: the pinned 2.x when staged)")
+	containerdFlag(f, &c.containerd)
 	f.BoolVar(&c.keep, "keep", false, "keep the work dir (logs of every grove)")
 	f.StringVar(&c.orchd, "orchd", "", "a prebuilt CGO_ENABLED=0 orchd with orchd-supervise beside it (default: build ./cmd/orchd)")
 	return cmd
@@ -80,7 +80,7 @@ func runBench(ctx context.Context, c benchConfig, stdout, progress io.Writer) (e
 		fmt.Fprintf(progress, "work dir: %s\n", work)
 	}
 	opts := c.opts
-	fmt.Fprintln(progress, "staging the toolchain...")
+	fmt.Fprintf(progress, "toolchain: %s\n", toolchain.Rule(c.containerd))
 	tc, err := toolchain.Resolve(ctx, toolchain.Options{Containerd: c.containerd, Progress: progress})
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ func newDaemonCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			tcOpts.Progress = cmd.ErrOrStderr()
+			fmt.Fprintf(cmd.ErrOrStderr(), "toolchain: %s\n", toolchain.Rule(tcOpts.Containerd))
 			tc, err := toolchain.Resolve(ctx, tcOpts)
 			if err != nil {
 				return err
@@ -44,7 +45,7 @@ func newDaemonCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "work dir for root, state, sockets and log (default: new dir under /tmp); removed on exit")
-	cmd.Flags().StringVar(&tcOpts.Containerd, "containerd", "", `"system" or a 2.x version such as `+toolchain.Pinned)
+	containerdFlag(cmd.Flags(), &tcOpts.Containerd)
 	cmd.Flags().StringVar(&tcOpts.Dir, "toolchain-dir", "", "toolchain build cache dir")
 	cmd.Flags().BoolVar(&opts.Debug, "debug", false, "containerd debug logging and debug socket")
 	cmd.Flags().BoolVar(&showLog, "log", false, "copy the daemon log to stderr")

@@ -3,8 +3,9 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
-	"strings"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,8 +16,8 @@ import (
 
 func newInceptionCmd() *cobra.Command {
 	var o inception.Options
-	var suites string
-	var jsonOut string
+	var asJSON bool
+	var reportDir string
 	cmd := &cobra.Command{
 		Use:   "inception",
 		Short: "Run the suites inside a microVM: containerd and orchd nested under orchd's vm runtime",
@@ -30,16 +31,26 @@ the console. The grove is felled at the end. Exit status 0 only when every suite
 passed and nothing leaked inside or outside the VM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if suites != "" {
-				o.Suites = strings.Split(suites, ",")
-			}
 			o.Progress = cmd.ErrOrStderr()
+			if o.Containerd == "" {
+				fmt.Fprintf(o.Progress, "toolchain: --containerd not set: %s inside the VM (the VM boots Debian's; the pinned %s needs --containerd %s)\n", toolchain.System, toolchain.Pinned, toolchain.Pinned)
+			} else {
+				fmt.Fprintf(o.Progress, "toolchain: %s\n", toolchain.Rule(o.Containerd))
+			}
 			res, err := inception.Run(cmd.Context(), o)
 			if res != nil {
-				inception.PrintTable(cmd.OutOrStdout(), res)
-				if jsonOut != "" {
-					b, _ := json.MarshalIndent(res, "", "  ")
-					if werr := os.WriteFile(jsonOut, b, 0o644); werr != nil && err == nil {
+				b, _ := json.MarshalIndent(res, "", "  ")
+				if asJSON {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
+				} else {
+					inception.PrintTable(cmd.OutOrStdout(), res)
+				}
+				if reportDir != "" {
+					werr := os.MkdirAll(reportDir, 0o755)
+					if werr == nil {
+						werr = os.WriteFile(filepath.Join(reportDir, "inception.json"), append(b, '\n'), 0o644)
+					}
+					if werr != nil && err == nil {
 						err = werr
 					}
 				}
@@ -54,15 +65,16 @@ passed and nothing leaked inside or outside the VM.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&suites, "suites", strings.Join(inception.DefaultSuites(), ","), "comma-separated suites (package paths under suites/) to run inside the VM")
+	f.StringSliceVar(&o.Suites, "suites", inception.DefaultSuites(), "suites to run inside the VM (names of dirs under suites/, e.g. fanout,oneshot)")
 	f.StringVar(&o.LabelFilter, "label-filter", "", "Ginkgo label filter for the inner suites")
-	f.StringVar(&o.Containerd, "containerd", toolchain.System, "toolchain staged into the VM")
+	f.StringVar(&o.Containerd, "containerd", "", `toolchain staged into the VM: "system" (default) or a 2.x version`)
 	f.StringVar(&o.Memory, "memory", inception.DefaultMemory, "MEMORY of the VM")
 	f.StringVar(&o.CPUs, "cpus", inception.DefaultCPUs, "CPUS of the VM")
 	f.DurationVar(&o.Timeout, "timeout", inception.DefaultTimeout, "bound on the VM run")
 	f.DurationVar(&o.SuiteTimeout, "suite-timeout", 5*time.Minute, "bound on each inner suite")
 	f.StringVar(&o.Work, "work", "", "work dir (default: a temp dir, removed after a passing run)")
 	f.BoolVar(&o.Keep, "keep", false, "keep the temp work dir after a failing run")
-	f.StringVar(&jsonOut, "json", "", "also write the result as JSON to this file")
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON instead of the table")
+	f.StringVar(&reportDir, "report-dir", "", "also write the result as inception.json into this dir")
 	return cmd
 }

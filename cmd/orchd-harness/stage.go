@@ -29,6 +29,7 @@ func newStageCmd() *cobra.Command {
 					return err
 				}
 			} else {
+				fmt.Fprintf(cmd.ErrOrStderr(), "toolchain: %s\n", toolchain.Rule(opts.Containerd))
 				tc, err := toolchain.Resolve(cmd.Context(), opts)
 				if err != nil {
 					return err
@@ -47,7 +48,7 @@ func newStageCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "build cache dir (default $XDG_CACHE_HOME/orchd-harness/toolchain)")
-	cmd.Flags().StringVar(&opts.Containerd, "containerd", "", `"system" or a 2.x version such as `+toolchain.Pinned+` (default: prefer `+toolchain.Pinned+`)`)
+	containerdFlag(cmd.Flags(), &opts.Containerd)
 	cmd.Flags().BoolVar(&all, "all", false, "list every toolchain present (no build)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd

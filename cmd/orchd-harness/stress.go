@@ -58,7 +58,7 @@ Templates: ` + strings.Join(stress.Names(), ", ") + ".",
 	f.StringVar(&o.address, "address", "", "use this containerd socket instead of starting a private daemon")
 	f.StringVar(&o.root, "root", "", "with --address: the daemon's root dir (mount leak checks)")
 	f.StringVar(&o.state, "state", "", "with --address: the daemon's state dir (mount and bundle leak checks)")
-	f.StringVar(&o.toolchain, "toolchain", "", `toolchain of the private daemon: "system" or a 2.x version`)
+	containerdFlag(f, &o.toolchain)
 	f.StringVar(&o.orchd, "orchd", "", "a prebuilt CGO_ENABLED=0 orchd (default: build ./cmd/orchd)")
 	f.StringVar(&o.template, "template", "probes", "Orchfile template from stress/ ("+strings.Join(stress.Names(), ", ")+")")
 	f.StringVar(&o.namespace, "namespace", "", "namespace (default: stress-<random>)")
@@ -81,6 +81,7 @@ func runStress(ctx context.Context, o stressOptions, stdout, stderr io.Writer) (
 		if os.Geteuid() != 0 {
 			return errors.New("stress: a private containerd needs root")
 		}
+		fmt.Fprintf(stderr, "toolchain: %s\n", toolchain.Rule(o.toolchain))
 		tc, err := toolchain.Resolve(ctx, toolchain.Options{Containerd: o.toolchain, Progress: stderr})
 		if err != nil {
 			return fmt.Errorf("stress: %w (install: %s)", err, toolchain.AptInstall)

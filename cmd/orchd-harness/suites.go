@@ -1,27 +1,43 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/orchd/orchd/harness/suiterun"
+	"github.com/orchd/orchd/harness/toolchain"
 )
 
 func newSuitesCmd() *cobra.Command {
 	var o suiterun.Options
 	cmd := &cobra.Command{
-		Use:   "suites",
+		Use:   "suites [flags] [-- GINKGO-FLAGS...]",
 		Short: "Run the conformance suites against one private containerd; per-suite table, JUnit + JSON reports",
 		Long: `Stages the containerd toolchain, starts ONE private daemon, builds orchd and the
 fixture images once, compiles each suite under suites/ with go test -c and runs it
 against the daemon. Writes <suite>.junit.xml, <suite>.json and <suite>.log per suite
 plus summary.json into --report-dir, and exits non-zero when any spec failed.
 With --matrix the whole run repeats for every staged toolchain (report names get
-the toolchain as a suffix).`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+the toolchain as a suffix). Each spec's result is printed as it finishes; a merged
+junit.xml is written beside the per-suite reports.
+
+--address runs against an existing containerd instead (no staging, no private
+daemon); every spec still works in namespaces of its own, and the leak checks look
+only at those. Arguments after -- go to every suite binary as Ginkgo flags
+(-ginkgo.v, -ginkgo.seed 3). A bad --label-filter, --focus or --skip fails before
+anything is staged or built.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if dash := cmd.ArgsLenAtDash(); (dash < 0 && len(args) > 0) || dash > 0 {
+				return fmt.Errorf("unexpected arguments %q: Ginkgo flags go after --, e.g. suites -- --ginkgo.v", args)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.GinkgoArgs = args
 			return suiterun.Run(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -30,11 +46,23 @@ the toolchain as a suffix).`,
 	f.StringSliceVar(&o.Suites, "suites", nil, "suites to run (default: every suite under suites/ except "+strings.Join(suiterun.ExcludedByDefault, ",")+")")
 	f.StringVar(&o.LabelFilter, "label-filter", "", "Ginkgo label filter, e.g. '!slow'")
 	f.BoolVar(&o.Matrix, "matrix", false, "run against every staged toolchain")
-	f.StringVar(&o.Toolchain, "toolchain", "", `toolchain for the daemon: "system" or a 2.x version (default: the pinned 2.x when staged, else system)`)
+	containerdFlag(f, &o.Toolchain)
+	f.StringArrayVar(&o.Focus, "focus", nil, "run only specs whose text matches this regexp (repeatable)")
+	f.StringArrayVar(&o.Skip, "skip", nil, "skip specs whose text matches this regexp (repeatable)")
+	f.BoolVar(&o.FailFast, "fail-fast", false, "stop a suite at its first failed spec")
+	f.StringVar(&o.Address, "address", "", "run against this existing containerd socket instead of a private daemon")
 	// One at a time by default: the leak inspector's mount check covers the
 	// daemon's whole root, so a suite running alongside can show its
 	// transient unpack mounts in another suite's namespace check.
 	f.IntVar(&o.Jobs, "jobs", 1, "suites run at once against the shared daemon (>1 can make daemon-wide mount checks see another suite's transient mounts; "+strings.Join(suiterun.Alone, ", ")+" always runs alone, last)")
 	f.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "per-suite timeout")
 	return cmd
+}
+
+// containerdFlag binds --containerd, the toolchain flag every verb shares
+// (--toolchain is kept as a deprecated alias).
+func containerdFlag(f *pflag.FlagSet, v *string) {
+	f.StringVar(v, "containerd", "", `toolchain: "system" or a 2.x version such as `+toolchain.Pinned+` (default: `+toolchain.Rule("")+`)`)
+	f.StringVar(v, "toolchain", "", "use --containerd")
+	f.MarkDeprecated("toolchain", "use --containerd")
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -104,9 +105,14 @@ func (c CLI) environ() []string {
 // Run executes `orchd SUBCOMMAND ARGS... <global flags>`. A non-zero exit is
 // reported in the Invocation, not as an error; err is for failing to run at all.
 func (c CLI) Run(ctx context.Context, sub string, args ...string) (Invocation, error) {
-	argv := append([]string{sub}, args...)
-	// Flags go before a "--" so positional arguments stay positional.
-	argv = append(argv, c.globalFlags()...)
+	// Flags go before a "--" (exec SERVICE -- COMMAND), so what follows it
+	// stays the command's own arguments.
+	argv := []string{sub}
+	if i := slices.Index(args, "--"); i >= 0 {
+		argv = append(append(append(argv, args[:i]...), c.globalFlags()...), args[i:]...)
+	} else {
+		argv = append(append(argv, args...), c.globalFlags()...)
+	}
 	res := Invocation{Args: argv, ExitCode: -1}
 	// orchd runs in the project dir, with its own HOME.
 	for _, d := range []string{c.home(), c.ProjectDir} {

@@ -37,6 +37,10 @@ const (
 	EnvToolchain = "ORCHD_SUITE_TOOLCHAIN"
 	// EnvMatrix=1 re-runs a suite binary once per available toolchain.
 	EnvMatrix = "ORCHD_TOOLCHAIN_MATRIX"
+	// EnvSpecStream: a file each spec's result is appended to as one line
+	// ("PASSED|FAILED|SKIPPED|... <seconds>s <spec text>") the moment it
+	// finishes, so the runner can stream results while a suite runs.
+	EnvSpecStream = "ORCHD_SPEC_STREAM"
 )
 
 // Settings are the values of those variables; "" and 0 mean unset.
@@ -51,6 +55,7 @@ type Settings struct {
 	Images      string
 	Toolchain   string
 	Matrix      bool
+	SpecStream  string
 }
 
 // FromEnv reads the settings from the process environment.
@@ -68,6 +73,7 @@ func From(getenv func(string) string) (Settings, error) {
 		Images:      getenv(EnvImages),
 		Toolchain:   getenv(EnvToolchain),
 		Matrix:      getenv(EnvMatrix) == "1",
+		SpecStream:  getenv(EnvSpecStream),
 	}
 	if p := getenv(EnvPid); p != "" {
 		n, err := strconv.Atoi(p)
@@ -109,5 +115,6 @@ func (s Settings) Environ() []string {
 	if s.Matrix {
 		add(EnvMatrix, "1")
 	}
+	add(EnvSpecStream, s.SpecStream)
 	return out
 }

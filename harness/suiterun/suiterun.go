@@ -7,18 +7,21 @@ package suiterun
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/onsi/ginkgo/v2/reporters"
 	"github.com/onsi/ginkgo/v2/types"
 
 	"github.com/orchd/orchd/harness/daemon"
@@ -48,6 +51,33 @@ type Options struct {
 	Toolchain   string        // "system" or a 2.x version; empty: default resolution
 	Jobs        int           // suites at once against the shared daemon
 	Timeout     time.Duration // per-suite timeout
+	Focus       []string      // Ginkgo focus regexps (-ginkgo.focus)
+	Skip        []string      // Ginkgo skip regexps (-ginkgo.skip)
+	FailFast    bool          // stop each suite at its first failure, and run no further suite
+	// Address runs the suites against this existing containerd instead of a
+	// private one; leak checks stay scoped to the suites' own namespaces.
+	Address string
+	// GinkgoArgs are passed to every suite binary as they are (after --).
+	GinkgoArgs []string
+}
+
+// Check validates what can be checked before anything is staged or built:
+// the label filter, the focus and skip expressions, and option combinations.
+func (o Options) Check() error {
+	if o.LabelFilter != "" {
+		if _, err := types.ParseLabelFilter(o.LabelFilter); err != nil {
+			return fmt.Errorf("suites: --label-filter %q: %w", o.LabelFilter, err)
+		}
+	}
+	for _, re := range append(slices.Clone(o.Focus), o.Skip...) {
+		if _, err := regexp.Compile(re); err != nil {
+			return fmt.Errorf("suites: --focus/--skip %q: %w", re, err)
+		}
+	}
+	if o.Address != "" && (o.Matrix || o.Toolchain != "") {
+		return errors.New("suites: --address runs against that daemon; --matrix and --containerd choose a private one")
+	}
+	return nil
 }
 
 // Result is one suite's row in the summary.
@@ -84,6 +114,9 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	progress := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "[%s] "+format+"\n", append([]any{time.Since(start).Round(time.Second)}, args...)...)
 	}
+	if err := o.Check(); err != nil {
+		return err
+	}
 	if os.Geteuid() != 0 {
 		return errors.New("suites: containerd needs root; run as root")
 	}
@@ -111,13 +144,16 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	defer os.RemoveAll(work)
 
 	var tcs []*toolchain.Toolchain
-	if o.Matrix {
+	switch {
+	case o.Address != "":
+		progress("containerd: using the daemon at %s (no private daemon, no toolchain staging)", o.Address)
+	case o.Matrix:
 		progress("toolchains: listing staged toolchains")
 		if tcs, err = toolchain.Available(ctx, toolchain.Options{}); err != nil {
 			return fmt.Errorf("suites: %w (install: %s; build the pinned 2.x: go run ./cmd/orchd-harness stage --containerd v2.2.1)", err, toolchain.AptInstall)
 		}
-	} else {
-		progress("toolchain: resolving %q", o.Toolchain)
+	default:
+		progress("toolchain: %s", toolchain.Rule(o.Toolchain))
 		tc, err := toolchain.Resolve(ctx, toolchain.Options{Containerd: o.Toolchain, Progress: stderr})
 		if err != nil {
 			return fmt.Errorf("suites: %w (install: %s)", err, toolchain.AptInstall)
@@ -148,6 +184,11 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	}
 
 	sum := Summary{Started: start}
+	if o.Address != "" {
+		set := settings.Settings{Socket: o.Address, Orchd: orchd, Images: imagesDir, Toolchain: "external"}
+		sum.Toolchain = append(sum.Toolchain, "external")
+		sum.Suites = runSuiteBinaries(ctx, o, root, names, bins, set.Environ(), "external", "", progress)
+	}
 	for _, tc := range tcs {
 		sum.Toolchain = append(sum.Toolchain, tc.Name)
 		progress("daemon: starting a private containerd %s (%s)", tc.Containerd.Version, tc.Name)
@@ -169,6 +210,13 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 		if err := d.Stop(context.WithoutCancel(ctx)); err != nil {
 			progress("daemon: stop: %v", err)
 		}
+	}
+	var junits []string
+	for _, r := range sum.Suites {
+		junits = append(junits, r.JUnit)
+	}
+	if err := mergeJUnit(junits, filepath.Join(o.ReportDir, "junit.xml")); err != nil {
+		progress("reports: merged junit.xml: %v", err)
 	}
 	sum.Duration = time.Since(start)
 	sum.OK = len(sum.Suites) > 0
@@ -229,7 +277,7 @@ func runSuiteBinaries(ctx context.Context, o Options, root string, names []strin
 			defer wg.Done()
 			defer func() { <-sem }()
 			progress("suite %s: running (%s)", n, tc)
-			r := runSuiteBinary(ctx, o, root, n, bins[n], env, tc, suffix)
+			r := runSuiteBinary(ctx, o, root, n, bins[n], env, tc, suffix, func(line string) { progress("suite %s: %s", n, line) })
 			results[i] = r
 			status := "PASS"
 			if !r.OK {
@@ -262,7 +310,7 @@ func runSuiteBinaries(ctx context.Context, o Options, root string, names []strin
 	return results
 }
 
-func runSuiteBinary(ctx context.Context, o Options, root, name, bin string, env []string, tc, suffix string) Result {
+func runSuiteBinary(ctx context.Context, o Options, root, name, bin string, env []string, tc, suffix string, spec func(string)) Result {
 	r := Result{
 		Suite:     name,
 		Toolchain: tc,
@@ -279,6 +327,16 @@ func runSuiteBinary(ctx context.Context, o Options, root, name, bin string, env 
 	if o.LabelFilter != "" {
 		args = append(args, "-ginkgo.label-filter", o.LabelFilter)
 	}
+	for _, f := range o.Focus {
+		args = append(args, "-ginkgo.focus", f)
+	}
+	for _, f := range o.Skip {
+		args = append(args, "-ginkgo.skip", f)
+	}
+	if o.FailFast {
+		args = append(args, "-ginkgo.fail-fast")
+	}
+	args = append(args, o.GinkgoArgs...)
 	_ = os.Remove(r.JSON)
 	logf, err := os.Create(r.Log)
 	if err != nil {
@@ -289,10 +347,22 @@ func runSuiteBinary(ctx context.Context, o Options, root, name, bin string, env 
 	cmd := exec.CommandContext(ctx, bin, args...)
 	// Like go test: the package dir is the working dir.
 	cmd.Dir = filepath.Join(root, "suites", name)
-	cmd.Env = append(os.Environ(), env...)
+	// Each spec's result is streamed as it finishes, through a file the
+	// suite's framework appends one line to per spec.
+	stream := filepath.Join(o.ReportDir, name+suffix+".specs")
+	_ = os.Remove(stream)
+	cmd.Env = append(append(os.Environ(), env...), settings.EnvSpecStream+"="+stream)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	start := time.Now()
+	stop := make(chan struct{})
+	tailed := make(chan struct{})
+	go func() {
+		defer close(tailed)
+		tailLines(stream, stop, spec)
+	}()
 	runErr := cmd.Run()
+	close(stop)
+	<-tailed
 	r.Duration = time.Since(start)
 	if err := countSpecs(&r); err != nil {
 		r.Error = err.Error()
@@ -375,4 +445,76 @@ func printSuiteTable(w io.Writer, sum Summary, withToolchain bool) {
 	}
 	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%s\n", specs, passed, failed, skipped, sum.Duration.Round(time.Second), res)
 	tw.Flush()
+}
+
+// mergeJUnit writes one JUnit file holding every suite's test suites, beside
+// the per-suite files (which stay).
+func mergeJUnit(sources []string, dst string) error {
+	var merged reporters.JUnitTestSuites
+	var errs []error
+	for _, src := range sources {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var one reporters.JUnitTestSuites
+		if err := xml.Unmarshal(b, &one); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", src, err))
+			continue
+		}
+		merged.Tests += one.Tests
+		merged.Disabled += one.Disabled
+		merged.Errors += one.Errors
+		merged.Failures += one.Failures
+		merged.Time += one.Time
+		merged.TestSuites = append(merged.TestSuites, one.TestSuites...)
+	}
+	b, err := xml.MarshalIndent(merged, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(dst, append([]byte(xml.Header), append(b, '\n')...), 0o644); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+// tailLines calls line for each complete line appended to path until stop is
+// closed, then for what is left.
+func tailLines(path string, stop <-chan struct{}, line func(string)) {
+	var off int64
+	var partial string
+	read := func() {
+		f, err := os.Open(path)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.NewSectionReader(f, off, 1<<30))
+		if err != nil || len(b) == 0 {
+			return
+		}
+		off += int64(len(b))
+		text := partial + string(b)
+		lines := strings.Split(text, "\n")
+		partial = lines[len(lines)-1]
+		for _, l := range lines[:len(lines)-1] {
+			line(l)
+		}
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			read()
+			if partial != "" {
+				line(partial)
+			}
+			return
+		case <-tick.C:
+			read()
+		}
+	}
 }

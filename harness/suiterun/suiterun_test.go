@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/onsi/ginkgo/v2/types"
 )
@@ -66,5 +68,64 @@ func TestCountSpecs(t *testing.T) {
 	missing := Result{JSON: filepath.Join(t.TempDir(), "none.json")}
 	if err := countSpecs(&missing); err == nil {
 		t.Fatal("a missing report is not an error")
+	}
+}
+
+func TestMergeJUnitKeepsSources(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := write("a.junit.xml", `<testsuites tests="2" failures="1"><testsuite name="a" tests="2" failures="1"></testsuite></testsuites>`)
+	b := write("b.junit.xml", `<testsuites tests="3"><testsuite name="b" tests="3"></testsuite></testsuites>`)
+	dst := filepath.Join(dir, "junit.xml")
+	if err := mergeJUnit([]string{a, b}, dst); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`tests="5"`, `failures="1"`, `name="a"`, `name="b"`} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("merged junit.xml lacks %s:\n%s", want, got)
+		}
+	}
+	for _, src := range []string{a, b} {
+		if _, err := os.Stat(src); err != nil {
+			t.Errorf("per-suite report %s removed: %v", src, err)
+		}
+	}
+}
+
+func TestTailLinesStreamsAsWritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.specs")
+	got := make(chan string, 10)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { defer close(done); tailLines(path, stop, func(l string) { got <- l }) }()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("PASSED 1.0s first\nFAIL")
+	select {
+	case l := <-got:
+		if l != "PASSED 1.0s first" {
+			t.Fatalf("first line %q", l)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a complete line was not streamed while the writer ran")
+	}
+	f.WriteString("ED 2.0s second\n")
+	close(stop)
+	<-done
+	if l := <-got; l != "FAILED 2.0s second" {
+		t.Fatalf("second line %q", l)
 	}
 }

@@ -166,6 +166,19 @@ func (o Options) CacheBin(version string) (string, error) {
 // ErrNotFound marks a toolchain that is not present (and was not built).
 var ErrNotFound = errors.New("toolchain not found")
 
+// Rule says, for --containerd want, which toolchain Resolve picks: every
+// harness verb prints it at start, so the one default rule is visible.
+func Rule(want string) string {
+	switch {
+	case want == "":
+		return fmt.Sprintf("--containerd not set: $%s when set, else the staged %s, else the system containerd, else build %s", EnvDir, Pinned, Pinned)
+	case want == System:
+		return "--containerd system: Debian's containerd and runc from PATH"
+	default:
+		return fmt.Sprintf("--containerd %s: the staged %s, built into the cache when missing", want, want)
+	}
+}
+
 // Resolve finds the requested toolchain, building a pinned 2.x release into
 // the cache when no source has it.
 func Resolve(ctx context.Context, opts Options) (*Toolchain, error) {

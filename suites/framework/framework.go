@@ -90,7 +90,24 @@ func New(name string, opts Options) *Framework {
 	f := &Framework{Name: name, opts: opts}
 	SynchronizedBeforeSuite(f.setupOnce, f.setupEach, NodeTimeout(20*time.Minute))
 	SynchronizedAfterSuite(f.teardownEach, f.teardownOnce, NodeTimeout(2*time.Minute))
+	ReportAfterEach(streamSpec)
 	return f
+}
+
+// streamSpec appends the finished spec's result to the runner's stream file
+// (settings.EnvSpecStream), when the runner asked for one.
+func streamSpec(r SpecReport) {
+	set, _ := settings.FromEnv() // a bad setting already failed the suite's setup
+	path := set.SpecStream
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return // the reports still carry the result
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s %.1fs %s\n", strings.ToUpper(r.State.String()), r.RunTime.Seconds(), r.FullText())
 }
 
 // setupOnce runs on process 1: orchd binary, toolchain staging, images.
