@@ -82,6 +82,11 @@ type File struct {
 	Path    string `json:"path"`
 	Content string `json:"content"`
 	Mode    uint32 `json:"mode"`
+	// WithService says Content is a JSON object that receives the cutting's
+	// Service under "service" when the file is planted (Cutting.FileArtifacts):
+	// the row carries the service once, so an edit of the row (jq on
+	// service.timeouts.stop) reaches the leaf that reads the file.
+	WithService bool `json:"with_service,omitempty"`
 }
 
 // Beds is what plant emits: the artifacts a platform installs per service.

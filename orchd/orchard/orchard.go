@@ -245,9 +245,9 @@ func waitReady(ctx context.Context, p platform.Platform, env contract.Env, s *sp
 			if r.State == contract.StateFailed || r.State == contract.StateStopped || (r.State == contract.StateExited && r.ExitCode != nil) {
 				return fmt.Errorf("grow --wait: %s is not ready: %s%s (orchd logs %s)", name, r.State, reasonSuffix(r), name)
 			}
-			timeout := spec.DefaultReadinessTimeout.Std(90 * time.Second)
-			if svc, ok := s.Service(name); ok && svc.ReadinessTimeout != "" {
-				timeout = svc.ReadinessTimeout.Std(timeout)
+			timeout := spec.Readiness("")
+			if svc, ok := s.Service(name); ok {
+				timeout = spec.Readiness(svc.ReadinessTimeout)
 			}
 			if time.Since(from) > timeout {
 				return fmt.Errorf("grow --wait: %s is not ready after its READINESS_TIMEOUT %s: %s%s (orchd logs %s)", name, timeout, dashIfEmpty(r.State), reasonSuffix(r), name)

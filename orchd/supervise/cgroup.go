@@ -31,11 +31,11 @@ func limitsFrom(r *spec.Resources) (limits, bool, error) {
 	if r == nil {
 		return l, false, nil
 	}
-	if r.Memory != "" {
-		n, err := spec.ParseSize(r.Memory)
-		if err != nil {
-			return l, false, fmt.Errorf("MEMORY: %w", err)
-		}
+	n, err := r.MemoryBytes()
+	if err != nil {
+		return l, false, err
+	}
+	if n > 0 {
 		l.memory = n
 	}
 	switch {

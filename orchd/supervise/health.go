@@ -165,10 +165,10 @@ func (s *supervisor) waitDeps(ctx context.Context) error {
 	now := time.Now()
 	var ps []pending
 	for _, d := range s.unit.Requires {
-		ps = append(ps, pending{d, true, now.Add(d.ReadinessTimeout.Std(spec.DefaultReadinessTimeout.Std(90 * time.Second)))})
+		ps = append(ps, pending{d, true, now.Add(spec.Readiness(d.ReadinessTimeout))})
 	}
 	for _, d := range s.unit.After {
-		ps = append(ps, pending{d, false, now.Add(d.ReadinessTimeout.Std(spec.DefaultReadinessTimeout.Std(90 * time.Second)))})
+		ps = append(ps, pending{d, false, now.Add(spec.Readiness(d.ReadinessTimeout))})
 	}
 	if len(ps) == 0 {
 		return nil
@@ -186,7 +186,7 @@ func (s *supervisor) waitDeps(ctx context.Context) error {
 			case p.required && state == depFinal:
 				return fmt.Errorf("required service %s will not become ready (%s)", p.d.Service, desc)
 			case p.required && time.Now().After(p.deadline):
-				return fmt.Errorf("required service %s not ready within %s (%s)", p.d.Service, p.d.ReadinessTimeout.Std(90*time.Second), desc)
+				return fmt.Errorf("required service %s not ready within %s (%s)", p.d.Service, spec.Readiness(p.d.ReadinessTimeout), desc)
 			case !p.required && (state == depFinal || state == depNotStarted):
 				s.log.Info("proceeding after dependency", "dependency", p.d.Service, "state", desc)
 			case !p.required && time.Now().After(p.deadline):

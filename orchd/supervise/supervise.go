@@ -163,11 +163,11 @@ func (s *supervisor) run(ctx context.Context) error {
 func (s *supervisor) timeoutStop() time.Duration { return timeoutStop(s.unit) }
 
 func (s *supervisor) timeoutStart() time.Duration {
-	return s.unit.Timeouts.Start.Std(spec.DefaultTimeoutStart.Std(90 * time.Second))
+	return s.unit.Timeouts.StartTimeout()
 }
 
 func timeoutStop(u contract.Unit) time.Duration {
-	return u.Timeouts.Stop.Std(spec.DefaultTimeoutStop.Std(10 * time.Second))
+	return u.Timeouts.StopTimeout()
 }
 
 // leafMargin is extra grace for runtimes whose start command is a leaf that
@@ -199,12 +199,7 @@ func StopBound(u contract.Unit) time.Duration {
 func (s *supervisor) loop(ctx context.Context) error {
 	u := s.unit
 	r := u.Restart
-	delay := r.Delay.Std(time.Second)
-	burst := r.StartLimitBurst
-	if burst <= 0 {
-		burst = spec.DefaultStartLimitBurst
-	}
-	interval := r.StartLimitInterval.Std(10 * time.Second)
+	delay, burst, interval := r.DelayDuration(), r.Burst(), r.Interval()
 	var restarts []time.Time
 	for {
 		s.setState(contract.StateStarting, "")

@@ -144,9 +144,11 @@ func (p *Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, erro
 			return contract.Beds{}, fmt.Errorf("plant %s: %w", svc.Name, err)
 		}
 		bed.Artifacts = append(bed.Artifacts, contract.Artifact{Kind: KindPlist, Path: filepath.Join(dir, job.Label+".plist"), Content: b.String() + "\n", Mode: 0o644})
-		for _, f := range cut.Files {
-			bed.Artifacts = append(bed.Artifacts, contract.Artifact{Kind: contract.KindFile, Path: f.Path, Content: f.Content, Mode: f.Mode})
+		artifacts, err := cut.FileArtifacts()
+		if err != nil {
+			return contract.Beds{}, fmt.Errorf("plant %s: %w", svc.Name, err)
 		}
+		bed.Artifacts = append(bed.Artifacts, artifacts...)
 		beds.Beds = append(beds.Beds, bed)
 	}
 	return beds, nil
@@ -167,7 +169,7 @@ func keepAlive(svc spec.Service) any {
 	return false
 }
 
-func seconds(d, def spec.Duration) int { return int(d.Std(def.Std(0)) / time.Second) }
+func seconds(d, def spec.Duration) int { return int(d.Or(def) / time.Second) }
 
 // envText renders ENV as the KEY=value lines `orchd env-exec` reads.
 func envText(env map[string]string) (string, error) {

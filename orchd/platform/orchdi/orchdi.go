@@ -113,9 +113,11 @@ func (*Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, error)
 			return contract.Beds{}, fmt.Errorf("plant %s: %w", svc.Name, err)
 		}
 		bed.Artifacts = append(bed.Artifacts, contract.Artifact{Kind: contract.KindUnit, Path: l.UnitFile(label), Content: string(b) + "\n", Mode: 0o600})
-		for _, f := range cut.Files {
-			bed.Artifacts = append(bed.Artifacts, contract.Artifact{Kind: contract.KindFile, Path: f.Path, Content: f.Content, Mode: f.Mode})
+		files, err := cut.FileArtifacts()
+		if err != nil {
+			return contract.Beds{}, fmt.Errorf("plant %s: %w", svc.Name, err)
 		}
+		bed.Artifacts = append(bed.Artifacts, files...)
 		beds.Beds = append(beds.Beds, bed)
 	}
 	return beds, nil

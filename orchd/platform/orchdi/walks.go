@@ -114,7 +114,7 @@ func (*Platform) Fell(ctx context.Context, env contract.Env, opts platform.FellO
 		}
 		return out
 	}
-	grace := spec.DefaultTimeoutStop.Std(10 * time.Second)
+	grace := spec.Timeouts{}.StopTimeout()
 	for _, m := range markers {
 		units, _ := filepath.Glob(m + "*unit.json")
 		for _, u := range units {

@@ -103,9 +103,11 @@ func (p *Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, erro
 			return contract.Beds{}, fmt.Errorf("plant %s: %w", svc.Name, err)
 		}
 		bed.Artifacts = append(bed.Artifacts, contract.Artifact{Kind: KindUnit, Path: filepath.Join(unitDir, UnitName(env.Namespace, svc.Name)), Content: text, Mode: 0o644})
-		for _, f := range cut.Files {
-			bed.Artifacts = append(bed.Artifacts, contract.Artifact{Kind: contract.KindFile, Path: f.Path, Content: f.Content, Mode: f.Mode})
+		files, err := cut.FileArtifacts()
+		if err != nil {
+			return contract.Beds{}, fmt.Errorf("plant %s: %w", svc.Name, err)
 		}
+		bed.Artifacts = append(bed.Artifacts, files...)
 		beds.Beds = append(beds.Beds, bed)
 	}
 	return beds, nil

@@ -198,11 +198,11 @@ func render(env contract.Env, orchd string, cut contract.Cutting, logs [2]string
 		}
 	}
 	if res := p.Resources; res != nil {
-		if res.Memory != "" {
-			n, err := spec.ParseSize(res.Memory)
-			if err != nil {
-				return "", fmt.Errorf("MEMORY: %w", err)
-			}
+		n, err := res.MemoryBytes()
+		if err != nil {
+			return "", err
+		}
+		if n > 0 {
 			u.set("MemoryMax", strconv.FormatInt(n, 10))
 		}
 		switch {
@@ -230,7 +230,7 @@ func render(env contract.Env, orchd string, cut contract.Cutting, logs [2]string
 
 // secs renders a spec duration as systemd seconds.
 func secs(d, def spec.Duration) string {
-	return strconv.FormatInt(int64(d.Std(def.Std(0))/time.Second), 10)
+	return strconv.FormatInt(int64(d.Or(def)/time.Second), 10)
 }
 
 // quoteArgv renders a command line for Exec*=: every word double-quoted,

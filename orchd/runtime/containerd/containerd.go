@@ -76,11 +76,12 @@ func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, err
 		Label:       label,
 		EnvFiles:    env.ProjectPaths(svc.EnvFiles),
 	}
-	b, err := rs.Encode()
+	file := layout.CrunFile(label)
+	// The service travels once, in the row; plant puts it into the file.
+	f, err := contract.ServiceFile(file, 0o600, rs)
 	if err != nil {
 		return contract.Cutting{}, err
 	}
-	file := layout.CrunFile(label)
 	c := contract.Cutting{Service: svc}
 	c.Exec.Start = []string{env.Orchd, "containerd-run", "--spec-file", file}
 	// The leaf sends READY=1 once containerd reports the task running.
@@ -90,7 +91,7 @@ func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, err
 		!strings.HasPrefix(hc, "http://") && !strings.HasPrefix(hc, "https://") {
 		c.Exec.NotifyHealth = true
 	}
-	c.Files = []contract.File{{Path: file, Content: string(b), Mode: 0o600}}
+	c.Files = []contract.File{f}
 	return c, nil
 }
 

@@ -43,7 +43,14 @@ func TestCutContainer(t *testing.T) {
 	if len(c.Files) != 1 || c.Files[0].Path != file || c.Files[0].Mode != 0o600 {
 		t.Fatalf("files %+v, want one 0600 %s", c.Files, file)
 	}
-	rs, err := DecodeRunSpec([]byte(c.Files[0].Content))
+	if !c.Files[0].WithService || strings.Contains(c.Files[0].Content, `"service"`) {
+		t.Errorf("the row carries the service twice: file %+v", c.Files[0])
+	}
+	arts, err := c.FileArtifacts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := DecodeRunSpec([]byte(arts[0].Content))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,8 +155,12 @@ func TestCutWritesSpecFileNotArgv(t *testing.T) {
 	if len(c.Files) != 1 || c.Files[0].Path != want[3] || c.Files[0].Mode != 0o600 {
 		t.Fatalf("files = %+v", c.Files)
 	}
+	arts, err := c.FileArtifacts()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var s vm.Spec
-	if err := json.Unmarshal([]byte(c.Files[0].Content), &s); err != nil {
+	if err := json.Unmarshal([]byte(arts[0].Content), &s); err != nil {
 		t.Fatal(err)
 	}
 	if s.Service.Env["PASSWORD"] != "hunter2" || s.Label != "ns.db" || s.DataDir != "/d" || s.Version != vm.SpecVersion {

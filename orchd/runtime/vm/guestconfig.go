@@ -75,7 +75,7 @@ func GuestConfig(in GuestInput) (guest.Config, error) {
 		Hostname:    svc.Name,
 		Volumes:     in.Volumes,
 		Modules:     in.Modules,
-		StopTimeout: svc.Timeouts.Stop.Std(spec.DefaultTimeoutStop.Std(0)),
+		StopTimeout: svc.Timeouts.StopTimeout(),
 		Cgroup2:     true,
 		Limits:      limits,
 	}

@@ -28,7 +28,6 @@ import (
 	"github.com/orchd/orchd/orchd/runtime/vm/initramfs"
 	"github.com/orchd/orchd/orchd/runtime/vm/kernel"
 	"github.com/orchd/orchd/orchd/runtime/vm/ocilayout"
-	"github.com/orchd/orchd/orchd/spec"
 )
 
 // GuestModules are the kernel modules a guest loads (when not built in):
@@ -224,7 +223,7 @@ loop:
 				if _, err := io.WriteString(host, "stop\n"); err != nil {
 					l.Log.Warn("vm: stop request not delivered", "err", err)
 				}
-				grace := s.Service.Timeouts.Stop.Std(spec.DefaultTimeoutStop.Std(0)) + bootGrace(m.KVM)
+				grace := s.Service.Timeouts.StopTimeout() + bootGrace(m.KVM)
 				killTimer = time.After(grace)
 				l.Log.Info("vm: stopping", "service", s.Service.Name, "kill_after", grace)
 			}

@@ -23,11 +23,11 @@ const minCFSQuota = 1000
 // rlimits. A value that cannot be applied is an error naming its directive.
 func GuestLimits(r spec.Resources) (guest.Limits, error) {
 	var l guest.Limits
-	if r.Memory != "" {
-		n, err := spec.ParseSize(r.Memory)
-		if err != nil {
-			return l, fmt.Errorf("MEMORY: %w", err)
-		}
+	n, err := r.MemoryBytes()
+	if err != nil {
+		return l, err
+	}
+	if n > 0 {
 		l.MemoryMax = n
 	}
 	var quota int64

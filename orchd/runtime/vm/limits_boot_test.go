@@ -130,7 +130,11 @@ func startLeafProcess(t *testing.T, env bootEnv, svc spec.Service) *leafProcess 
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range c.Files {
+	arts, err := c.FileArtifacts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range arts {
 		if err := os.MkdirAll(filepath.Dir(f.Path), 0o700); err != nil {
 			t.Fatal(err)
 		}

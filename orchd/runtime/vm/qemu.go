@@ -65,11 +65,11 @@ type Machine struct {
 // of a CPU is the guest command's cpu.max (GuestLimits).
 func (m *Machine) Resources(r spec.Resources) error {
 	m.MemoryMiB, m.CPUs = DefaultMemoryMiB, DefaultCPUs
-	if r.Memory != "" {
-		n, err := spec.ParseSize(r.Memory)
-		if err != nil {
-			return fmt.Errorf("MEMORY: %w", err)
-		}
+	n, err := r.MemoryBytes()
+	if err != nil {
+		return err
+	}
+	if n > 0 {
 		m.MemoryMiB = max(int((n+(1<<20)-1)>>20), minMemoryMiB)
 	}
 	switch {

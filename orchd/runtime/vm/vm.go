@@ -102,11 +102,12 @@ func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, err
 		ProjectDir: env.ProjectDir, StateDir: env.StateDir, DataDir: env.DataDir,
 		Kernel: r.kernel, KernelModules: r.modules,
 	}
-	b, err := json.MarshalIndent(s, "", "  ")
+	file := SpecFile(contract.Layout{StateDir: env.StateDir}, label)
+	// The service travels once, in the row; plant puts it into the file.
+	f, err := contract.ServiceFile(file, 0o600, s)
 	if err != nil {
 		return contract.Cutting{}, fmt.Errorf("vm spec for %s: %w", svc.Name, err)
 	}
-	file := SpecFile(contract.Layout{StateDir: env.StateDir}, label)
 	return contract.Cutting{
 		Service: svc,
 		// The leaf sends READY=1 once the guest init has exec'd the command,
@@ -114,7 +115,7 @@ func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, err
 		Exec: contract.Exec{Start: []string{env.Orchd, "vm-run", "--spec-file", file},
 			Notify: true, NotifyHealth: healthcheck.IsCommand(svc.Healthcheck) && !svc.Oneshot},
 		Process: contract.Process{Dir: env.ProjectDir},
-		Files:   []contract.File{{Path: file, Content: string(b), Mode: 0o600}},
+		Files:   []contract.File{f},
 	}, nil
 }
 

@@ -28,7 +28,6 @@ import (
 
 	"github.com/orchd/orchd/orchd/contract"
 	crd "github.com/orchd/orchd/orchd/runtime/containerd"
-	"github.com/orchd/orchd/orchd/spec"
 )
 
 const (
@@ -285,10 +284,14 @@ func (l *leaf) notifyRunning(ctx context.Context, task client.Task) bool {
 	return true
 }
 
+// stopGraceFor is how long the leaf waits after SIGTERM: derived from the run
+// spec's service, which plant takes from the Cuttings row.
+func stopGraceFor(rs *crd.RunSpec) time.Duration { return stopGrace(rs.Service.Timeouts.StopTimeout()) }
+
 // stop sends SIGTERM to the task's init, waits the grace period, then
 // SIGKILLs every process in the container.
 func (l *leaf) stop(task client.Task, exitC <-chan client.ExitStatus) (int, error) {
-	grace := stopGrace(l.rs.Service.Timeouts.Stop.Std(spec.DefaultTimeoutStop.Std(10 * time.Second)))
+	grace := stopGraceFor(l.rs)
 	ctx, cancel := l.cleanupCtx()
 	defer cancel()
 	l.log.Info("stopping container", "grace", grace)

@@ -739,7 +739,11 @@ func (f *fixture) testKilledLeaf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, fl := range cut.Files {
+	arts, err := cut.FileArtifacts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fl := range arts {
 		if err := os.WriteFile(fl.Path, []byte(fl.Content), os.FileMode(fl.Mode)); err != nil {
 			t.Fatal(err)
 		}
@@ -897,7 +901,11 @@ func (f *fixture) testKilledMidStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(cut.Files[0].Path, []byte(cut.Files[0].Content), 0o600); err != nil {
+	arts, err := cut.FileArtifacts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(arts[0].Path, []byte(arts[0].Content), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, ms := range []int{50, 150, 300, 400, 500, 600, 700, 800, 1000, 1300} {

@@ -69,11 +69,11 @@ func specOpts(rs *crd.RunSpec, img oci.Image, cfg ocispec.ImageConfig, cgroup cg
 	}
 
 	res := svc.Resources
-	if res.Memory != "" {
-		n, err := spec.ParseSize(res.Memory)
-		if err != nil {
-			return nil, fmt.Errorf("MEMORY: %w", err)
-		}
+	n, err := res.MemoryBytes()
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(n)))
 	}
 	// CPU_QUOTA, the more explicit of the two, wins when both are set.
