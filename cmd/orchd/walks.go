@@ -253,15 +253,13 @@ func reason(r platform.ServiceStatus) string {
 	return ""
 }
 
-// health is the HEALTHCHECK's verdict while the service runs, "-" otherwise.
+// health is the HEALTHCHECK's verdict (starting, healthy, unhealthy) while
+// the service runs, "-" without a check or when it is not running.
 func health(r platform.ServiceStatus) string {
-	switch {
-	case r.State != "running":
+	if r.State != "running" && r.State != "starting" {
 		return "-"
-	case r.Healthy:
-		return "healthy"
 	}
-	return "unhealthy"
+	return dash(r.Health)
 }
 
 func dash(s string) string {
