@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -93,6 +94,9 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 	for pid, sp := range scanUnits(l.RunDir() + "/" + beds.Namespace + ".") {
 		leftovers[sp.unit] = append(leftovers[sp.unit], pid)
 	}
+	var pidWrites sync.WaitGroup
+	pidErrs := make(chan error, len(todo))
+	defer pidWrites.Wait()
 	for _, b := range topoOrder(todo) {
 		unit, ok := unitArtifact(b)
 		if !ok {
@@ -126,12 +130,27 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 		// Stale state of an earlier run must not satisfy dependents.
 		os.Remove(l.StatusFile(b.Label))
 		os.Remove(l.ReadyFile(b.Label))
-		spid, err := startSupervisor(bin, l, b.Label)
+		sup, err := startSupervisor(bin, l, b.Label)
 		if err != nil {
 			return res, fmt.Errorf("tend %s: %w", b.Service, err)
 		}
-		fmt.Fprintf(logw, "started %s (supervisor pid %d)\n", b.Service, spid)
-		waitFor = append(waitFor, started{b.Service, spid})
+		fmt.Fprintf(logw, "started %s (supervisor pid %d)\n", b.Service, sup.Process.Pid)
+		waitFor = append(waitFor, started{b.Service, sup.Process.Pid})
+		// The pidfile's durable write (two fsyncs) runs beside the next
+		// spawns: written one after another they delay the last service's
+		// start by N of them.
+		pidWrites.Add(1)
+		go func() {
+			defer pidWrites.Done()
+			if err := writePid(l, b.Label, sup); err != nil {
+				pidErrs <- fmt.Errorf("tend %s: %w", b.Service, err)
+			}
+		}()
+	}
+	pidWrites.Wait()
+	close(pidErrs)
+	if err := <-pidErrs; err != nil {
+		return res, err
 	}
 	for _, s := range waitFor {
 		label := contract.Label(beds.Namespace, s.service)
@@ -184,12 +203,12 @@ func graceOf(_ contract.Status, a contract.Artifact) time.Duration {
 	return supervise.StopBound(u)
 }
 
-// startSupervisor starts `orchd supervise` detached (own session) and records
-// its pid. Its stdout/stderr go to the supervisor log.
-func startSupervisor(bin string, l contract.Layout, label string) (int, error) {
+// startSupervisor starts `orchd supervise` detached (own session). Its
+// stdout/stderr go to the supervisor log.
+func startSupervisor(bin string, l contract.Layout, label string) (*exec.Cmd, error) {
 	logf, err := os.OpenFile(l.SuperviseLog(label), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return 0, fmt.Errorf("supervisor log: %w", err)
+		return nil, fmt.Errorf("supervisor log: %w", err)
 	}
 	defer logf.Close()
 	cmd := exec.Command(bin, "supervise", "--spec", l.UnitFile(label))
@@ -198,17 +217,21 @@ func startSupervisor(bin string, l contract.Layout, label string) (int, error) {
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("start supervisor: %w", err)
+		return nil, fmt.Errorf("start supervisor: %w", err)
 	}
-	pid := cmd.Process.Pid
 	// Reap it if it exits while this process lives on (tests, long-lived
 	// callers); a short-lived orchd leaves that to init.
 	go cmd.Wait()
-	if err := durable.WriteFile(l.PidFile(label), []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
-		cmd.Process.Kill()
-		return 0, err
+	return cmd, nil
+}
+
+// writePid records a started supervisor's pid; without it the supervisor is killed.
+func writePid(l contract.Layout, label string, sup *exec.Cmd) error {
+	if err := durable.WriteFile(l.PidFile(label), []byte(strconv.Itoa(sup.Process.Pid)+"\n"), 0o600); err != nil {
+		sup.Process.Kill()
+		return err
 	}
-	return pid, nil
+	return nil
 }
 
 // waitFirstStatus waits until the supervisor pid has written its status.

@@ -94,6 +94,17 @@ func Teardown(ctx context.Context, c *client.Client, id, service, snapshotter st
 	if snapshotter == "" {
 		snapshotter = DefaultSnapshotter
 	}
+	// The service's leases are independent of the container and snapshot:
+	// look them up alongside (a leaf's start pays this teardown too).
+	leaseErr := make(chan error, 1)
+	go func() {
+		if service == "" {
+			leaseErr <- nil
+			return
+		}
+		ns, _ := namespaces.Namespace(ctx)
+		leaseErr <- deleteLeases(ctx, c, fmt.Sprintf("labels.%q==%q,labels.%q==%q", LabelNamespace, ns, LabelService, service))
+	}()
 	ctr, err := c.LoadContainer(ctx, id)
 	switch {
 	case errdefs.IsNotFound(err):
@@ -110,14 +121,19 @@ func Teardown(ctx context.Context, c *client.Client, id, service, snapshotter st
 			errs = append(errs, fmt.Errorf("delete container %s: %w", id, err))
 		}
 	}
-	if err := c.SnapshotService(snapshotter).Remove(ctx, id); err != nil && !errdefs.IsNotFound(err) {
-		errs = append(errs, fmt.Errorf("remove snapshot %s: %w", id, err))
-	}
-	if service != "" {
-		ns, _ := namespaces.Namespace(ctx)
-		if err := deleteLeases(ctx, c, fmt.Sprintf("labels.%q==%q,labels.%q==%q", LabelNamespace, ns, LabelService, service)); err != nil {
-			errs = append(errs, err)
+	// Stat first: Remove takes the metadata store's write lock even for a
+	// missing key, and N leaves starting at once queue behind each other's
+	// writes there; Stat is a read.
+	sn := c.SnapshotService(snapshotter)
+	if _, err := sn.Stat(ctx, id); err == nil {
+		if err := sn.Remove(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove snapshot %s: %w", id, err))
 		}
+	} else if !errdefs.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("stat snapshot %s: %w", id, err))
+	}
+	if err := <-leaseErr; err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -143,6 +159,17 @@ func killTask(ctx context.Context, ctr client.Container) error {
 }
 
 func deleteLeases(ctx context.Context, c *client.Client, filter string) error {
+	return deleteLeasesWhere(ctx, c, filter, func(leases.Lease) bool { return true })
+}
+
+// deleteLeasesOf deletes, with one list, the leases labeled for namespace ns
+// whose service want selects.
+func deleteLeasesOf(ctx context.Context, c *client.Client, ns string, want func(service string) bool) error {
+	return deleteLeasesWhere(ctx, c, fmt.Sprintf("labels.%q==%q", LabelNamespace, ns),
+		func(l leases.Lease) bool { return want(l.Labels[LabelService]) })
+}
+
+func deleteLeasesWhere(ctx context.Context, c *client.Client, filter string, match func(leases.Lease) bool) error {
 	ls := c.LeasesService()
 	list, err := ls.List(ctx, filter)
 	if err != nil {
@@ -150,6 +177,9 @@ func deleteLeases(ctx context.Context, c *client.Client, filter string) error {
 	}
 	var errs []error
 	for _, l := range list {
+		if !match(l) {
+			continue
+		}
 		if err := ls.Delete(ctx, l, leases.SynchronousDelete); err != nil && !errdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete lease %s: %w", l.ID, err))
 		}

@@ -143,12 +143,9 @@ func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string
 		}
 	}
 	// A leaf killed between snapshot and container creation leaves a bare
-	// snapshot keyed by the container id.
-	for _, svc := range services {
-		if err := Teardown(ctx, c, ContainerID(env.Namespace, svc), svc, ""); err != nil {
-			errs = append(errs, fmt.Errorf("sweep: %w", err))
-		}
-	}
+	// snapshot keyed by the container id (one walk finds them all), and a
+	// killed leaf its lease (one list: a per-service Teardown would cost
+	// three round trips per service, which fell pays at every N).
 	if err := sweepSnapshots(ctx, c, env.Namespace, services); err != nil {
 		errs = append(errs, err)
 	}
@@ -168,12 +165,8 @@ func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string
 	// state goes only for an id with no cgroup left, so nothing live is touched.
 	removeNamespaceCgroupsOf(CgroupRoot, env.Namespace, ours)
 	removeStaleRuncState(CgroupRoot, env.Namespace, ours)
-	// Per-service leases went with Teardown; a full sweep takes every lease
-	// labeled for the namespace.
-	if len(services) == 0 {
-		if err := deleteLeases(ctx, c, fmt.Sprintf("labels.%q==%q", LabelNamespace, env.Namespace)); err != nil {
-			errs = append(errs, fmt.Errorf("sweep: %w", err))
-		}
+	if err := deleteLeasesOf(ctx, c, env.Namespace, want); err != nil {
+		errs = append(errs, fmt.Errorf("sweep: %w", err))
 	}
 	if err := sweepImages(ctx, c, env.Namespace, want); err != nil {
 		errs = append(errs, err)

@@ -89,40 +89,95 @@ func normalize(ref string) (string, error) {
 	return n.String(), nil
 }
 
-// fromLayout imports the manifest selected by tag from the layout at dir
-// (unless the store already holds it under the same name and digest).
-func (g *imageGetter) fromLayout(ctx context.Context, dir, tag string) (client.Image, error) {
+// layoutImage is what a layout reference resolves to in the image store.
+type layoutImage struct {
+	name     string // the store name the import gives it
+	desc     ocispec.Descriptor
+	refName  func(string) string
+	dgstName func(digest.Digest) string
+}
+
+// resolveLayout reads the layout at dir and names the manifest tag selects,
+// without importing anything.
+func resolveLayout(dir, tag string) (layoutImage, error) {
 	if _, err := os.Stat(filepath.Join(dir, ocispec.ImageLayoutFile)); err != nil {
-		return nil, fmt.Errorf("image %s: not an OCI image layout (no %s): %w", dir, ocispec.ImageLayoutFile, err)
+		return layoutImage{}, fmt.Errorf("image %s: not an OCI image layout (no %s): %w", dir, ocispec.ImageLayoutFile, err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, ocispec.ImageIndexFile))
 	if err != nil {
-		return nil, fmt.Errorf("image layout %s: %w", dir, err)
+		return layoutImage{}, fmt.Errorf("image layout %s: %w", dir, err)
 	}
 	var idx ocispec.Index
 	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("image layout %s: parse index.json: %w", dir, err)
+		return layoutImage{}, fmt.Errorf("image layout %s: parse index.json: %w", dir, err)
 	}
 	desc, err := container.PickManifest(idx, tag)
 	if err != nil {
-		return nil, fmt.Errorf("image layout %s: %w", dir, err)
+		return layoutImage{}, fmt.Errorf("image layout %s: %w", dir, err)
 	}
 	base := layoutDomain + "/" + sanitize(filepath.Base(dir))
-	refName := func(r string) string {
+	li := layoutImage{desc: desc}
+	li.refName = func(r string) string {
 		if n, err := reference.ParseDockerRef(r); err == nil && strings.ContainsAny(r, "/:") {
 			return n.String()
 		}
 		return base + ":" + r // a bare tag such as "latest"
 	}
-	dgstName := func(d digest.Digest) string { return base + "@" + d.String() }
-	name := desc.Annotations[images.AnnotationImageName]
-	if name == "" {
+	li.dgstName = func(d digest.Digest) string { return base + "@" + d.String() }
+	li.name = desc.Annotations[images.AnnotationImageName]
+	if li.name == "" {
 		if r := desc.Annotations[ocispec.AnnotationRefName]; r != "" {
-			name = refName(r)
+			li.name = li.refName(r)
 		} else {
-			name = dgstName(desc.Digest)
+			li.name = li.dgstName(desc.Digest)
 		}
 	}
+	return li, nil
+}
+
+// ready returns the image for ref when the store already holds it (for a
+// layout: under the same name and digest) unpacked into the snapshotter:
+// the common case of every start after the first, which needs no image lock.
+// Anything else (absent, not unpacked, an error) reports false and is left
+// to get, under the lock.
+func (g *imageGetter) ready(ctx context.Context, ref string) (client.Image, bool) {
+	var names []string
+	var want digest.Digest
+	if dir, tag, ok := container.ParseLayoutRef(ref, g.projectDir); ok {
+		li, err := resolveLayout(dir, tag)
+		if err != nil {
+			return nil, false
+		}
+		names, want = []string{li.name}, li.desc.Digest
+	} else {
+		name, err := normalize(ref)
+		if err != nil {
+			return nil, false
+		}
+		names = []string{ref, name}
+	}
+	for _, n := range names {
+		img, err := g.c.GetImage(ctx, n)
+		if err != nil {
+			continue
+		}
+		if want != "" && img.Target().Digest != want {
+			return nil, false
+		}
+		ok, err := img.IsUnpacked(ctx, g.snapshotter)
+		return img, err == nil && ok
+	}
+	return nil, false
+}
+
+// fromLayout imports the manifest selected by tag from the layout at dir
+// (unless the store already holds it under the same name and digest).
+func (g *imageGetter) fromLayout(ctx context.Context, dir, tag string) (client.Image, error) {
+	li, err := resolveLayout(dir, tag)
+	if err != nil {
+		return nil, err
+	}
+	name, desc, refName, dgstName := li.name, li.desc, li.refName, li.dgstName
 	if img, err := g.c.GetImage(ctx, name); err == nil && img.Target().Digest == desc.Digest {
 		g.log.Debug("image from layout already present", "image", name)
 		return img, g.unpack(ctx, img)

@@ -170,12 +170,7 @@ func (l *leaf) create(ctx context.Context) (client.Container, error) {
 	}()
 
 	g := &imageGetter{c: l.c, snapshotter: l.snapshotter, projectDir: rs.ProjectDir, labels: labels, log: l.log}
-	unlock, err := lockImages(lctx, rs.StateDir, rs.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	img, err := g.get(lctx, rs.Service.Image)
-	unlock()
+	img, err := l.image(lctx, g)
 	if err != nil {
 		return nil, err
 	}
@@ -200,6 +195,21 @@ func (l *leaf) create(ctx context.Context) (client.Container, error) {
 		return nil, fmt.Errorf("create container %s: %w", rs.ContainerID, err)
 	}
 	return ctr, nil
+}
+
+// image returns the service's image, unpacked. An image already present and
+// unpacked is used without the grove's image lock, so concurrent starts do
+// not queue behind each other; only an import, pull or unpack takes the lock.
+func (l *leaf) image(ctx context.Context, g *imageGetter) (client.Image, error) {
+	if img, ok := g.ready(ctx, l.rs.Service.Image); ok {
+		return img, nil
+	}
+	unlock, err := lockImages(ctx, l.rs.StateDir, l.rs.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return g.get(ctx, l.rs.Service.Image)
 }
 
 // runTask starts the task and waits for it, stopping it when ctx ends.
