@@ -90,6 +90,12 @@ func startHint(socket string) string {
 // left under the same key, and the leases labeled for service. Missing objects
 // are not errors, so Teardown is safe to call on a clean namespace.
 func Teardown(ctx context.Context, c *client.Client, id, service, snapshotter string) error {
+	_, err := TeardownFound(ctx, c, id, service, snapshotter)
+	return err
+}
+
+// TeardownFound is Teardown that also reports whether the container existed.
+func TeardownFound(ctx context.Context, c *client.Client, id, service, snapshotter string) (found bool, _ error) {
 	var errs []error
 	if snapshotter == "" {
 		snapshotter = DefaultSnapshotter
@@ -111,6 +117,7 @@ func Teardown(ctx context.Context, c *client.Client, id, service, snapshotter st
 	case err != nil:
 		errs = append(errs, fmt.Errorf("load container %s: %w", id, err))
 	default:
+		found = true
 		if err := killTask(ctx, ctr); err != nil {
 			errs = append(errs, err)
 		}
@@ -135,7 +142,7 @@ func Teardown(ctx context.Context, c *client.Client, id, service, snapshotter st
 	if err := <-leaseErr; err != nil {
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return found, errors.Join(errs...)
 }
 
 // killTask SIGKILLs every process of the container's task and deletes it.

@@ -108,14 +108,23 @@ func (l *leaf) run(ctx context.Context) (int, error) {
 	// Idempotent start: whatever a previous leaf left goes first, including a
 	// half-made shim the daemon is still cleaning up (it would race the new
 	// task for the same bundle dir).
-	if err := l.teardown(); err != nil {
+	// A shim can only be left behind with its container (the container is
+	// created before its task, and deleted after it), so the process scan for
+	// one runs only when a stale container was found: N leaves starting at once
+	// would otherwise each read every process's command line.
+	tctx, cancel := l.cleanupCtx()
+	stale, err := crd.TeardownFound(tctx, l.c, rs.ContainerID, rs.Service.Name, l.snapshotter)
+	cancel()
+	if err != nil {
 		return 0, fmt.Errorf("remove stale container %s: %w", rs.ContainerID, err)
 	}
 	mine := func(id string) bool { return id == rs.ContainerID }
-	if err := crd.WaitShims(ctx, socket, rs.Namespace, mine); err != nil {
-		l.log.Warn("ending a shim the daemon lost track of", "err", err)
-		if err := crd.ReapOrphanShims(l.bg(), socket, rs.Namespace, mine); err != nil {
-			return 0, fmt.Errorf("stale container %s: %w", rs.ContainerID, err)
+	if stale {
+		if err := crd.WaitShims(ctx, socket, rs.Namespace, mine); err != nil {
+			l.log.Warn("ending a shim the daemon lost track of", "err", err)
+			if err := crd.ReapOrphanShims(l.bg(), socket, rs.Namespace, mine); err != nil {
+				return 0, fmt.Errorf("stale container %s: %w", rs.ContainerID, err)
+			}
 		}
 	}
 	if rs.StateDir != "" {
