@@ -194,10 +194,10 @@ func StopIfFailed(r Row, want string) {
 	}
 }
 
-// Logs returns `orchd logs SVC`.
+// Logs returns `orchd logs --no-log-prefix SVC`: the service's output as written.
 func (s *Spec) Logs(ctx context.Context, svc string) string {
 	GinkgoHelper()
-	res := s.Orchd(ctx, "logs", svc)
+	res := s.Orchd(ctx, "logs", "--no-log-prefix", svc)
 	Expect(res.ExitCode).To(BeZero(), "%s", res)
 	return res.Stdout
 }
@@ -207,7 +207,7 @@ func (s *Spec) ProbeReport(ctx context.Context, svc string) *report.Report {
 	GinkgoHelper()
 	var rep *report.Report
 	Eventually(ctx, func(g Gomega) {
-		res, err := s.CLI.Run(ctx, "logs", svc)
+		res, err := s.CLI.Run(ctx, "logs", "--no-log-prefix", svc)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(res.ExitCode).To(BeZero(), "%s", res)
 		r, err := report.Find([]byte(res.Stdout))
