@@ -97,7 +97,8 @@ func TestMain(m *testing.M) {
 type bootRun struct {
 	code    int
 	err     error
-	out     string
+	out     string // the leaf's stdout: the console (the command's stdout)
+	errOut  string // the leaf's stderr: the command's stderr, qemu's and the leaf's diagnostics
 	qemuPid int
 	stopped time.Duration // from the stop request to the leaf's return
 }
@@ -131,14 +132,16 @@ func bootWith(t *testing.T, env bootEnv, svc spec.Service, stopWhen string, duri
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	out := &syncBuffer{want: stopWhen, seen: make(chan struct{})}
-	var diag syncBuffer
+	// stopWhen may show on either stream (the probe's "ready" lines are on stderr).
+	seen, once := make(chan struct{}), &sync.Once{}
+	out := &syncBuffer{want: stopWhen, seen: seen, once: once}
+	diag := &syncBuffer{want: stopWhen, seen: seen, once: once}
 	var r bootRun
 	stopAt := make(chan time.Time, 1)
 	if stopWhen != "" {
 		go func() {
 			select {
-			case <-out.seen:
+			case <-seen:
 				if during != nil {
 					during(runCtx)
 				}
@@ -148,8 +151,8 @@ func bootWith(t *testing.T, env bootEnv, svc spec.Service, stopWhen string, duri
 			}
 		}()
 	}
-	leaf := &vm.Leaf{Stdout: out, Stderr: &diag, Self: env.orchd,
-		Log:    slog.New(slog.NewTextHandler(&diag, nil)),
+	leaf := &vm.Leaf{Stdout: out, Stderr: diag, Self: env.orchd,
+		Log:    slog.New(slog.NewTextHandler(diag, nil)),
 		OnBoot: func(pid int) { r.qemuPid = pid },
 	}
 	r.code, r.err = leaf.Run(runCtx, c.Exec.Start[len(c.Exec.Start)-1])
@@ -161,8 +164,8 @@ func bootWith(t *testing.T, env bootEnv, svc spec.Service, stopWhen string, duri
 			t.Errorf("the console never showed %q", stopWhen)
 		}
 	}
-	r.out = out.String()
-	t.Logf("service %s: exit %d err %v\nconsole:\n%s\nleaf:\n%s", svc.Name, r.code, r.err, r.out, diag.String())
+	r.out, r.errOut = out.String(), diag.String()
+	t.Logf("service %s: exit %d err %v\nconsole:\n%s\nstderr:\n%s", svc.Name, r.code, r.err, r.out, r.errOut)
 	assertNoQemu(t, r.qemuPid, vm.WorkDir(contract.Layout{StateDir: state}, contract.Label("t", svc.Name)))
 	return r
 }
@@ -181,12 +184,14 @@ func assertNoQemu(t *testing.T, pid int, work string) {
 	}
 }
 
-// syncBuffer collects output; when want is set, seen closes once it appears.
+// syncBuffer collects output; when want is set, seen closes (once, through
+// once when buffers share seen) when it appears.
 type syncBuffer struct {
 	mu   sync.Mutex
 	b    bytes.Buffer
 	want string
 	seen chan struct{}
+	once *sync.Once
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
@@ -194,7 +199,11 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	n, err := s.b.Write(p)
 	if s.want != "" && strings.Contains(s.b.String(), s.want) {
-		close(s.seen)
+		if s.once != nil {
+			s.once.Do(func() { close(s.seen) })
+		} else {
+			close(s.seen)
+		}
 		s.want = ""
 	}
 	return n, err
@@ -233,6 +242,10 @@ func TestBootStopWithinTimeout(t *testing.T) {
 		r := boot(t, env, svc, "probe: sleep: ready")
 		if r.err != nil || r.code != 143 {
 			t.Fatalf("exit = %d (%v), want 143: the probe exits 128+SIGTERM", r.code, r.err)
+		}
+		// The command's stderr is kept apart from its stdout (STDERR vs STDOUT).
+		if !strings.Contains(r.errOut, "probe: received terminated") || strings.Contains(r.out, "probe: received terminated") {
+			t.Errorf("the probe's stderr line should be on the leaf's stderr only:\nstdout:\n%s\nstderr:\n%s", r.out, r.errOut)
 		}
 		// SIGTERM reached the process: it ended well before TIMEOUT_STOP.
 		if r.stopped >= 20*time.Second {

@@ -23,7 +23,7 @@ func TestQemuArgsFromSpec(t *testing.T) {
 		Resources: spec.Resources{Memory: "1536M", CPUs: ptr(1.5)},
 		Publish:   []spec.Publish{{Host: 8080, Container: 80, HostIP: "127.0.0.1"}, {Host: 9000, Container: 9000}},
 	}
-	m := vm.Machine{Kernel: "/k/vmlinuz", Initrd: "/w/initrd.cpio", Append: vm.KernelCmdline(false), ControlFD: 3, Publish: svc.Publish,
+	m := vm.Machine{Kernel: "/k/vmlinuz", Initrd: "/w/initrd.cpio", Append: vm.KernelCmdline(false), ControlFD: 3, StderrFD: 4, Publish: svc.Publish,
 		Shares: []vm.Share{{Tag: "vol0", Source: "/srv/a,b"}, {Tag: "vol1", Source: "/srv/ro", ReadOnly: true}}}
 	if err := m.Resources(svc.Resources); err != nil {
 		t.Fatal(err)
@@ -41,6 +41,8 @@ func TestQemuArgsFromSpec(t *testing.T) {
 		{"-chardev", "socket,id=ctl0,fd=3"},
 		{"-device", "virtserialport,bus=vser0.0,chardev=ctl0,name=" + guest.ControlPort},
 		{"-serial", "chardev:con0"},
+		{"-chardev", "socket,id=err0,fd=4"},
+		{"-device", "virtserialport,bus=vser0.0,chardev=err0,name=" + guest.StderrPort},
 	} {
 		if !containsSeq(args, want) {
 			t.Errorf("qemu args lack %q:\n%s", want, joined)

@@ -130,8 +130,14 @@ func (l *Leaf) Run(ctx context.Context, specFile string) (int, error) {
 		return 1, err
 	}
 	defer host.Close()
-	m.ControlFD = 3
-	return l.boot(ctx, qemu, m, s, cfg, host, guestEnd)
+	errHost, errGuest, err := socketPair()
+	if err != nil {
+		guestEnd.Close()
+		return 1, err
+	}
+	defer errHost.Close()
+	m.ControlFD, m.StderrFD = 3, 4
+	return l.boot(ctx, qemu, m, s, cfg, host, guestEnd, errHost, errGuest)
 }
 
 // notify sends an sd_notify message to $NOTIFY_SOCKET (nothing when unset):
@@ -142,7 +148,7 @@ func (l *Leaf) notify(state string) {
 	}
 }
 
-func (l *Leaf) boot(ctx context.Context, qemu string, m Machine, s *Spec, cfg guest.Config, host, guestEnd *os.File) (int, error) {
+func (l *Leaf) boot(ctx context.Context, qemu string, m Machine, s *Spec, cfg guest.Config, host, guestEnd, errHost, errGuest *os.File) (int, error) {
 	// Pdeathsig fires when the thread that forked qemu exits; keep this
 	// goroutine on its thread until qemu is gone.
 	goruntime.LockOSThread()
@@ -150,14 +156,22 @@ func (l *Leaf) boot(ctx context.Context, qemu string, m Machine, s *Spec, cfg gu
 
 	cmd := exec.Command(qemu, m.Args()...)
 	cmd.Stdout, cmd.Stderr = l.Stdout, l.Stderr
-	cmd.ExtraFiles = []*os.File{guestEnd}
+	cmd.ExtraFiles = []*os.File{guestEnd, errGuest}
 	cmd.SysProcAttr = qemuAttr()
 	l.Log.Debug("vm: qemu", "argv", strings.Join(cmd.Args, " "))
-	if err := cmd.Start(); err != nil {
-		guestEnd.Close()
+	err := cmd.Start()
+	guestEnd.Close()
+	errGuest.Close()
+	if err != nil {
 		return 1, fmt.Errorf("start %s: %w", qemu, err)
 	}
-	guestEnd.Close()
+	// The guest command's stderr arrives on its own port: the leaf's stderr,
+	// which the supervisor sends to STDERR.
+	errDone := make(chan struct{})
+	go func() {
+		defer close(errDone)
+		_, _ = io.Copy(l.Stderr, errHost)
+	}()
 	l.Log.Info("vm: booting", "service", s.Service.Name, "pid", cmd.Process.Pid, "memory_mib", m.MemoryMiB, "cpus", m.CPUs, "kvm", m.KVM)
 	if l.OnBoot != nil {
 		l.OnBoot(cmd.Process.Pid)
@@ -233,8 +247,9 @@ loop:
 			killTimer = nil
 		}
 	}
-	// qemu is gone: its end of the control socket is closed, so the reader ends.
+	// qemu is gone: its ends of the sockets are closed, so the readers end.
 	<-ctlDone
+	<-errDone
 	select {
 	case code := <-reported:
 		return code, nil

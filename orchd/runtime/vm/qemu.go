@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orchd/orchd/orchd/runtime/vm/guest"
 	"github.com/orchd/orchd/orchd/spec"
 )
 
@@ -57,6 +58,9 @@ type Machine struct {
 	// ControlFD is the fd number (in qemu) of a connected stream socket that
 	// becomes the guest's ControlPort.
 	ControlFD int
+	// StderrFD, when not 0, is the fd number (in qemu) of a connected stream
+	// socket that becomes the guest's StderrPort.
+	StderrFD int
 }
 
 // Resources maps MEMORY (rounded up to MiB, at least minMemoryMiB: the guest
@@ -137,8 +141,12 @@ func (m Machine) Args() []string {
 		"-serial", "chardev:con0",
 		"-device", "virtio-serial-pci,id=vser0",
 		"-chardev", "socket,id=ctl0,fd="+strconv.Itoa(m.ControlFD),
-		"-device", "virtserialport,bus=vser0.0,chardev=ctl0,name=orchd.ctl",
+		"-device", "virtserialport,bus=vser0.0,chardev=ctl0,name="+guest.ControlPort,
 	)
+	if m.StderrFD != 0 {
+		a = append(a, "-chardev", "socket,id=err0,fd="+strconv.Itoa(m.StderrFD),
+			"-device", "virtserialport,bus=vser0.0,chardev=err0,name="+guest.StderrPort)
+	}
 	for i, s := range m.Shares {
 		opt := fmt.Sprintf("local,id=fs%d,path=%s,security_model=%s", i, qemuEscape(s.Source), ShareSecurityModel)
 		if s.ReadOnly {

@@ -25,6 +25,10 @@ const (
 // "warn <text>\n" (a limit that could not be applied), "exit <code>\n".
 const ControlPort = "orchd.ctl"
 
+// StderrPort is the virtio-serial port the service command's stderr is
+// written to (the serial console carries its stdout), so STDERR stays apart.
+const StderrPort = "orchd.err"
+
 // CgroupDir is the cgroup v2 group the service command (and its HEALTHCHECK
 // commands) run in, so the limits apply to them and not to the init.
 const CgroupDir = "/sys/fs/cgroup/service"

@@ -292,11 +292,16 @@ func (p *proc) run() int {
 			p.fail(fmt.Errorf("mount volume %s at %s: %w", v.Tag, v.Destination, err))
 		}
 	}
-	ctl, err := openControl(5 * time.Second)
+	ctl, err := openPort(ControlPort, 5*time.Second)
 	if err != nil {
 		p.fail(err)
 	}
 	p.openCtl(ctl)
+	// Without the stderr port (an older host), stderr stays on the console.
+	stderr := os.Stderr
+	if f, err := openPort(StderrPort, time.Second); err == nil {
+		stderr = f
+	}
 	cgroupFD := -1
 	if cfg.Cgroup2 {
 		if cgroupFD, err = setupCgroup(cfg.Limits, p.warn); err != nil {
@@ -305,7 +310,7 @@ func (p *proc) run() int {
 	} else if cfg.Limits.CPUMax != "" || cfg.Limits.PidsMax > 0 || cfg.Limits.MemoryMax > 0 || cfg.Limits.IOWeight > 0 {
 		p.fail(errors.New("cgroup limits need the cgroup2 mount (guest config cgroup2: true)"))
 	}
-	sp, err := newSpawner(cfg, cgroupFD)
+	sp, err := newSpawner(cfg, cgroupFD, stderr)
 	if err != nil {
 		p.fail(err)
 	}
@@ -404,14 +409,14 @@ func writeEtc(cfg *Config) {
 	_ = os.WriteFile("/etc/resolv.conf", []byte(dns), 0o644)
 }
 
-// openControl finds the virtio-serial port named ControlPort.
-func openControl(wait time.Duration) (*os.File, error) {
+// openPort finds the virtio-serial port named name.
+func openPort(name string, wait time.Duration) (*os.File, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		names, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
 		for _, n := range names {
 			b, err := os.ReadFile(n)
-			if err != nil || strings.TrimSpace(string(b)) != ControlPort {
+			if err != nil || strings.TrimSpace(string(b)) != name {
 				continue
 			}
 			dev := "/dev/" + filepath.Base(filepath.Dir(n))
@@ -421,7 +426,7 @@ func openControl(wait time.Duration) (*os.File, error) {
 			}
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("control port %s not found (is virtio_console loaded?)", ControlPort)
+			return nil, fmt.Errorf("virtio-serial port %s not found (is virtio_console loaded?)", name)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a device appearing; no event to wait on without udev
 	}

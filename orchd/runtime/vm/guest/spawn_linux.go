@@ -61,27 +61,28 @@ type spawner struct {
 	cfg      *Config
 	cgroupFD int // -1: no cgroup
 	devnull  *os.File
+	stderr   *os.File // the command's stderr
 
 	mu      sync.Mutex
 	waiters map[int]chan int
 }
 
-func newSpawner(cfg *Config, cgroupFD int) (*spawner, error) {
+func newSpawner(cfg *Config, cgroupFD int, stderr *os.File) (*spawner, error) {
 	devnull, err := os.Open("/dev/null")
 	if err != nil {
 		return nil, err
 	}
-	return &spawner{cfg: cfg, cgroupFD: cgroupFD, devnull: devnull, waiters: map[int]chan int{}}, nil
+	return &spawner{cfg: cfg, cgroupFD: cgroupFD, devnull: devnull, stderr: stderr, waiters: map[int]chan int{}}, nil
 }
 
 // start forks argv; its exit code arrives on the returned channel once reaped.
-// stdout/stderr go to the console unless quiet.
+// stdout goes to the console and stderr to the stderr port, unless quiet.
 func (s *spawner) start(argv []string, quiet bool) (int, <-chan int, error) {
 	argv0, err := lookPath(argv[0], s.cfg.Env)
 	if err != nil {
 		return 0, nil, err
 	}
-	files := []uintptr{s.devnull.Fd(), 1, 2}
+	files := []uintptr{s.devnull.Fd(), 1, s.stderr.Fd()}
 	if quiet {
 		files = []uintptr{s.devnull.Fd(), s.devnull.Fd(), s.devnull.Fd()}
 	}
