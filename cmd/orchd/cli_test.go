@@ -659,3 +659,45 @@ TIMEOUT_STOP 2s
 		t.Fatalf(".orchrc address not used: %s", got)
 	}
 }
+
+// TestReadmeTourMatchesHelp checks each command of the README's tour against
+// `orchd VERB --help`: the verb exists, its usage line matches, every flag it
+// shows is a flag of that verb.
+func TestReadmeTourMatchesHelp(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	start := strings.Index(text, "## A tour of orchd")
+	end := strings.Index(text, "`grow` is a pipeline")
+	if start < 0 || end < start {
+		t.Fatal("README has no tour section")
+	}
+	h := newHome(t)
+	verbs := 0
+	for _, line := range strings.Split(text[start:end], "\n") {
+		cmdline, _, _ := strings.Cut(strings.TrimSpace(line), "#")
+		fields := strings.Fields(cmdline)
+		if len(fields) < 2 || fields[0] != "orchd" || !strings.HasPrefix(line, "    ") {
+			continue
+		}
+		verbs++
+		verb := fields[1]
+		help := h.must(h.dir, verb, "--help").stdout
+		usage := strings.Join(fields[1:], " ")
+		usage = strings.NewReplacer("[--json]", "", "[--watch]", "", "[-f]", "", "[-n N]", "", "--wait", "", "--remove-orphans", "", "--volumes", "").Replace(usage)
+		if words := strings.Fields(usage); len(words) > 1 && !strings.Contains(usage, "Orchfile") && !strings.Contains(help, "orchd "+strings.Join(words, " ")) {
+			t.Errorf("README shows %q; orchd %s --help has no usage %q:\n%s", cmdline, verb, "orchd "+strings.Join(words, " "), help)
+		}
+		for _, f := range fields[2:] {
+			f = strings.Trim(f, "[]")
+			if strings.HasPrefix(f, "-") && f != "--" && !strings.Contains(help, f+" ") && !strings.Contains(help, f+",") {
+				t.Errorf("README shows %s %s; orchd %s --help has no such flag:\n%s", verb, f, verb, help)
+			}
+		}
+	}
+	if verbs < 10 {
+		t.Fatalf("found %d tour commands in README", verbs)
+	}
+}
