@@ -23,6 +23,8 @@ import (
 
 	"github.com/orchd/orchd/harness/daemon"
 	"github.com/orchd/orchd/harness/daemon/procfs"
+
+	"github.com/orchd/orchd/orchd/contract"
 )
 
 // RunDir is where shims and runc keep per-host state regardless of the
@@ -443,7 +445,7 @@ func runtimeFiles(t Target, ids map[string]bool) []string {
 	}
 	// orchd's containerd runtime keeps its FIFOs in <orchd state>/fifo/<label>.
 	if t.OrchdStateDir != "" {
-		add(filepath.Join(t.OrchdStateDir, "fifo"))
+		add(contract.Layout{StateDir: t.OrchdStateDir}.FIFORoot())
 	}
 	// The client's FIFO sets are dirs of "<id>-stdin/-stdout/-stderr".
 	fifoRoot := filepath.Join(RunDir, "fifo")

@@ -20,6 +20,11 @@ import (
 //	<state>/logs/<label>.log         the service's output (default STDOUT/STDERR)
 //	<state>/logs/<label>.supervise.log  the supervisor's own log
 //	<state>/notify/<label>.sock      the supervisor's sd_notify socket (dir 0700)
+//	<state>/run/.<ns>.image.lock     the containerd leaves' image import lock
+//	<state>/run/<label>.vm.json      a vm-run spec (0600)
+//	<state>/run/<label>.vm.d/        a vm leaf's scratch dir (initramfs), removed on exit
+//	<state>/fifo/<label>/            a containerd task's stdio FIFOs
+//	<data>/volumes/<ns>/<name>/      a named VOLUME (VolumesDir, NamedVolume)
 type Layout struct{ StateDir string }
 
 func (l Layout) RunDir() string    { return filepath.Join(l.StateDir, "run") }
@@ -35,6 +40,25 @@ func (l Layout) LogFile(label string) string    { return filepath.Join(l.LogDir(
 func (l Layout) SuperviseLog(label string) string {
 	return filepath.Join(l.LogDir(), label+".supervise.log")
 }
+
+// ImageLock serializes the containerd leaves' image imports of a namespace; it
+// lives beside the run files so fell removes it with them.
+func (l Layout) ImageLock(namespace string) string {
+	return filepath.Join(l.RunDir(), "."+namespace+".image.lock")
+}
+
+// VMSpecFile is a vm service's vm-run spec.
+func (l Layout) VMSpecFile(label string) string { return filepath.Join(l.RunDir(), label+".vm.json") }
+
+// VMWorkDir is a vm leaf's scratch directory (initramfs, guest config).
+func (l Layout) VMWorkDir(label string) string { return filepath.Join(l.RunDir(), label+".vm.d") }
+
+// FIFORoot holds the containerd tasks' stdio FIFOs, inside the state dir so a
+// sweep finds what a killed leaf left.
+func (l Layout) FIFORoot() string { return filepath.Join(l.StateDir, "fifo") }
+
+// FIFODir is one service's FIFO dir.
+func (l Layout) FIFODir(label string) string { return filepath.Join(l.FIFORoot(), label) }
 
 // VolumesDir holds the named volumes orchd creates for a namespace. Named
 // volumes are kept apart per namespace even when two namespaces share a data

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -45,12 +44,6 @@ func ResolveSocket(explicit string) string {
 
 // ContainerID is the id of a service's container: <namespace>-<service>.
 func ContainerID(namespace, service string) string { return namespace + "-" + service }
-
-// FIFODir is where the leaf keeps the task's stdio FIFOs: <state>/fifo/<label>,
-// inside orchd's state dir so Sweep finds what a killed leaf left.
-func FIFODir(stateDir, label string) string {
-	return filepath.Join(stateDir, "fifo", label)
-}
 
 // Labels are the labels put on a service's container, lease and images.
 func Labels(namespace, service string) map[string]string {

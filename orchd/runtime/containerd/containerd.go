@@ -335,11 +335,11 @@ func sweepFIFOs(env contract.Env, services []string) error {
 	var errs []error
 	dirs := []string{}
 	if len(services) == 0 {
-		m, _ := filepath.Glob(FIFODir(env.StateDir, contract.Label(env.Namespace, "*")))
+		m, _ := filepath.Glob(contract.Layout{StateDir: env.StateDir}.FIFODir(contract.Label(env.Namespace, "*")))
 		dirs = append(dirs, m...)
 	}
 	for _, svc := range services {
-		dirs = append(dirs, FIFODir(env.StateDir, contract.Label(env.Namespace, svc)))
+		dirs = append(dirs, contract.Layout{StateDir: env.StateDir}.FIFODir(contract.Label(env.Namespace, svc)))
 	}
 	for _, d := range dirs {
 		if err := os.RemoveAll(d); err != nil {
@@ -347,7 +347,7 @@ func sweepFIFOs(env contract.Env, services []string) error {
 		}
 	}
 	// The parent goes when no other namespace uses it.
-	_ = syscall.Rmdir(filepath.Dir(FIFODir(env.StateDir, "x")))
+	_ = syscall.Rmdir(contract.Layout{StateDir: env.StateDir}.FIFORoot())
 	return errors.Join(errs...)
 }
 

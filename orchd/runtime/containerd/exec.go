@@ -44,7 +44,7 @@ func (r *Runtime) Exec(ctx context.Context, env contract.Env, service string, re
 	// The FIFOs live in orchd's state dir, so fell's sweep finds them if this
 	// process is killed.
 	execID := "exec-" + strconv.Itoa(os.Getpid())
-	fifoDir := filepath.Join(FIFODir(env.StateDir, contract.Label(env.Namespace, service)), execID)
+	fifoDir := filepath.Join(contract.Layout{StateDir: env.StateDir}.FIFODir(contract.Label(env.Namespace, service)), execID)
 	if err := os.MkdirAll(fifoDir, 0o700); err != nil {
 		return 0, fmt.Errorf("exec %s: %w", service, err)
 	}

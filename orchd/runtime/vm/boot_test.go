@@ -166,7 +166,7 @@ func bootWith(t *testing.T, env bootEnv, svc spec.Service, stopWhen string, duri
 	}
 	r.out, r.errOut = out.String(), diag.String()
 	t.Logf("service %s: exit %d err %v\nconsole:\n%s\nstderr:\n%s", svc.Name, r.code, r.err, r.out, r.errOut)
-	assertNoQemu(t, r.qemuPid, vm.WorkDir(contract.Layout{StateDir: state}, contract.Label("t", svc.Name)))
+	assertNoQemu(t, r.qemuPid, contract.Layout{StateDir: state}.VMWorkDir(contract.Label("t", svc.Name)))
 	return r
 }
 

@@ -100,7 +100,7 @@ func (l *Leaf) Run(ctx context.Context, specFile string) (int, error) {
 		return 1, fmt.Errorf("kernel: %w", err)
 	}
 
-	work := WorkDir(contract.Layout{StateDir: s.StateDir}, s.Label)
+	work := contract.Layout{StateDir: s.StateDir}.VMWorkDir(s.Label)
 	if err := os.RemoveAll(work); err != nil {
 		return 1, fmt.Errorf("clear %s: %w", work, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/runtime/bare"
@@ -42,17 +41,6 @@ type Spec struct {
 	// ORCHD_KERNEL_MODULES when the cutting was made).
 	Kernel        string `json:"kernel,omitempty"`
 	KernelModules string `json:"kernel_modules,omitempty"`
-}
-
-// SpecFile is where the cutting puts a service's vm-run spec.
-func SpecFile(l contract.Layout, label string) string {
-	return filepath.Join(l.RunDir(), label+".vm.json")
-}
-
-// WorkDir is the leaf's scratch directory (initramfs, guest config); it is
-// removed when the leaf exits and swept before the next start.
-func WorkDir(l contract.Layout, label string) string {
-	return filepath.Join(l.RunDir(), label+".vm.d")
 }
 
 // LoadSpec reads a vm-run spec file.
@@ -102,7 +90,7 @@ func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, err
 		ProjectDir: env.ProjectDir, StateDir: env.StateDir, DataDir: env.DataDir,
 		Kernel: r.kernel, KernelModules: r.modules,
 	}
-	file := SpecFile(contract.Layout{StateDir: env.StateDir}, label)
+	file := contract.Layout{StateDir: env.StateDir}.VMSpecFile(label)
 	// The service travels once, in the row; plant puts it into the file.
 	f, err := contract.ServiceFile(file, 0o600, s)
 	if err != nil {
@@ -134,7 +122,7 @@ func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string
 	l := contract.Layout{StateDir: env.StateDir}
 	var errs []error
 	for _, svc := range services {
-		if err := os.RemoveAll(WorkDir(l, contract.Label(env.Namespace, svc))); err != nil {
+		if err := os.RemoveAll(l.VMWorkDir(contract.Label(env.Namespace, svc))); err != nil {
 			errs = append(errs, fmt.Errorf("sweep %s: %w", svc, err))
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/orchd/orchd/orchd/contract"
 )
 
 // lockImages serializes image import and unpack among the leaves of one grove.
@@ -22,11 +24,10 @@ func lockImages(ctx context.Context, stateDir, namespace string) (unlock func(),
 	if stateDir == "" {
 		return func() {}, nil
 	}
-	dir := filepath.Join(stateDir, "run")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	path := contract.Layout{StateDir: stateDir}.ImageLock(namespace)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("image lock: %w", err)
 	}
-	path := filepath.Join(dir, "."+namespace+".image.lock")
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("image lock: %w", err)

@@ -103,7 +103,7 @@ func (l *leaf) run(ctx context.Context) (int, error) {
 	defer c.Close()
 	l.c = c
 	ctx = namespaces.WithNamespace(ctx, rs.Namespace)
-	fifoDir := crd.FIFODir(rs.StateDir, rs.Label)
+	fifoDir := contract.Layout{StateDir: rs.StateDir}.FIFODir(rs.Label)
 
 	// Idempotent start: whatever a previous leaf left goes first, including a
 	// half-made shim the daemon is still cleaning up (it would race the new
