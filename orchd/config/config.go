@@ -82,8 +82,8 @@ func Bind(fs *pflag.FlagSet) *Flags {
 	fs.BoolVar(&f.user, "user", false, "user scope (ORCH_SCOPE=user)")
 	fs.BoolVar(&f.system, "system", false, "system scope (ORCH_SCOPE=system)")
 	fs.StringArrayVar(&f.args, "arg", nil, "Orchfile ARG override name=value (repeatable)")
-	fs.BoolVarP(&f.verbose, "verbose", "v", false, "verbose output")
-	fs.BoolVarP(&f.quiet, "quiet", "q", false, "quiet output")
+	fs.BoolVarP(&f.verbose, "verbose", "v", false, "debug logging on stderr")
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "print only errors: no progress lines, no warnings")
 	return f
 }
 
