@@ -181,3 +181,35 @@ func TestWriteFile(t *testing.T) {
 	}
 
 }
+
+// TestWriteFilesMany writes many files at once (concurrently inside) into
+// two directories, one path twice: every file holds its content, the twice
+// given path its last, and no temp file is left.
+func TestWriteFilesMany(t *testing.T) {
+	dir := t.TempDir()
+	var files []File
+	for i := 0; i < 50; i++ {
+		sub := filepath.Join(dir, strconv.Itoa(i%2))
+		files = append(files, File{Path: filepath.Join(sub, fmt.Sprintf("f%02d", i)), Data: []byte(strconv.Itoa(i)), Mode: 0o640})
+	}
+	files = append(files, File{Path: files[7].Path, Data: []byte("last")})
+	if err := WriteFiles(files); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range files[:50] {
+		want := strconv.Itoa(i)
+		if i == 7 {
+			want = "last"
+		}
+		got, err := os.ReadFile(f.Path)
+		if err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", f.Path, got, err, want)
+		}
+	}
+	for _, sub := range []string{"0", "1"} {
+		ents, _ := os.ReadDir(filepath.Join(dir, sub))
+		if len(ents) != 25 {
+			t.Errorf("%s holds %d entries, want 25 (no temp files left)", sub, len(ents))
+		}
+	}
+}
