@@ -67,6 +67,27 @@ func newRestartCmd(a *app) *cobra.Command {
 	return cmd
 }
 
+func newReloadCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reload SERVICE...",
+		Short: "Run the services' RELOAD commands; the services keep running",
+		Long: `Run each SERVICE's RELOAD command once, with the service's USER, WORKDIR,
+ENV and ENV_FILE, inside its PID namespace, its output appended to the service's
+log. The service is not restarted and its restart count does not change. A
+service without RELOAD, or one that is not running, is an error and nothing is
+reloaded.`,
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: a.completeServices,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			return orchard.Reload(cmd.Context(), cfg, args, cmd.OutOrStdout())
+		},
+	}
+}
+
 func newKillCmd(a *app) *cobra.Command {
 	var signal string
 	cmd := &cobra.Command{

@@ -48,6 +48,8 @@ type Exec struct {
 	Start    []string `json:"start"`
 	Stop     []string `json:"stop,omitempty"`
 	PostStop []string `json:"post_stop,omitempty"`
+	// Reload is RELOAD: run on `orchd reload` beside the running service.
+	Reload []string `json:"reload,omitempty"`
 	// Notify says Start speaks the sd_notify protocol on $NOTIFY_SOCKET: the
 	// service is starting until it sends READY=1 (a leaf sends it once the
 	// container runs). Without it a service is running once exec'd.

@@ -30,6 +30,9 @@ func (*Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, error
 	if svc.StopCommand != "" {
 		c.Exec.Stop = shell(svc.StopCommand)
 	}
+	if svc.ReloadCommand != "" {
+		c.Exec.Reload = shell(svc.ReloadCommand)
+	}
 	dir := env.ProjectDir
 	if svc.Workdir != "" {
 		dir = env.ProjectPath(svc.Workdir)

@@ -111,7 +111,7 @@ func TeardownFound(ctx context.Context, c *client.Client, id, service, snapshott
 		errs = append(errs, fmt.Errorf("load container %s: %w", id, err))
 	default:
 		found = true
-		if err := killTask(ctx, ctr); err != nil {
+		if err := KillTask(ctx, ctr); err != nil {
 			errs = append(errs, err)
 		}
 		if info, ierr := ctr.Info(ctx); ierr == nil && info.Snapshotter != "" {
@@ -138,8 +138,8 @@ func TeardownFound(ctx context.Context, c *client.Client, id, service, snapshott
 	return found, errors.Join(errs...)
 }
 
-// killTask SIGKILLs every process of the container's task and deletes it.
-func killTask(ctx context.Context, ctr client.Container) error {
+// KillTask SIGKILLs every process of the container's task and deletes it.
+func KillTask(ctx context.Context, ctr client.Container) error {
 	task, err := ctr.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		return nil

@@ -5,8 +5,9 @@
 // the task with its stdio on the leaf's own, waits, and on SIGTERM/SIGINT
 // stops the task (SIGTERM, grace, SIGKILL to all) and deletes everything.
 //
-// Containers never outlive a start: RECREATE always and never behave the same
-// (a fresh container and snapshot every start; only VOLUMEs persist).
+// With RECREATE never (the default) the container and its snapshot outlive a
+// start and the next start of the same definition reuses them; RECREATE
+// always makes a fresh container and snapshot on every start (recreate.go).
 package leaf
 
 import (
@@ -105,6 +106,53 @@ func (l *leaf) run(ctx context.Context) (int, error) {
 	ctx = namespaces.WithNamespace(ctx, rs.Namespace)
 	fifoDir := contract.Layout{StateDir: rs.StateDir}.FIFODir(rs.Label)
 
+	hash, err := specHash(rs)
+	if err != nil {
+		return 0, fmt.Errorf("service %s: %w", rs.Service.Name, err)
+	}
+	ctr, err := l.reusable(ctx, hash)
+	if err != nil {
+		l.log.Warn("cannot reuse the container; making a fresh one", "err", err)
+		ctr = nil
+	}
+	if ctr != nil {
+		// The old task's shim must be gone before a new task takes its bundle.
+		if err := crd.WaitShims(ctx, socket, rs.Namespace, func(id string) bool { return id == rs.ContainerID }); err != nil {
+			l.log.Warn("a shim of the previous task lingers; making a fresh container", "err", err)
+			ctr = nil
+		}
+	}
+	if ctr == nil {
+		if ctr, err = l.fresh(ctx, socket, hash); err != nil {
+			return 0, err
+		}
+	}
+	if rs.StateDir != "" {
+		if err := os.RemoveAll(fifoDir); err != nil {
+			return 0, fmt.Errorf("remove stale fifo dir: %w", err)
+		}
+	}
+	// From here the container exists; every exit path deletes its task, and
+	// the container too unless RECREATE never keeps it for the next start.
+	code, err := l.runTask(ctx, ctr, fifoDir)
+	if !l.keeps() || err != nil {
+		if cerr := l.teardown(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove container %s: %w", rs.ContainerID, cerr))
+		}
+	}
+	if rs.StateDir != "" {
+		if rerr := os.RemoveAll(fifoDir); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		_ = syscall.Rmdir(filepath.Dir(fifoDir)) // fails while other leaves use it
+	}
+	return code, err
+}
+
+// fresh removes whatever a previous leaf left under the service's container
+// id and creates a new container and snapshot.
+func (l *leaf) fresh(ctx context.Context, socket, hash string) (client.Container, error) {
+	rs := l.rs
 	// Idempotent start: whatever a previous leaf left goes first, including a
 	// half-made shim the daemon is still cleaning up (it would race the new
 	// task for the same bundle dir).
@@ -116,42 +164,25 @@ func (l *leaf) run(ctx context.Context) (int, error) {
 	stale, err := crd.TeardownFound(tctx, l.c, rs.ContainerID, rs.Service.Name, l.snapshotter)
 	cancel()
 	if err != nil {
-		return 0, fmt.Errorf("remove stale container %s: %w", rs.ContainerID, err)
+		return nil, fmt.Errorf("remove stale container %s: %w", rs.ContainerID, err)
 	}
 	mine := func(id string) bool { return id == rs.ContainerID }
 	if stale {
 		if err := crd.WaitShims(ctx, socket, rs.Namespace, mine); err != nil {
 			l.log.Warn("ending a shim the daemon lost track of", "err", err)
 			if err := crd.ReapOrphanShims(l.bg(), socket, rs.Namespace, mine); err != nil {
-				return 0, fmt.Errorf("stale container %s: %w", rs.ContainerID, err)
+				return nil, fmt.Errorf("stale container %s: %w", rs.ContainerID, err)
 			}
 		}
 	}
-	if rs.StateDir != "" {
-		if err := os.RemoveAll(fifoDir); err != nil {
-			return 0, fmt.Errorf("remove stale fifo dir: %w", err)
-		}
-	}
-
-	ctr, err := l.create(ctx)
+	ctr, err := l.create(ctx, hash)
 	if err != nil {
 		if cerr := l.teardown(); cerr != nil {
 			l.log.Warn("cleanup after failed create", "err", cerr)
 		}
-		return 0, err
+		return nil, err
 	}
-	// From here the container exists; every exit path deletes it.
-	code, err := l.runTask(ctx, ctr, fifoDir)
-	if cerr := l.teardown(); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("remove container %s: %w", rs.ContainerID, cerr))
-	}
-	if rs.StateDir != "" {
-		if rerr := os.RemoveAll(fifoDir); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-		_ = syscall.Rmdir(filepath.Dir(fifoDir)) // fails while other leaves use it
-	}
-	return code, err
+	return ctr, nil
 }
 
 func (l *leaf) teardown() error {
@@ -163,7 +194,7 @@ func (l *leaf) teardown() error {
 // create gets the image and creates container + snapshot under a labeled,
 // expiring lease, released once the container (which then holds its snapshot
 // and image) exists.
-func (l *leaf) create(ctx context.Context) (client.Container, error) {
+func (l *leaf) create(ctx context.Context, hash string) (client.Container, error) {
 	rs := l.rs
 	labels := crd.Labels(rs.Namespace, rs.Service.Name)
 	lctx, release, err := l.c.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(leaseExpiry), leases.WithLabels(labels))
@@ -197,7 +228,7 @@ func (l *leaf) create(ctx context.Context) (client.Container, error) {
 		// The snapshot must exist before the spec: WithImageConfig resolves
 		// the image's USER from the snapshot's /etc/passwd.
 		client.WithNewSnapshot(rs.ContainerID, img),
-		client.WithContainerLabels(labels),
+		client.WithContainerLabels(withLabel(labels, LabelSpecHash, hash)),
 		client.WithNewSpec(sopts...),
 	)
 	if err != nil {
