@@ -26,8 +26,9 @@ var _ = Describe("RELOAD", Label("host"), func() {
 			"RELOAD echo \"$GREETING $(pwd)\" >> %s\nTIMEOUT_STOP 2s\n\n"+
 			"SERVICE plain\nRUN sleep 1000\nTIMEOUT_STOP 2s\n", out))
 		s.Grow(ctx)
-		before := s.EventuallyState(ctx, "web", contract.StateRunning)
-		s.EventuallyState(ctx, "plain", contract.StateRunning)
+		running := func(g Gomega, r framework.Row) { g.Expect(r.State).To(Equal(contract.StateRunning)) }
+		before := s.EventuallyRow(ctx, "web", running)
+		s.EventuallyRow(ctx, "plain", running)
 
 		res := s.Orchd(ctx, "reload", "web")
 		Expect(res.ExitCode).To(BeZero(), "%s", res)
