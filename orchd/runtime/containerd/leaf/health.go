@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
@@ -26,8 +25,6 @@ import (
 // X_ORCHD_HEALTH=healthy|unhealthy notice. Cadence as the supervisor's own
 // checks: fast until the first pass (dependents wait for it), then relaxed.
 const (
-	checkFast    = healthcheck.Fast
-	checkSlow    = healthcheck.Slow
 	checkTimeout = healthcheck.Timeout
 	// healthKey is the notice field the supervisor reads (supervise.HealthKey).
 	healthKey = "X_ORCHD_HEALTH"
@@ -43,8 +40,7 @@ func CheckArgv(hc string) ([]string, error) { return healthcheck.Argv(hc) }
 // command check, a supervisor listening, and a service that is not a oneshot.
 func (l *leaf) wantsHealth() bool {
 	hc := strings.TrimSpace(l.rs.Service.Healthcheck)
-	return hc != "" && !l.rs.Service.Oneshot && os.Getenv("NOTIFY_SOCKET") != "" &&
-		!strings.HasPrefix(hc, "http://") && !strings.HasPrefix(hc, "https://")
+	return healthcheck.IsCommand(hc) && !l.rs.Service.Oneshot && os.Getenv("NOTIFY_SOCKET") != ""
 }
 
 // healthLoop checks until ctx ends, notifying each change of the verdict.
@@ -54,40 +50,15 @@ func (l *leaf) healthLoop(ctx context.Context, ctr client.Container, task client
 		l.notify(healthKey + "=unhealthy\nSTATUS=" + oneLine(err.Error()))
 		return
 	}
-	var (
-		seq    int64
-		last   string
-		passed bool
-	)
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		seq++
-		err := l.check(ctx, ctr, task, argv, fifoDir, seq)
-		if ctx.Err() != nil {
-			return
-		}
-		verdict, msg := "healthy", ""
+	check := func(ctx context.Context, seq int64) error { return l.check(ctx, ctr, task, argv, fifoDir, seq) }
+	healthcheck.Loop(ctx, check, func(verdict string, err error) {
+		msg := ""
 		if err != nil {
-			verdict, msg = "unhealthy", "healthcheck: "+oneLine(err.Error())
+			msg = "healthcheck: " + oneLine(err.Error())
 		}
-		if verdict != last {
-			last = verdict
-			l.log.Info("healthcheck", "verdict", verdict, "detail", msg)
-			l.notify(fmt.Sprintf("%s=%s\nSTATUS=%s", healthKey, verdict, msg))
-		}
-		passed = passed || err == nil
-		if passed {
-			t.Reset(checkSlow)
-		} else {
-			t.Reset(checkFast)
-		}
-	}
+		l.log.Info("healthcheck", "verdict", verdict, "detail", msg)
+		l.notify(fmt.Sprintf("%s=%s\nSTATUS=%s", healthKey, verdict, msg))
+	})
 }
 
 // check runs argv once as an exec process of task, bounded by checkTimeout,
