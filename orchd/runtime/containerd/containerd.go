@@ -26,6 +26,7 @@ import (
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/runtime"
 	"github.com/orchd/orchd/orchd/runtime/bare"
+	"github.com/orchd/orchd/orchd/runtime/healthcheck"
 	"github.com/orchd/orchd/orchd/spec"
 )
 
@@ -87,8 +88,7 @@ func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, err
 	// The leaf sends READY=1 once containerd reports the task running.
 	c.Exec.Notify = true
 	// A command HEALTHCHECK runs inside the container, from the leaf.
-	if hc := strings.TrimSpace(svc.Healthcheck); hc != "" && !svc.Oneshot &&
-		!strings.HasPrefix(hc, "http://") && !strings.HasPrefix(hc, "https://") {
+	if healthcheck.IsCommand(svc.Healthcheck) && !svc.Oneshot {
 		c.Exec.NotifyHealth = true
 	}
 	c.Files = []contract.File{f}
