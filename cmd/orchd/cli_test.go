@@ -490,6 +490,36 @@ RUN sh -c 'echo crashing on purpose >&2; exit 3'
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("survey --watch ended with %v after an interrupt", err)
 	}
+	if strings.Contains(seen.String(), "\x1b[") {
+		t.Fatalf("survey --watch wrote terminal escapes to a pipe: %q", seen.String())
+	}
+
+	// On a terminal (script(1) gives it one) it redraws in place, and logs colours.
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Fatalf("script(1) is needed for the terminal checks: apt-get install -y bsdutils")
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	tty := exec.CommandContext(ctx2, "script", "-qfec", orchdBin+" survey --watch --interval 100ms web", "/dev/null")
+	tty.Dir, tty.Env = proj, h.envs
+	ttyOut, err := tty.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tty.Start(); err != nil {
+		t.Fatal(err)
+	}
+	seen.Reset()
+	for strings.Count(seen.String(), "\x1b[H\x1b[2J") < 2 {
+		n, err := ttyOut.Read(buf)
+		if err != nil {
+			out := seen.String()
+			t.Fatalf("survey --watch on a terminal never redrew in place (no clear-screen): %v; last output %q", err, out[max(0, len(out)-300):])
+		}
+		seen.Write(buf[:n])
+	}
+	tty.Process.Signal(os.Interrupt)
+	tty.Wait()
 }
 
 func TestLogsLikeCompose(t *testing.T) {
