@@ -3,7 +3,7 @@ package bench
 import (
 	"strings"
 
-	"github.com/orchd/orchd/harness/daemon/procfs"
+	"github.com/orchd/orchd/orchd/procfs"
 )
 
 // memSample sums the memory of one grove's orchd processes.

@@ -23,8 +23,10 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/orchd/orchd/harness/daemon/procfs"
 	"github.com/orchd/orchd/harness/toolchain"
+	"github.com/orchd/orchd/orchd/procfs"
+
+	crd "github.com/orchd/orchd/orchd/runtime/containerd"
 )
 
 // Timeouts for the lifecycle; generous because 2 cores run several daemons.
@@ -552,10 +554,6 @@ func KillNamespaceTasks(ctx context.Context, c *client.Client) error {
 	return errors.Join(errs...)
 }
 
-// RuncRoot is runc's state root as the runc shims use it (the namespace is
-// appended): it is per host, not per daemon, so orphans must be cleaned here.
-const RuncRoot = "/run/containerd/runc"
-
 // ShimSocket mirrors containerd's pkg/shim SocketAddress: shims listen on
 // /run/containerd/s/<sha256(address/namespace/id[/debug])>.
 func ShimSocket(addr, ns, id string, debug bool) string {
@@ -585,7 +583,7 @@ func KillShims(ctx context.Context, runc string, match func(procfs.Shim) bool) e
 		}
 		if s.Namespace != "" && s.ID != "" {
 			rctx, cancel := context.WithTimeout(ctx, StopGrace)
-			out, err := exec.CommandContext(rctx, runc, "--root", filepath.Join(RuncRoot, s.Namespace), "delete", "--force", s.ID).CombinedOutput()
+			out, err := exec.CommandContext(rctx, runc, "--root", filepath.Join(crd.RuncRoot, s.Namespace), "delete", "--force", s.ID).CombinedOutput()
 			cancel()
 			if err != nil && !strings.Contains(string(out), "not exist") {
 				slog.Debug("runc delete", "namespace", s.Namespace, "id", s.ID, "err", err, "out", string(out))
@@ -598,29 +596,7 @@ func KillShims(ctx context.Context, runc string, match func(procfs.Shim) bool) e
 			_ = os.Remove(ShimSocket(s.Address, s.Namespace, s.ID, debug))
 		}
 	}
-	return waitGone(pids, StopGrace)
-}
-
-// waitGone polls until every pid has exited (or is a zombie awaiting its reaper).
-func waitGone(pids []int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for {
-		var alive []int
-		for _, p := range pids {
-			if procfs.Alive(p) {
-				alive = append(alive, p)
-			}
-		}
-		if len(alive) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("processes still alive after %s: %v", timeout, alive)
-		}
-		<-tick.C
-	}
+	return procfs.WaitGone(ctx, pids, StopGrace)
 }
 
 // RemoveEmptyNamespaceDirs drops the per-namespace dirs runc never removes
@@ -630,7 +606,7 @@ func RemoveEmptyNamespaceDirs(ns string) {
 	if ns == "" || strings.Contains(ns, "/") {
 		return
 	}
-	_ = syscall.Rmdir(filepath.Join(RuncRoot, ns))
+	_ = syscall.Rmdir(filepath.Join(crd.RuncRoot, ns))
 	ms, err := procfs.Mounts()
 	if err != nil {
 		return

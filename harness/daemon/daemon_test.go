@@ -13,8 +13,8 @@ import (
 
 	"github.com/orchd/orchd/harness/daemon"
 	"github.com/orchd/orchd/harness/daemon/daemontest"
-	"github.com/orchd/orchd/harness/daemon/procfs"
 	"github.com/orchd/orchd/harness/toolchain"
+	"github.com/orchd/orchd/orchd/procfs"
 )
 
 func TestStartStop(t *testing.T) {

@@ -17,7 +17,9 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/orchd/orchd/harness/daemon"
-	"github.com/orchd/orchd/harness/daemon/procfs"
+	"github.com/orchd/orchd/orchd/procfs"
+
+	crd "github.com/orchd/orchd/orchd/runtime/containerd"
 )
 
 // cleanTimeout bounds each blocking step of Clean.
@@ -48,7 +50,7 @@ func Clean(ctx context.Context, t Target) error {
 	if err != nil {
 		return fmt.Errorf("leaks: clean: %w", err)
 	}
-	note(killProcs(s.procs))
+	note(killProcs(ctx, s.procs))
 
 	tctx, cancel := context.WithTimeout(ctx, cleanTimeout)
 	note(daemon.KillNamespaceTasks(tctx, c))
@@ -81,12 +83,12 @@ func Clean(ctx context.Context, t Target) error {
 	}
 	note(removeSnapshots(ctx, c, s))
 	note(unmount(s.mounts))
-	note(removeCgroups(s.cgroups))
+	note(removeCgroups(ctx, s.cgroups))
 	for _, f := range s.files {
 		note(wrap("remove "+f, os.RemoveAll(f)))
 	}
 	daemon.RemoveEmptyNamespaceDirs(t.Namespace)
-	note(SyncGC(ctx, c))
+	note(crd.SyncGC(ctx, c))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("leaks: clean %s namespace %s: %w", t.Address, t.Namespace, err)
 	}
@@ -133,7 +135,7 @@ func removeSnapshots(ctx context.Context, c *client.Client, s *scanned) error {
 	return errors.Join(errs...)
 }
 
-func killProcs(ps []procfs.Proc) error {
+func killProcs(ctx context.Context, ps []procfs.Proc) error {
 	if len(ps) == 0 {
 		return nil
 	}
@@ -147,23 +149,7 @@ func killProcs(ps []procfs.Proc) error {
 		pids = append(pids, procfs.Descendants(all, p.Pid)...)
 		procfs.KillTree(all, p.Pid)
 	}
-	return waitGone(pids)
-}
-
-func waitGone(pids []int) error {
-	deadline := time.Now().Add(cleanTimeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		alive := slices.DeleteFunc(slices.Clone(pids), func(p int) bool { return !procfs.Alive(p) })
-		if len(alive) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("processes still alive: %v", alive)
-		}
-		<-tick.C
-	}
+	return procfs.WaitGone(ctx, pids, cleanTimeout)
 }
 
 func unmount(ms []procfs.Mount) error {
@@ -180,7 +166,7 @@ func unmount(ms []procfs.Mount) error {
 
 // removeCgroups kills what is still inside each cgroup, then removes them
 // deepest first (a cgroup dir is removed with rmdir, never recursively).
-func removeCgroups(dirs []string) error {
+func removeCgroups(ctx context.Context, dirs []string) error {
 	sorted := slices.Clone(dirs)
 	slices.SortFunc(sorted, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
 	var errs []error
@@ -194,7 +180,7 @@ func removeCgroups(dirs []string) error {
 					pids = append(pids, pid)
 				}
 			}
-			if err := waitGone(pids); err != nil {
+			if err := procfs.WaitGone(ctx, pids, cleanTimeout); err != nil {
 				errs = append(errs, fmt.Errorf("cgroup %s: %w", d, err))
 			}
 		}

@@ -22,9 +22,11 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"github.com/orchd/orchd/harness/daemon"
-	"github.com/orchd/orchd/harness/daemon/procfs"
+	"github.com/orchd/orchd/orchd/procfs"
 
 	"github.com/orchd/orchd/orchd/contract"
+
+	crd "github.com/orchd/orchd/orchd/runtime/containerd"
 )
 
 // RunDir is where shims and runc keep per-host state regardless of the
@@ -181,7 +183,7 @@ func inspect(ctx context.Context, t Target, gc bool) (*Report, error) {
 	defer c.Close()
 	ctx = namespaces.WithNamespace(ctx, t.Namespace)
 	if gc {
-		if err := SyncGC(ctx, c); err != nil {
+		if err := crd.SyncGC(ctx, c); err != nil {
 			return nil, err
 		}
 	}
@@ -190,20 +192,6 @@ func inspect(ctx context.Context, t Target, gc bool) (*Report, error) {
 		return nil, err
 	}
 	return s.report(t), nil
-}
-
-// SyncGC makes the daemon collect garbage now: deleting a lease with
-// SynchronousDelete runs a full GC before returning.
-func SyncGC(ctx context.Context, c *client.Client) error {
-	ls := c.LeasesService()
-	l, err := ls.Create(ctx, leases.WithRandomID())
-	if err != nil {
-		return fmt.Errorf("leaks: gc: create lease: %w", err)
-	}
-	if err := ls.Delete(ctx, l, leases.SynchronousDelete); err != nil {
-		return fmt.Errorf("leaks: gc: delete lease %s: %w", l.ID, err)
-	}
-	return nil
 }
 
 // scanned holds structured findings so Clean can act on them.
@@ -434,7 +422,7 @@ func runtimeFiles(t Target, ids map[string]bool) []string {
 			add(filepath.Join(t.State, rd, t.Namespace))
 		}
 	}
-	add(filepath.Join(daemon.RuncRoot, t.Namespace))
+	add(filepath.Join(crd.RuncRoot, t.Namespace))
 	addr := procfs.TrimUnix(t.Address)
 	for id := range ids {
 		for _, sock := range []string{shimSocket(addr, t.Namespace, id, false), shimSocket(addr, t.Namespace, id, true)} {

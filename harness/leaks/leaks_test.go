@@ -24,8 +24,10 @@ import (
 
 	"github.com/orchd/orchd/harness/daemon"
 	"github.com/orchd/orchd/harness/daemon/daemontest"
-	"github.com/orchd/orchd/harness/daemon/procfs"
 	"github.com/orchd/orchd/harness/leaks"
+	"github.com/orchd/orchd/orchd/procfs"
+
+	crd "github.com/orchd/orchd/orchd/runtime/containerd"
 )
 
 func target(d *daemon.Daemon, ns string) leaks.Target {
@@ -97,7 +99,7 @@ func TestReportsAndCleans(t *testing.T) {
 				"mount " + filepath.Join(d.State(), "io.containerd.runtime.v2.task", ns, "leak-task", "rootfs"),
 				":/" + ns + "/leak-task",
 				"file " + filepath.Join(d.State(), "io.containerd.runtime.v2.task", ns, "leak-task"),
-				"file " + filepath.Join(daemon.RuncRoot, ns, "leak-task"),
+				"file " + filepath.Join(crd.RuncRoot, ns, "leak-task"),
 				"file " + daemon.ShimSocket(d.Address(), ns, "leak-task", false),
 				"task leak-io",
 				"file " + fifoDir,

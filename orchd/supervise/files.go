@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/orchd/orchd/orchd/contract"
+
+	"github.com/orchd/orchd/orchd/procfs"
 )
 
 // UnitHash is the hash a supervisor reports for the unit bytes it runs; tend
@@ -107,19 +109,7 @@ func Cmdline(pid int) []string {
 }
 
 // running reports whether pid exists and is not a zombie.
-func running(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name, which may hold spaces.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	s := b[i+2]
-	return s != 'Z' && s != 'X'
-}
+func running(pid int) bool { return procfs.Alive(pid) }
 
 // Running reports whether pid exists and is not a zombie.
 func Running(pid int) bool { return running(pid) }

@@ -21,8 +21,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 
 	"github.com/orchd/orchd/harness/daemon"
-	"github.com/orchd/orchd/harness/daemon/procfs"
 	"github.com/orchd/orchd/harness/toolchain"
+	"github.com/orchd/orchd/orchd/procfs"
 )
 
 // logWriter sends build progress to the test log.

@@ -19,6 +19,7 @@ import (
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/durable"
 	"github.com/orchd/orchd/orchd/platform"
+	"github.com/orchd/orchd/orchd/procfs"
 	"github.com/orchd/orchd/orchd/spec"
 	"github.com/orchd/orchd/orchd/supervise"
 )
@@ -297,29 +298,9 @@ func drain(ctx context.Context, pids []int, supervisor int, bound time.Duration)
 	return fmt.Errorf("processes %v of an earlier supervisor did not exit", left)
 }
 
-// waitGone polls until every pid is gone (or a zombie), within d.
+// waitGone reports whether every pid is gone (or a zombie) within d.
 func waitGone(ctx context.Context, pids []int, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for {
-		alive := false
-		for _, pid := range pids {
-			if supervise.Running(pid) {
-				alive = true
-				break
-			}
-		}
-		if !alive {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return procfs.WaitGone(ctx, pids, d) == nil
 }
 
 // topoOrder orders beds so that each comes after its REQUIRES/AFTER among

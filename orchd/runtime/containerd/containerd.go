@@ -176,7 +176,7 @@ func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string
 	}
 	removeNamespaceCgroups(CgroupRoot, env.Namespace)
 	// runc's per-namespace state root, left empty by the shims (rmdir: only if empty).
-	_ = syscall.Rmdir(filepath.Join("/run/containerd/runc", env.Namespace))
+	_ = syscall.Rmdir(filepath.Join(RuncRoot, env.Namespace))
 	return errors.Join(errs...)
 }
 
@@ -310,16 +310,20 @@ func sweepImages(ctx context.Context, c *client.Client, ns string, want func(str
 		deleted++
 	}
 	if deleted > 0 {
-		if err := syncGC(ctx, c); err != nil {
+		if err := SyncGC(ctx, c); err != nil {
 			errs = append(errs, fmt.Errorf("sweep: %w", err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// syncGC runs a garbage collection and waits for it: deleting a lease with
-// SynchronousDelete collects before returning.
-func syncGC(ctx context.Context, c *client.Client) error {
+// RuncRoot is runc's state root as the runc shims use it (the namespace is
+// appended); it is per host, not per daemon.
+const RuncRoot = "/run/containerd/runc"
+
+// SyncGC makes the daemon collect garbage now and waits for it: deleting a
+// lease with SynchronousDelete collects before returning.
+func SyncGC(ctx context.Context, c *client.Client) error {
 	ls := c.LeasesService()
 	l, err := ls.Create(ctx, leases.WithRandomID())
 	if err != nil {

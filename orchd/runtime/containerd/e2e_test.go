@@ -19,10 +19,10 @@ import (
 
 	"github.com/orchd/orchd/harness/daemon"
 	"github.com/orchd/orchd/harness/daemon/daemontest"
-	"github.com/orchd/orchd/harness/daemon/procfs"
 	"github.com/orchd/orchd/harness/images"
 	"github.com/orchd/orchd/harness/leaks"
 	"github.com/orchd/orchd/orchd/platform"
+	"github.com/orchd/orchd/orchd/procfs"
 	crd "github.com/orchd/orchd/orchd/runtime/containerd"
 )
 

@@ -9,11 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/orchd/orchd/orchd/procfs"
 )
 
 // shimWait bounds how long Sweep waits for the daemon's own cleanup of a shim.
@@ -34,44 +35,26 @@ func WaitShims(ctx context.Context, socket, ns string, want func(id string) bool
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("shims still running after %s: %s", shimWait, strings.Join(left, ", "))
+			var names []string
+			for _, sh := range left {
+				names = append(names, strconv.Itoa(sh.Pid)+" "+sh.ID)
+			}
+			return fmt.Errorf("shims still running after %s: %s", shimWait, strings.Join(names, ", "))
 		case <-time.After(50 * time.Millisecond): // poll interval
 		}
 	}
 }
 
-// shims lists "pid id" of shim processes for socket and ns whose -id want selects.
-func shims(socket, ns string, want func(string) bool) []string {
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	var out []string
-	for _, d := range dirs {
-		b, err := os.ReadFile(filepath.Join(d, "cmdline"))
-		if err != nil || len(b) == 0 {
-			continue
-		}
-		argv := strings.Split(string(bytes.TrimRight(b, "\x00")), "\x00")
-		if !strings.HasPrefix(filepath.Base(argv[0]), "containerd-shim") {
-			continue
-		}
-		if flag(argv, "-namespace") != ns || !sameSocket(flag(argv, "-address"), socket) {
-			continue
-		}
-		if id := flag(argv, "-id"); id != "" && want(id) {
-			out = append(out, filepath.Base(d)+" "+id)
+// shims lists the shim processes for socket and ns whose -id want selects.
+func shims(socket, ns string, want func(string) bool) []procfs.Shim {
+	procs, _ := procfs.Processes()
+	var out []procfs.Shim
+	for _, sh := range procfs.Shims(procs) {
+		if sh.Namespace == ns && sh.Address == procfs.TrimUnix(socket) && sh.ID != "" && want(sh.ID) {
+			out = append(out, sh)
 		}
 	}
 	return out
-}
-
-func flag(argv []string, name string) string {
-	if i := slices.Index(argv, name); i >= 0 && i+1 < len(argv) {
-		return argv[i+1]
-	}
-	return ""
-}
-
-func sameSocket(a, b string) bool {
-	return strings.TrimPrefix(a, "unix://") == strings.TrimPrefix(b, "unix://")
 }
 
 // ReapOrphanShims ends shims the daemon no longer tracks. containerd 1.6 can
@@ -98,12 +81,12 @@ func reapShim(ctx context.Context, pid int, socket, ns string) error {
 		return nil // gone already
 	}
 	argv := strings.Split(string(bytes.TrimRight(b, "\x00")), "\x00")
-	id := flag(argv, "-id")
+	id := procfs.Flag(argv, "id")
 	exe, err1 := os.Readlink(proc + "/exe")
 	bundle, err2 := os.Readlink(proc + "/cwd")
 	if err1 == nil && err2 == nil && id != "" {
 		args := []string{"-namespace", ns, "-address", strings.TrimPrefix(socket, "unix://"), "-id", id, "-bundle", bundle}
-		if pb := flag(argv, "-publish-binary"); pb != "" {
+		if pb := procfs.Flag(argv, "publish-binary"); pb != "" {
 			args = append(args, "-publish-binary", pb)
 		}
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -118,14 +101,8 @@ func reapShim(ctx context.Context, pid int, socket, ns string) error {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("kill orphan shim %d (%s): %w", pid, id, err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			break
-		}
-		if st, err := os.ReadFile(proc + "/stat"); err == nil && bytes.Contains(st, []byte(") Z ")) {
-			break // a zombie: its parent (init) reaps it
-		}
-	}
+	// Gone, or a zombie its parent (init) reaps.
+	_ = procfs.WaitGone(ctx, []int{pid}, 10*time.Second)
 	// The daemon would remove the bundle of a dead shim; only touch a path
 	// that is a v2 task bundle of this namespace and id.
 	if err2 == nil && id != "" && filepath.Base(bundle) == id && filepath.Base(filepath.Dir(bundle)) == ns &&
@@ -140,11 +117,8 @@ func reapShim(ctx context.Context, pid int, socket, ns string) error {
 // shimPids is shims as pids.
 func shimPids(socket, ns string, want func(string) bool) []int {
 	var out []int
-	for _, s := range shims(socket, ns, want) {
-		pid, _, _ := strings.Cut(s, " ")
-		if n, err := strconv.Atoi(pid); err == nil {
-			out = append(out, n)
-		}
+	for _, sh := range shims(socket, ns, want) {
+		out = append(out, sh.Pid)
 	}
 	return out
 }

@@ -1,18 +1,22 @@
-// Package procfs reads the few /proc facts the harness needs to find what a
-// containerd daemon left behind: processes (argv, parent), mounts, and
-// kills/unmounts them.
+// Package procfs is the one reader of /proc: processes (argv, parent, alive),
+// containerd shims, mounts; and the cleanup built on them (kill a tree, wait
+// for processes to go, unmount). orchd's walks and leaves and the harness's
+// leak inspector share it.
 package procfs
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -145,17 +149,41 @@ func KillTree(procs []Proc, pid int) {
 	}
 }
 
-// Alive reports whether pid exists and is not a zombie.
+// Alive reports whether pid exists and is neither a zombie nor dead.
 func Alive(pid int) bool {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return false
 	}
+	// The state follows the parenthesised command name, which may hold spaces.
 	i := bytes.LastIndexByte(raw, ')')
 	if i < 0 || i+2 >= len(raw) {
 		return false
 	}
-	return raw[i+2] != 'Z'
+	s := raw[i+2]
+	return s != 'Z' && s != 'X'
+}
+
+// WaitGone polls until no pid is Alive; it fails naming the survivors when
+// timeout passes or ctx ends first.
+func WaitGone(ctx context.Context, pids []int, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		alive := slices.DeleteFunc(slices.Clone(pids), func(p int) bool { return !Alive(p) })
+		if len(alive) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("processes %v still alive: %w", alive, ctx.Err())
+		case <-deadline.C:
+			return fmt.Errorf("processes %v still alive after %s", alive, timeout)
+		case <-tick.C:
+		}
+	}
 }
 
 // Mount is one line of mountinfo.
