@@ -90,13 +90,33 @@ var _ = Describe("crash-restart", Label("containerd"), func() {
 		s.WriteOrchfile(service(s.Image("probe"), "flaky", "crash-after 2s 1",
 			"RESTART on-failure", "RESTART_DELAY 1s", "START_LIMIT_BURST 100", "START_LIMIT_INTERVAL 60s"))
 		s.Grow(ctx)
-		first := s.EventuallyState(ctx, "flaky", contract.StateRunning)
-		second := s.EventuallyRow(ctx, "flaky", func(g Gomega, r framework.Row) {
+		// The task pids are containerd's: the leaf's own pid changes with
+		// every leaf, whatever happens to the task.
+		var first, second framework.Row
+		var firstTask, secondTask uint32
+		Eventually(ctx, func(g Gomega) {
+			rows, err := s.CLI.Survey(ctx)
+			g.Expect(err).NotTo(HaveOccurred())
+			r, ok := framework.FindRow(rows, "flaky")
+			g.Expect(ok).To(BeTrue())
+			g.Expect(r.State).To(Equal(contract.StateRunning))
+			g.Expect(r.Restarts).To(BeZero(), "the first run was missed")
+			c := s.Container(ctx, g, r.ContainerID)
+			g.Expect(c.TaskPid).NotTo(BeZero(), "no task in containerd yet")
+			first, firstTask = r, c.TaskPid
+		}).WithPolling(50 * time.Millisecond).Should(Succeed())
+		Eventually(ctx, func(g Gomega) {
+			rows, err := s.CLI.Survey(ctx)
+			g.Expect(err).NotTo(HaveOccurred())
+			r, ok := framework.FindRow(rows, "flaky")
+			g.Expect(ok).To(BeTrue())
 			g.Expect(r.Restarts).To(BeNumerically(">=", 1))
 			g.Expect(r.State).To(Equal(contract.StateRunning))
-			g.Expect(r.Pid).To(BeNumerically(">", 0))
-		})
-		Expect(second.Pid).NotTo(Equal(first.Pid), "a restart runs a new task")
+			c := s.Container(ctx, g, r.ContainerID)
+			g.Expect(c.TaskPid).NotTo(BeZero(), "no task in containerd after the restart")
+			second, secondTask = r, c.TaskPid
+		}).Should(Succeed())
+		Expect(secondTask).NotTo(Equal(firstTask), "a restart runs a new containerd task")
 		Expect(second.Since).To(BeTemporally(">", first.Since))
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)

@@ -60,6 +60,39 @@ func runningTimeout(n int) time.Duration {
 	return max(3*time.Minute, time.Duration(n)*10*time.Second)
 }
 
+// containersOf reads each row's container and task from containerd.
+func containersOf(ctx SpecContext, s *framework.Spec, rows map[string]framework.Row) map[string]framework.Container {
+	GinkgoHelper()
+	out := map[string]framework.Container{}
+	for n, r := range rows {
+		out[n] = s.Container(ctx, Default, r.ContainerID)
+		Expect(out[n].TaskPid).NotTo(BeZero(), "%s has no task in containerd", n)
+	}
+	return out
+}
+
+// expectDistinct expects every service to run its own task, in its own
+// snapshot and its own cgroup, as containerd and the kernel report them.
+func expectDistinct(ctx SpecContext, s *framework.Spec, rows map[string]framework.Row) {
+	GinkgoHelper()
+	pids, snaps, cgroups := map[uint32]string{}, map[string]string{}, map[string]string{}
+	for n, c := range containersOf(ctx, s, rows) {
+		Expect(c.SnapshotKey).NotTo(BeEmpty(), "%s snapshot key", n)
+		Expect(c.TaskCgroup).NotTo(BeElementOf("", "/"), "%s runs in the root cgroup", n)
+		for _, seen := range []struct {
+			m   map[string]string
+			key string
+			of  string
+		}{{snaps, c.Snapshotter + "/" + c.SnapshotKey, "snapshot"}, {cgroups, c.TaskCgroup, "cgroup"}} {
+			Expect(seen.m).NotTo(HaveKey(seen.key), "%s shares its %s %s with %s", n, seen.of, seen.key, seen.m[seen.key])
+			seen.m[seen.key] = n
+		}
+		Expect(pids).NotTo(HaveKey(c.TaskPid), "%s shares task pid %d with %s", n, c.TaskPid, pids[c.TaskPid])
+		pids[c.TaskPid] = n
+	}
+	Expect(pids).To(HaveLen(len(rows)))
+}
+
 var _ = Describe("fan-out", Label("containerd"), func() {
 	var s *framework.Spec
 	BeforeEach(func() { s = fw.NewSpec() })
@@ -69,13 +102,11 @@ var _ = Describe("fan-out", Label("containerd"), func() {
 		s.Grow(ctx)
 		rows := expectAllRunning(ctx, s, names(6))
 		Expect(s.Survey(ctx)).To(HaveLen(6))
-		ids := map[string]bool{}
 		for _, r := range rows {
 			Expect(r.Restarts).To(BeZero(), "%s restarted", r.Name)
 			Expect(r.Label).To(Equal(s.Label(r.Name)))
-			ids[r.ContainerID] = true
 		}
-		Expect(ids).To(HaveLen(6), "every service has its own container")
+		expectDistinct(ctx, s, rows)
 		s.Fell(ctx)
 		Expect(s.Survey(ctx)).To(Or(BeEmpty(), HaveEach(HaveField("State", BeElementOf(contract.StateStopped, contract.StateExited)))))
 		s.ExpectNoLeaks(ctx)
@@ -85,7 +116,7 @@ var _ = Describe("fan-out", Label("containerd"), func() {
 		n := framework.EnvInt("ORCHD_FANOUT_N", 24)
 		s.WriteOrchfile(orchfile(s.Image("probe"), n))
 		s.Grow(ctx)
-		expectAllRunning(ctx, s, names(n))
+		expectDistinct(ctx, s, expectAllRunning(ctx, s, names(n)))
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
 	}, SpecTimeout(10*time.Minute))
@@ -96,10 +127,13 @@ var _ = Describe("fan-out", Label("containerd"), func() {
 		before := expectAllRunning(ctx, s, names(3))
 		s.Grow(ctx)
 		after := expectAllRunning(ctx, s, names(3))
+		tasksBefore := containersOf(ctx, s, before)
+		tasksAfter := containersOf(ctx, s, after)
 		for n, r := range before {
-			Expect(after[n].Pid).To(Equal(r.Pid), "%s was restarted by an unchanged grow", n)
 			Expect(after[n].ContainerID).To(Equal(r.ContainerID), n)
 			Expect(after[n].Restarts).To(BeZero(), n)
+			Expect(tasksAfter[n].TaskPid).To(Equal(tasksBefore[n].TaskPid), "%s: containerd runs another task after an unchanged grow", n)
+			Expect(tasksAfter[n].SnapshotKey).To(Equal(tasksBefore[n].SnapshotKey), "%s: another snapshot after an unchanged grow", n)
 		}
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)

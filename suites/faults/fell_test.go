@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,9 @@ import (
 // fellBound is how long fell may take with TIMEOUT_STOP 2s services: the
 // stop grace plus containerd round trips, never a pull or a restart delay.
 const fellBound = 30 * time.Second
+
+// bigLayerSize makes the mid-start spec's import last long enough to be seen.
+const bigLayerSize = 128 << 20
 
 // timedFell fells and expects it to return within fellBound.
 func timedFell(ctx SpecContext, s *framework.Spec) {
@@ -114,17 +118,27 @@ TIMEOUT_STOP 2s
 	}, SpecTimeout(5*time.Minute))
 
 	It("mid-start (grow returns, the layout import is still running): nothing leaks", func(ctx SpecContext) {
-		img := s.Image("probe")
+		// A layer large enough that importing and unpacking it takes a
+		// while: fell must begin while the import is provably in flight.
+		img := bigLayout(fw.Images["probe"], filepath.Join(s.Dir, "big"), "localhost/orchd-test/probe-big:latest", bigLayerSize)
 		var b strings.Builder
 		for i := range 3 {
 			fmt.Fprintf(&b, "SERVICE s%d\nFROM %s\nCMD sleep forever\nTIMEOUT_STOP 2s\n\n", i, img)
 		}
 		s.WriteOrchfile(b.String())
 		s.Grow(ctx)
-		rows := s.Survey(ctx)
-		for i := range 3 {
-			GinkgoWriter.Printf("s%d at fell: %s\n", i, rowState(rows, fmt.Sprintf("s%d", i)))
-		}
+		By("wait until an import is in flight (an ingest, or a lease before any container)")
+		var seen framework.Flight
+		Eventually(ctx, func(g Gomega) {
+			fl, err := s.InFlight(ctx)
+			g.Expect(err).NotTo(HaveOccurred())
+			if fl.Containers > 0 {
+				StopTrying(fmt.Sprintf("a container exists: the import finished before it was seen in flight (%s)", fl)).Now()
+			}
+			g.Expect(fl.Importing()).To(BeTrue(), "%s", fl)
+			seen = fl
+		}).WithPolling(10 * time.Millisecond).WithTimeout(time.Minute).Should(Succeed())
+		AddReportEntry("in flight when fell began", seen.String())
 		timedFell(ctx, s)
 		s.ExpectNoLeaks(ctx)
 		expectStatusFilesParse(s.StateDir)

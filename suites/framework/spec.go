@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -202,39 +201,35 @@ func (s *Spec) Logs(ctx context.Context, svc string) string {
 	return res.Stdout
 }
 
-// ProbeReport waits for the probe's JSON report line in `orchd logs SVC`.
+// probeMount is where a spec's probe report dir is mounted in a container.
+const probeMount = "/probe-report"
+
+// ProbeOut returns what makes svc's probe write its report to a file the
+// spec reads: the VOLUME line for the service block and the report
+// argument ("--out FILE"). A file cannot be split by the service's stderr,
+// as the report line in the service log can.
+func (s *Spec) ProbeOut(svc string) (volume, arg string) {
+	GinkgoHelper()
+	dir := filepath.Join(s.Dir, "probe-report")
+	Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
+	// World-writable and sticky: the probe may run as the image's user.
+	Expect(os.Chmod(dir, 0o1777)).To(Succeed())
+	return fmt.Sprintf("VOLUME %s:%s\n", dir, probeMount), "--out " + probeMount + "/" + svc + ".json"
+}
+
+// ProbeReport waits for the report file svc's probe writes (see ProbeOut).
 func (s *Spec) ProbeReport(ctx context.Context, svc string) *report.Report {
 	GinkgoHelper()
+	path := filepath.Join(s.Dir, "probe-report", svc+".json")
 	var rep *report.Report
 	Eventually(ctx, func(g Gomega) {
-		res, err := s.CLI.Run(ctx, "logs", "--no-log-prefix", svc)
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(res.ExitCode).To(BeZero(), "%s", res)
-		r, err := report.Find([]byte(res.Stdout))
-		if err != nil {
-			r, err = findInterleaved(res.Stdout)
-		}
-		g.Expect(err).NotTo(HaveOccurred())
-		rep = r
+		b, err := os.ReadFile(path)
+		g.Expect(err).NotTo(HaveOccurred(), "the probe's report file (written whole, then renamed into place)")
+		rep, err = report.Parse(b)
+		g.Expect(err).NotTo(HaveOccurred(), "report file %s", path)
 	}).Should(Succeed(), "probe report of %s", svc)
 	Expect(rep.Errors).To(BeEmpty(), "the probe in %s could not read everything", svc)
 	return rep
-}
-
-// probeStderr matches one line the probe writes to stderr ("probe: ...").
-var probeStderr = regexp.MustCompile(`probe: [^"\n{}]*\n`)
-
-// findInterleaved recovers a report line that the service log interleaved
-// with the probe's later stderr line (stdout and stderr reach the log through
-// separate copies, so a long stdout line can be split by a stderr write).
-// It is recorded in the spec report, since it is a logging defect of its own.
-func findInterleaved(out string) (*report.Report, error) {
-	r, err := report.Find([]byte(probeStderr.ReplaceAllString(out, "")))
-	if err != nil {
-		return nil, err
-	}
-	AddReportEntry("service log interleaved stderr into the probe's report line", out)
-	return r, nil
 }
 
 // cleanup fells what is left, then force-cleans processes, containerd

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -29,9 +30,19 @@ const keep = "--then sleep forever"
 // included) and the check of the probe's report.
 type alignCase func(ctx SpecContext, s *framework.Spec) (lines string, check func(r *report.Report))
 
-// probeFrom is "FROM <probe>" plus a CMD running the report.
+// probeFrom is "FROM <probe>" plus a CMD running the report (cmd starts
+// with "report") and the VOLUME the report file is written to.
 func probeFrom(s *framework.Spec, cmd string) string {
-	return fmt.Sprintf("FROM %s\nCMD %s\n", s.Image(images.Probe), cmd)
+	return probeImage(s, images.Probe, cmd)
+}
+
+// probeImage is probeFrom with another fixture image.
+func probeImage(s *framework.Spec, image, cmd string) string {
+	GinkgoHelper()
+	rest, ok := strings.CutPrefix(cmd, "report")
+	Expect(ok).To(BeTrue(), "a probe CMD starts with report: %q", cmd)
+	vol, out := s.ProbeOut(svc)
+	return fmt.Sprintf("FROM %s\nCMD report %s%s\n%s", s.Image(image), out, rest, vol)
 }
 
 // hostCgroupVersion is 2 on a unified-only host, else 1.
@@ -79,24 +90,30 @@ func expectHTTP(ctx SpecContext, addr string) {
 	}).WithTimeout(60*time.Second).Should(Succeed(), "GET http://%s/", addr)
 }
 
-// hostIOWeightFile is the weight file the host offers for the container's
-// cgroup, "" when it has none. On v1 the container's own blkio dir is looked
-// at from the host (BFQ puts blkio.bfq.weight in child cgroups only); on v2
-// the io controller must be enabled.
-func hostIOWeightFile(r *report.Report) string {
-	if b, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-		if strings.Contains(" "+strings.TrimSpace(string(b))+" ", " io ") {
-			return "/sys/fs/cgroup/<container>/io.weight"
-		}
-		return ""
+// expectedIOWeight is what the weight file named file holds for an OCI
+// blkio weight w (IO_WEIGHT's 10..1000 scale, the runtime-spec's
+// linux.resources.blockIO.weight). blkio.weight, blkio.bfq.weight and
+// io.bfq.weight take it as is; cgroup v2's io.weight has a 1..10000 scale,
+// onto which runc (and crun) map it as 1 + (w-10)*9999/990: 300 -> 2930.
+func expectedIOWeight(file string, w int64) int64 {
+	if file == "io.weight" {
+		return 1 + (w-10)*9999/990
 	}
-	for _, f := range []string{"blkio.weight", "blkio.bfq.weight"} {
-		p := filepath.Join("/sys/fs/cgroup/blkio", r.Cgroup.Path, f)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
+	return w
+}
+
+// otherLoopback is a local address that is not 127.0.0.1: a port published
+// on 127.0.0.1 only must refuse connections there.
+const otherLoopback = "127.0.0.2"
+
+// expectRefused expects a TCP connection to addr to be refused.
+func expectRefused(addr string) {
+	GinkgoHelper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err == nil {
+		c.Close()
 	}
-	return ""
+	Expect(err).To(MatchError(syscall.ECONNREFUSED), "a connection to %s must be refused", addr)
 }
 
 var _ = Describe("spec alignment", Label("containerd"), func() {
@@ -132,13 +149,15 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 			}
 		}), SpecTimeout(3*time.Minute)),
 		Entry("CMD (replaces the image's Cmd, keeps its Entrypoint)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
+			_, out := s.ProbeOut(svc)
 			return probeFrom(s, "report --then sleep 3600"), func(r *report.Report) {
-				Expect(r.Args).To(Equal([]string{"/probe", "report", "--then", "sleep", "3600"}))
+				Expect(r.Args).To(Equal(append(append([]string{"/probe", "report"}, strings.Fields(out)...), "--then", "sleep", "3600")))
 			}
 		}), SpecTimeout(3*time.Minute)),
 		Entry("ENTRYPOINT (with CMD as its arguments)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
-			return fmt.Sprintf("FROM %s\nENTRYPOINT /probe report\nCMD --then sleep forever\n", s.Image(images.Probe)), func(r *report.Report) {
-				Expect(r.Args).To(Equal([]string{"/probe", "report", "--then", "sleep", "forever"}))
+			vol, out := s.ProbeOut(svc)
+			return fmt.Sprintf("FROM %s\nENTRYPOINT /probe report\nCMD %s --then sleep forever\n%s", s.Image(images.Probe), out, vol), func(r *report.Report) {
+				Expect(r.Args).To(Equal(append(append([]string{"/probe", "report"}, strings.Fields(out)...), "--then", "sleep", "forever")))
 			}
 		}), SpecTimeout(3*time.Minute)),
 		Entry("WORKDIR", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
@@ -209,17 +228,17 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 				Expect(r.Cgroup.PidsMax).To(HaveValue(Equal(int64(77))))
 			}
 		}), SpecTimeout(3*time.Minute)),
-		Entry("IO_WEIGHT (applied where the host has a weight file, else skipped with a log line)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
+		Entry("IO_WEIGHT (read from inside: 300 on the blkio scale, 2930 in v2 io.weight)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "IO_WEIGHT 300\n", func(r *report.Report) {
 				Expect(r.Cgroup.Path).NotTo(BeEmpty(), "the container's cgroup path")
-				if f := hostIOWeightFile(r); f != "" {
-					By("the host has " + f)
-					Expect(r.Cgroup.IOWeight).To(HaveValue(Equal(int64(300))), "weight file %s", r.Cgroup.IOWeightFile)
+				if fw.Deviates("io-weight-no-scheduler") {
+					Expect(r.Cgroup.IOWeight).To(BeNil(), "no weight file, yet the probe read %s", r.Cgroup.IOWeightFile)
+					Expect(logsMention(s, "IO_WEIGHT not applied")).To(BeTrue(), "no log line under %s says IO_WEIGHT was not applied", s.Layout.LogDir())
 					return
 				}
-				By("the host has no IO weight file: orchd must say it skipped IO_WEIGHT")
-				Expect(r.Cgroup.IOWeight).To(BeNil())
-				Expect(logsMention(s, "IO_WEIGHT not applied")).To(BeTrue(), "no log line under %s says IO_WEIGHT was not applied", s.Layout.LogDir())
+				Expect(r.Cgroup.IOWeight).NotTo(BeNil(), "the kernel offers a weight here, but the container sees no weight file (cgroup dirs %v)", r.Cgroup.Dirs)
+				By(fmt.Sprintf("the container reads %s = %d", r.Cgroup.IOWeightFile, *r.Cgroup.IOWeight))
+				Expect(*r.Cgroup.IOWeight).To(Equal(expectedIOWeight(r.Cgroup.IOWeightFile, 300)), "weight file %s", r.Cgroup.IOWeightFile)
 			}
 		}), SpecTimeout(3*time.Minute)),
 		Entry("hostname is the service name", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
@@ -248,14 +267,15 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 				expectHTTP(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(host)))
 			}
 		}), SpecTimeout(3*time.Minute)),
-		Entry("PUBLISH with a host address", alignCase(func(ctx SpecContext, s *framework.Spec) (string, func(*report.Report)) {
+		Entry("PUBLISH with a host address (relayed on that address only)", alignCase(func(ctx SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			host, ctr := freePort(), freePort()
 			return probeFrom(s, fmt.Sprintf("report --then http %d", ctr)) + fmt.Sprintf("PUBLISH 127.0.0.1:%d:%d\n", host, ctr), func(*report.Report) {
 				expectHTTP(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(host)))
+				expectRefused(net.JoinHostPort(otherLoopback, strconv.Itoa(host)))
 			}
 		}), SpecTimeout(3*time.Minute)),
 		Entry("image USER by name (probe-user: app = 1234:1234)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
-			return fmt.Sprintf("FROM %s\nCMD report %s\n", s.Image(images.ProbeUser), keep), func(r *report.Report) {
+			return probeImage(s, images.ProbeUser, "report "+keep), func(r *report.Report) {
 				Expect(r.UID).To(Equal(images.AppUID))
 				Expect(r.GID).To(Equal(images.AppGID))
 			}
@@ -265,7 +285,7 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 			for _, p := range append(append([]string{}, images.LayersPresent...), images.LayersAbsent...) {
 				cmd += " --stat " + p
 			}
-			return fmt.Sprintf("FROM %s\nCMD %s %s\n", s.Image(images.ProbeLayers), cmd, keep), func(r *report.Report) {
+			return probeImage(s, images.ProbeLayers, cmd+" "+keep), func(r *report.Report) {
 				for _, p := range images.LayersPresent {
 					Expect(r.Paths).To(HaveKeyWithValue(p, HaveField("Exists", BeTrue())), p)
 				}
@@ -287,6 +307,19 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 			}
 		}), SpecTimeout(3*time.Minute)),
 	)
+
+	It("refuses PUBLISH 127.0.0.1:P:P: a host-network container cannot be held to one address", func(ctx SpecContext) {
+		p := freePort()
+		s.WriteOrchfile(fmt.Sprintf("SERVICE %s\n%sPUBLISH 127.0.0.1:%d:%d\nTIMEOUT_STOP 2s\n", svc, probeFrom(s, fmt.Sprintf("report --then http %d", p)), p, p))
+		res := s.Orchd(ctx, "grow")
+		Expect(res.ExitCode).NotTo(BeZero(), "grow must refuse an address it cannot honor:\n%s", res)
+		Expect(res.Stderr).To(ContainSubstring(fmt.Sprintf("PUBLISH 127.0.0.1:%d:%d", p, p)), "the error names the directive")
+		Expect(res.Stderr).To(ContainSubstring("publish another host port"), "the error names the fix")
+		By("nothing listens on the port, on any address")
+		expectRefused(net.JoinHostPort(otherLoopback, strconv.Itoa(p)))
+		expectRefused(net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		s.ExpectNoLeaks(ctx)
+	}, SpecTimeout(3*time.Minute))
 })
 
 // logsMention reports whether any orchd log of the spec contains text.

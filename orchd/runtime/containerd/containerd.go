@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,6 +63,9 @@ func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, err
 	}
 	if env.Namespace == "" || env.StateDir == "" || env.Orchd == "" {
 		return contract.Cutting{}, fmt.Errorf("containerd runtime: namespace, state dir and orchd path are required")
+	}
+	if err := checkPublish(svc.Publish); err != nil {
+		return contract.Cutting{}, err
 	}
 	label := contract.Label(env.Namespace, svc.Name)
 	layout := contract.Layout{StateDir: env.StateDir}
@@ -390,4 +394,24 @@ func (r *Runtime) Describe(ctx context.Context, env contract.Env, services []str
 		out[svc] = d
 	}
 	return out, nil
+}
+
+// checkPublish refuses what a host-network container cannot honor: with the
+// same host and container port nothing is relayed, the program's own socket
+// is the published port, and a program listening on every address cannot be
+// held to the one PUBLISH names. Ignoring the address would open the port
+// wider than the Orchfile says.
+func checkPublish(pubs []spec.Publish) error {
+	for _, p := range pubs {
+		if p.Host != p.Container || p.HostIP == "" {
+			continue
+		}
+		if ip := net.ParseIP(strings.Trim(p.HostIP, "[]")); ip != nil && ip.IsUnspecified() {
+			continue
+		}
+		return fmt.Errorf("PUBLISH %s:%d:%d: the container shares the host network, so port %d is open on whatever address the program listens on, not only %s; "+
+			"publish another host port (PUBLISH %s:HOST:%d, relayed from %s only) or drop the address (PUBLISH %d:%d)",
+			p.HostIP, p.Host, p.Container, p.Container, p.HostIP, p.HostIP, p.Container, p.HostIP, p.Host, p.Container)
+	}
+	return nil
 }

@@ -145,3 +145,27 @@ func TestCheckSocketNotServing(t *testing.T) {
 		t.Errorf("check took %s", d)
 	}
 }
+
+func TestCutPublishSamePortWithAddress(t *testing.T) {
+	r := &Runtime{}
+	for _, tc := range []struct {
+		pub  spec.Publish
+		fail bool
+	}{
+		{spec.Publish{Host: 8080, Container: 8080}, false},
+		{spec.Publish{Host: 8080, Container: 8080, HostIP: "0.0.0.0"}, false},
+		{spec.Publish{Host: 8080, Container: 8080, HostIP: "[::]"}, false},
+		{spec.Publish{Host: 9090, Container: 8080, HostIP: "127.0.0.1"}, false},
+		{spec.Publish{Host: 8080, Container: 8080, HostIP: "127.0.0.1"}, true},
+		{spec.Publish{Host: 8080, Container: 8080, HostIP: "localhost"}, true},
+	} {
+		svc := spec.Service{Name: "web", Mode: spec.ModeContainer, Image: "nginx", Publish: []spec.Publish{tc.pub}}
+		_, err := r.Cut(svc, testEnv())
+		if (err != nil) != tc.fail {
+			t.Errorf("%+v: err %v, want failure %v", tc.pub, err, tc.fail)
+		}
+		if err != nil && !strings.Contains(err.Error(), "publish another host port") {
+			t.Errorf("%+v: the error names no fix: %v", tc.pub, err)
+		}
+	}
+}

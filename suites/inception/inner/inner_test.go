@@ -16,7 +16,6 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
-	"github.com/orchd/orchd/harness/leaks"
 	"github.com/orchd/orchd/inception"
 	"github.com/orchd/orchd/orchd/spec"
 	"github.com/orchd/orchd/suites/framework"
@@ -95,7 +94,8 @@ var _ = Describe("inside the inception VM", Label("vm", "inner"), func() {
 		BeforeEach(func() { s = fw.NewSpec() })
 
 		It("gets MEMORY as memory.max and CPUS as cpu.max", func(ctx SpecContext) {
-			s.WriteOrchfile(fmt.Sprintf("SERVICE mem\nFROM %s\nMEMORY 64M\nCPUS 0.5\nCMD report --then sleep forever\nTIMEOUT_STOP 2s\n", s.Image("probe")))
+			vol, out := s.ProbeOut("mem")
+			s.WriteOrchfile(fmt.Sprintf("SERVICE mem\nFROM %s\nMEMORY 64M\nCPUS 0.5\nCMD report %s --then sleep forever\n%sTIMEOUT_STOP 2s\n", s.Image("probe"), out, vol))
 			s.Grow(ctx)
 			rep := s.ProbeReport(ctx, "mem")
 			Expect(rep.Cgroup.Version).To(Equal(2), "cgroup version seen by the container")
@@ -103,13 +103,8 @@ var _ = Describe("inside the inception VM", Label("vm", "inner"), func() {
 			Expect(rep.Cgroup.CPUQuotaUS).To(HaveValue(Equal(int64(50000))), "cpu.max quota")
 			Expect(rep.Cgroup.CPUPeriodUS).To(HaveValue(Equal(int64(100000))), "cpu.max period")
 			s.Fell(ctx)
-			// Under TCG the shim may still be exiting when fell returns: give
-			// containerd's asynchronous shim shutdown a bounded moment.
-			Eventually(ctx, func(g Gomega) {
-				r, err := leaks.Inspect(ctx, fw.LeakTarget(s.Namespace, s.StateDir))
-				g.Expect(err).NotTo(HaveOccurred())
-				g.Expect(r.Empty()).To(BeTrue(), "namespace %s leaked %d objects:\n%s", s.Namespace, r.Count(), r.String())
-			}).WithTimeout(30 * time.Second).Should(Succeed())
+			// fell returns only when the shims are gone: no grace period here.
+			s.ExpectNoLeaks(ctx)
 		}, SpecTimeout(4*time.Minute))
 	})
 })

@@ -1,0 +1,87 @@
+package framework
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive
+)
+
+// Deviation is a documented, expected difference of one runtime stack from
+// what a spec otherwise expects. A spec that meets one says so by name
+// (Framework.Deviates); the report records the name and the reason, so
+// nothing is skipped silently. suites/framework/README.md lists them all.
+type Deviation struct {
+	Name string
+	// When says, in words, on which stack it applies.
+	When   string
+	Reason string
+	// applies decides it for the stack the suite runs on.
+	applies func(Stack) bool
+}
+
+// Stack is what the specs run on.
+type Stack struct {
+	// CgroupVersion is 2 on a unified-only host, else 1.
+	CgroupVersion int
+	// IOWeight is true when the kernel offers a block IO weight to a
+	// container's cgroup (v2 io controller; v1 CFQ or BFQ).
+	IOWeight bool
+}
+
+// Deviations is the one list the specs consult.
+func Deviations() []Deviation {
+	return []Deviation{{
+		Name:    "io-weight-no-scheduler",
+		When:    "cgroup v1 host whose blkio controller has neither CFQ's blkio.weight nor BFQ's blkio.bfq.* files",
+		Reason:  "the kernel offers no weight to write; runc would fail the container, so orchd starts it without IO_WEIGHT and logs \"IO_WEIGHT not applied\"",
+		applies: func(s Stack) bool { return s.CgroupVersion == 1 && !s.IOWeight },
+	}}
+}
+
+// HostStack describes the machine the suite runs on.
+func HostStack() Stack {
+	return hostStack("/sys/fs/cgroup")
+}
+
+func hostStack(root string) Stack {
+	s := Stack{CgroupVersion: 1}
+	if b, err := os.ReadFile(filepath.Join(root, "cgroup.controllers")); err == nil {
+		s.CgroupVersion = 2
+		s.IOWeight = slices.Contains(strings.Fields(string(b)), "io")
+		return s
+	}
+	blkio := filepath.Join(root, "blkio")
+	if _, err := os.Stat(filepath.Join(blkio, "blkio.weight")); err == nil {
+		s.IOWeight = true
+	}
+	// BFQ shows no weight on the root cgroup, but any blkio.bfq.* file there
+	// means child cgroups (the containers') have blkio.bfq.weight.
+	if m, _ := filepath.Glob(filepath.Join(blkio, "blkio.bfq.*")); len(m) > 0 {
+		s.IOWeight = true
+	}
+	return s
+}
+
+// Deviates reports whether the named deviation applies to the stack the
+// suite runs on; when it does, the spec's report records it with its reason.
+// An unknown name is a programming error and fails the spec.
+func (f *Framework) Deviates(name string) bool {
+	GinkgoHelper()
+	stack := HostStack()
+	for _, d := range Deviations() {
+		if d.Name != name {
+			continue
+		}
+		if !d.applies(stack) {
+			return false
+		}
+		AddReportEntry("expected deviation "+d.Name, fmt.Sprintf("%s: %s", d.When, d.Reason))
+		return true
+	}
+	Fail(fmt.Sprintf("unknown deviation %q: add it to framework.Deviations with its reason", name))
+	return false
+}
