@@ -41,6 +41,13 @@ const (
 	// ("PASSED|FAILED|SKIPPED|... <seconds>s <spec text>") the moment it
 	// finishes, so the runner can stream results while a suite runs.
 	EnvSpecStream = "ORCHD_SPEC_STREAM"
+	// EnvReportDir: each suite writes its JUnit, JSON and environment files here.
+	EnvReportDir = "ORCHD_REPORT_DIR"
+	// EnvWhere names where the suite runs: "host" (default) or "vm".
+	EnvWhere = "ORCHD_SUITE_WHERE"
+	// EnvOCIRuntime: the runc-compatible binary (runc, crun, runsc) the runc
+	// shim runs containers with (the same variable orchd's containerd runtime reads).
+	EnvOCIRuntime = crd.EnvOCIRuntime
 )
 
 // Settings are the values of those variables; "" and 0 mean unset.
@@ -56,6 +63,9 @@ type Settings struct {
 	Toolchain   string
 	Matrix      bool
 	SpecStream  string
+	ReportDir   string
+	Where       string
+	OCIRuntime  string
 }
 
 // FromEnv reads the settings from the process environment.
@@ -74,6 +84,9 @@ func From(getenv func(string) string) (Settings, error) {
 		Toolchain:   getenv(EnvToolchain),
 		Matrix:      getenv(EnvMatrix) == "1",
 		SpecStream:  getenv(EnvSpecStream),
+		ReportDir:   getenv(EnvReportDir),
+		Where:       getenv(EnvWhere),
+		OCIRuntime:  getenv(EnvOCIRuntime),
 	}
 	if p := getenv(EnvPid); p != "" {
 		n, err := strconv.Atoi(p)
@@ -116,5 +129,8 @@ func (s Settings) Environ() []string {
 		add(EnvMatrix, "1")
 	}
 	add(EnvSpecStream, s.SpecStream)
+	add(EnvReportDir, s.ReportDir)
+	add(EnvWhere, s.Where)
+	add(EnvOCIRuntime, s.OCIRuntime)
 	return out
 }

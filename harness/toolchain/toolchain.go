@@ -452,3 +452,55 @@ func flockCtx(ctx context.Context, f *os.File) error {
 		return ctx.Err()
 	}
 }
+
+// StageCommand is the command that stages toolchain name ("system" or a
+// pinned 2.x version).
+func StageCommand(name string) string {
+	if name == System {
+		return AptInstall + " && go run ./cmd/orchd-harness stage --containerd system"
+	}
+	return "go run ./cmd/orchd-harness stage --containerd " + name
+}
+
+// Staged returns the named toolchain only when it is already staged: a run
+// that asks for one by name never builds it behind the caller's back, and a
+// missing one is an error naming the command that stages it.
+func Staged(ctx context.Context, opts Options) (*Toolchain, error) {
+	var tc *Toolchain
+	var err error
+	switch want := opts.Containerd; {
+	case want == System:
+		tc, err = resolveSystem(ctx)
+	case strings.HasPrefix(want, "v2."):
+		tc, err = findPinned(ctx, opts, want)
+	default:
+		return nil, fmt.Errorf("toolchain %q: want %q or a 2.x version such as %q", want, System, Pinned)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("toolchain %s is not staged: %w\nstage it with: %s", opts.Containerd, err, StageCommand(opts.Containerd))
+	}
+	return tc, nil
+}
+
+// Matrix returns the toolchains a conformance matrix runs on: Debian's
+// containerd 1.6 ("system") and the pinned 2.x. It never narrows to what
+// happens to be staged: either one missing is an error naming the command
+// that stages it.
+func Matrix(ctx context.Context, opts Options) ([]*Toolchain, error) {
+	var out []*Toolchain
+	var errs []error
+	for _, name := range []string{System, Pinned} {
+		o := opts
+		o.Containerd = name
+		tc, err := Staged(ctx, o)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, tc)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("toolchain matrix: %w", errors.Join(errs...))
+	}
+	return out, nil
+}

@@ -24,6 +24,9 @@ const (
 	EnvImages      = settings.EnvImages
 	EnvToolchain   = settings.EnvToolchain
 	EnvMatrix      = settings.EnvMatrix
+	EnvReportDir   = settings.EnvReportDir
+	EnvWhere       = settings.EnvWhere
+	EnvOCIRuntime  = settings.EnvOCIRuntime
 )
 
 // readSettings reads the environment once per setup step; a malformed value

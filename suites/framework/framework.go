@@ -71,6 +71,8 @@ type Framework struct {
 	Daemon Daemon
 	// Images are the fixture layouts by name (probe, probe-user, probe-layers).
 	Images map[string]Image
+	// Env is the stack this process runs on; every report names it.
+	Env Environment
 
 	shared  shared
 	private *daemon.Daemon
@@ -91,6 +93,7 @@ func New(name string, opts Options) *Framework {
 	SynchronizedBeforeSuite(f.setupOnce, f.setupEach, NodeTimeout(20*time.Minute))
 	SynchronizedAfterSuite(f.teardownEach, f.teardownOnce, NodeTimeout(2*time.Minute))
 	ReportAfterEach(streamSpec)
+	ReportAfterSuite(name+" reports", f.afterSuite)
 	return f
 }
 
@@ -160,6 +163,7 @@ func (f *Framework) setupEach(ctx SpecContext, data []byte) {
 	if set.External() {
 		f.Daemon = externalDaemon(set)
 		fmt.Fprintf(GinkgoWriter, "suite %s: using containerd at %s\n", f.Name, set.Socket)
+		f.recordEnv(ctx)
 		return
 	}
 	tc := resolveToolchain(ctx, set.Toolchain)
@@ -179,6 +183,15 @@ func (f *Framework) setupEach(ctx SpecContext, data []byte) {
 		f.Daemon.DebugSocket = d.Address() + ".debug"
 	}
 	fmt.Fprintf(GinkgoWriter, "suite %s: private containerd %s (%s) at %s\n", f.Name, tc.Containerd.Version, tc.Name, d.Address())
+	f.recordEnv(ctx)
+}
+
+// recordEnv names the stack in this process's report.
+func (f *Framework) recordEnv(ctx context.Context) {
+	f.Env = environment(ctx, f.Daemon.Toolchain, f.daemonVersion(ctx))
+	b, err := json.Marshal(f.Env)
+	Expect(err).NotTo(HaveOccurred())
+	AddReportEntry("environment", string(b))
 }
 
 func (f *Framework) teardownEach(ctx SpecContext) {
@@ -228,7 +241,12 @@ func requireRoot() {
 // resolveToolchain stages the selected toolchain; a missing one is a failure
 // that names the install command.
 func resolveToolchain(ctx context.Context, want string) *toolchain.Toolchain {
-	tc, err := toolchain.Resolve(ctx, toolchain.Options{Containerd: want, Progress: GinkgoWriter})
+	resolve := toolchain.Resolve
+	if want != "" {
+		// Asked for by name: it must be staged; it is never built here.
+		resolve = toolchain.Staged
+	}
+	tc, err := resolve(ctx, toolchain.Options{Containerd: want, Progress: GinkgoWriter})
 	if err != nil {
 		Fail(fmt.Sprintf("no containerd toolchain %q: %v\ninstall: %s  (containerd 1.6 + runc)\nor build the pinned 2.x: go run ./cmd/orchd-harness stage --containerd v2.2.1\nor point %s at an existing daemon socket",
 			want, err, toolchain.AptInstall, EnvSocket))

@@ -53,7 +53,8 @@ func (f *Framework) NewSpec() *Spec {
 		Dir:        dir,
 		StateDir:   filepath.Join(dir, "state"),
 		ProjectDir: filepath.Join(dir, "project"),
-		DataDir:    filepath.Join(dir, "state", "data"),
+		// orchd's default: <state>/data/<namespace>.
+		DataDir: filepath.Join(dir, "state", "data", ns),
 	}
 	for _, d := range []string{s.StateDir, s.ProjectDir} {
 		Expect(os.MkdirAll(d, 0o700)).To(Succeed())

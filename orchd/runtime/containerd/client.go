@@ -20,6 +20,9 @@ import (
 const (
 	// EnvSocket names the variable that selects the containerd socket.
 	EnvSocket = "ORCHD_CONTAINERD_SOCKET"
+	// EnvOCIRuntime names the runc-compatible binary (runc, crun, runsc or a
+	// path) containerd's runc shim runs a service's container with.
+	EnvOCIRuntime = "ORCHD_OCI_RUNTIME"
 	// DefaultSocket is containerd's standard address.
 	DefaultSocket = "/run/containerd/containerd.sock"
 	// DefaultSnapshotter unpacks layers; overlayfs works on ext4, xfs and tmpfs.

@@ -38,6 +38,9 @@ const dialTimeout = 5 * time.Second
 type Runtime struct {
 	// Socket is recorded into run specs; empty = resolved by the leaf at start.
 	Socket string
+	// OCIRuntime is recorded into run specs: the runc shim's BinaryName
+	// (runc, crun, runsc or a path); empty = runc.
+	OCIRuntime string
 }
 
 var (
@@ -49,7 +52,9 @@ var (
 
 // New returns the runtime; the socket is taken from $ORCHD_CONTAINERD_SOCKET at
 // sow time, so cuttings keep pointing at the daemon they were computed for.
-func New() *Runtime { return &Runtime{Socket: os.Getenv(EnvSocket)} }
+func New() *Runtime {
+	return &Runtime{Socket: os.Getenv(EnvSocket), OCIRuntime: os.Getenv(EnvOCIRuntime)}
+}
 
 // Name implements runtime.Runtime.
 func (*Runtime) Name() string { return "containerd" }
@@ -74,6 +79,7 @@ func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, err
 		Namespace:   env.Namespace,
 		ContainerID: ContainerID(env.Namespace, svc.Name),
 		Socket:      r.Socket,
+		OCIRuntime:  r.OCIRuntime,
 		Service:     svc,
 		ProjectDir:  env.ProjectDir,
 		DataDir:     env.DataDir,

@@ -169,3 +169,18 @@ func TestCutPublishSamePortWithAddress(t *testing.T) {
 		}
 	}
 }
+
+func TestCutRecordsTheOCIRuntime(t *testing.T) {
+	t.Setenv(EnvOCIRuntime, "crun")
+	c, err := New().Cut(spec.Service{Name: "web", Mode: spec.ModeContainer, Image: "nginx"}, testEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := DecodeRunSpec([]byte(c.Files[0].Content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs.OCIRuntime != "crun" {
+		t.Fatalf("run spec OCI runtime %q, want crun", rs.OCIRuntime)
+	}
+}

@@ -22,14 +22,17 @@ type RunSpec struct {
 	ContainerID string `json:"container_id"`
 	// Socket is the containerd address; empty = ORCHD_CONTAINERD_SOCKET at run
 	// time, else DefaultSocket.
-	Socket      string       `json:"socket,omitempty"`
-	Snapshotter string       `json:"snapshotter,omitempty"`
-	Service     spec.Service `json:"service"`
-	ProjectDir  string       `json:"project_dir"`
-	DataDir     string       `json:"data_dir"`
-	StateDir    string       `json:"state_dir"`
-	Label       string       `json:"label"`
-	EnvFiles    []string     `json:"env_files,omitempty"`
+	Socket      string `json:"socket,omitempty"`
+	Snapshotter string `json:"snapshotter,omitempty"`
+	// OCIRuntime is the binary the runc shim runs (its BinaryName option):
+	// runc, crun, runsc or a path; empty = the shim's default, runc.
+	OCIRuntime string       `json:"oci_runtime,omitempty"`
+	Service    spec.Service `json:"service"`
+	ProjectDir string       `json:"project_dir"`
+	DataDir    string       `json:"data_dir"`
+	StateDir   string       `json:"state_dir"`
+	Label      string       `json:"label"`
+	EnvFiles   []string     `json:"env_files,omitempty"`
 }
 
 // Encode renders the spec as indented JSON.

@@ -21,10 +21,12 @@ import (
 	"syscall"
 	"time"
 
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/plugins"
 	"github.com/containerd/errdefs"
 
 	"github.com/orchd/orchd/orchd/contract"
@@ -222,7 +224,7 @@ func (l *leaf) create(ctx context.Context, hash string) (client.Container, error
 	if err != nil {
 		return nil, fmt.Errorf("service %s: %w", rs.Service.Name, err)
 	}
-	ctr, err := l.c.NewContainer(lctx, rs.ContainerID,
+	copts := []client.NewContainerOpts{
 		client.WithImage(img),
 		client.WithSnapshotter(l.snapshotter),
 		// The snapshot must exist before the spec: WithImageConfig resolves
@@ -230,7 +232,12 @@ func (l *leaf) create(ctx context.Context, hash string) (client.Container, error
 		client.WithNewSnapshot(rs.ContainerID, img),
 		client.WithContainerLabels(withLabel(labels, LabelSpecHash, hash)),
 		client.WithNewSpec(sopts...),
-	)
+	}
+	if rs.OCIRuntime != "" {
+		// The runc shim runs any runc-compatible binary (crun, runsc) named here.
+		copts = append(copts, client.WithRuntime(plugins.RuntimeRuncV2, &runcoptions.Options{BinaryName: rs.OCIRuntime}))
+	}
+	ctr, err := l.c.NewContainer(lctx, rs.ContainerID, copts...)
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", rs.ContainerID, err)
 	}
