@@ -75,7 +75,8 @@ func run(ctx context.Context, out io.Writer) int {
 	}
 	env.ContainerdVersion, env.RuncVersion = tc.Containerd.Version, tc.Runc.Version
 	start := time.Now()
-	dmn, err := daemon.Start(ctx, tc, daemon.Options{})
+	// Debug: the leak suite counts the daemon's goroutines through pprof.
+	dmn, err := daemon.Start(ctx, tc, daemon.Options{Debug: true})
 	if err != nil {
 		return fail(fmt.Errorf("start containerd: %w", err))
 	}
@@ -140,7 +141,9 @@ func (d *driver) runSuite(ctx context.Context, m inception.Manifest, name string
 	cmd := exec.CommandContext(sctx, bin, args...)
 	cmd.Dir = work
 	set := settings.FromDaemon(dmn)
+	set.DebugSocket = dmn.Address() + ".debug" // the leak suite counts goroutines
 	set.Toolchain = toolchain.System
+	set.Where = "vm"
 	set.Orchd = filepath.Join(inception.ToolsDir, "orchd")
 	set.Images = filepath.Join(inception.ToolsDir, "images")
 	cmd.Env = append(append(os.Environ(), set.Environ()...),
