@@ -176,7 +176,11 @@ func TestCutRecordsTheOCIRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := DecodeRunSpec([]byte(c.Files[0].Content))
+	arts, err := c.FileArtifacts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := DecodeRunSpec([]byte(arts[0].Content))
 	if err != nil {
 		t.Fatal(err)
 	}
