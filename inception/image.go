@@ -64,6 +64,25 @@ func LibraryClosure(ctx context.Context, bins ...string) ([]string, error) {
 // root (/etc basics, the usual empty dirs) plus the host files in libs at their
 // own paths (symlinks resolved), with the driver as entrypoint.
 func BuildImage(dir string, libs []string) (string, error) {
+	return BuildImageWith(dir, libs, ImageExtra{})
+}
+
+// ImageExtra adds to the inception image.
+type ImageExtra struct {
+	// Tree is a directory copied into the root as is (symlinks kept), e.g.
+	// unpacked Debian packages.
+	Tree string
+	// Files are written at their root-relative paths (mode 0644).
+	Files map[string]string
+	// Links are symlinks: root-relative path -> target.
+	Links map[string]string
+	// Entrypoint replaces the driver; Labels go into the image config.
+	Entrypoint []string
+	Labels     map[string]string
+}
+
+// BuildImageWith is BuildImage plus x.
+func BuildImageWith(dir string, libs []string, x ImageExtra) (string, error) {
 	var raw bytes.Buffer
 	tw := tar.NewWriter(&raw)
 	mtime := time.Unix(1700000000, 0)
@@ -115,7 +134,30 @@ func BuildImage(dir string, libs []string) (string, error) {
 			return "", err
 		}
 	}
+	if x.Tree != "" {
+		if err := addTree(tw, x.Tree, mtime, dirs, addParents); err != nil {
+			return "", fmt.Errorf("inception image: %w", err)
+		}
+	}
+	for _, p := range sortedKeys(x.Files) {
+		if err := addFile(p, 0o644, []byte(x.Files[p])); err != nil {
+			return "", err
+		}
+	}
+	for _, p := range sortedKeys(x.Links) {
+		if err := addParents("/" + p); err != nil {
+			return "", err
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: p, Typeflag: tar.TypeSymlink, Linkname: x.Links[p], Mode: 0o777, ModTime: mtime}); err != nil {
+			return "", err
+		}
+	}
 	for _, l := range libs {
+		if x.Tree != "" {
+			if _, err := os.Lstat(filepath.Join(x.Tree, l)); err == nil {
+				continue // the tree has it already
+			}
+		}
 		b, err := os.ReadFile(l) // follows symlinks: the image gets the real bytes
 		if err != nil {
 			return "", fmt.Errorf("inception image: %w", err)
@@ -154,11 +196,16 @@ func BuildImage(dir string, libs []string) (string, error) {
 		return "", err
 	}
 	layer.MediaType = ocispec.MediaTypeImageLayerGzip
+	entrypoint := x.Entrypoint
+	if len(entrypoint) == 0 {
+		entrypoint = []string{ToolsDir + "/driver"}
+	}
 	cfg := ocispec.Image{
 		Created:  &mtime,
 		Platform: ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH},
 		Config: ocispec.ImageConfig{
-			Entrypoint: []string{ToolsDir + "/driver"},
+			Entrypoint: entrypoint,
+			Labels:     x.Labels,
 			Env:        []string{"PATH=" + ToolsDir + "/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 			WorkingDir: "/",
 		},
@@ -203,4 +250,59 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return err
 	}
 	return out.Close()
+}
+
+// addTree copies dir into the image root: directories, regular files and
+// symlinks (kept as links), skipping what is already there.
+func addTree(tw *tar.Writer, dir string, mtime time.Time, dirs map[string]bool, addParents func(string) error) error {
+	return filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil || rel == "." {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if err := addParents("/" + rel); err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			if dirs[rel] {
+				return nil
+			}
+			dirs[rel] = true
+			return tw.WriteHeader(&tar.Header{Name: rel + "/", Typeflag: tar.TypeDir, Mode: int64(fi.Mode().Perm()), ModTime: mtime})
+		case fi.Mode()&os.ModeSymlink != 0:
+			target, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			return tw.WriteHeader(&tar.Header{Name: rel, Typeflag: tar.TypeSymlink, Linkname: target, Mode: 0o777, ModTime: mtime})
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			if err := tw.WriteHeader(&tar.Header{Name: rel, Typeflag: tar.TypeReg, Mode: int64(fi.Mode().Perm()), Size: int64(len(b)), ModTime: mtime}); err != nil {
+				return err
+			}
+			_, err = tw.Write(b)
+			return err
+		}
+		return nil
+	})
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }

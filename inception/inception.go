@@ -57,6 +57,8 @@ type Options struct {
 	ModuleRoot string
 	// Progress receives human progress lines; nil = silent.
 	Progress io.Writer
+	// Init is the guest's PID 1: InitOrchd (default) or InitSystemd.
+	Init string
 }
 
 // Result is what an inception run found.
@@ -120,6 +122,13 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
+	}
+	switch o.Init {
+	case "", InitOrchd:
+		o.Init = InitOrchd
+	case InitSystemd:
+	default:
+		return nil, fmt.Errorf("inception: --init %q: want %s or %s", o.Init, InitOrchd, InitSystemd)
 	}
 	if o.SuiteTimeout <= 0 {
 		o.SuiteTimeout = 5 * time.Minute
@@ -234,12 +243,22 @@ func (r *runner) stage(ctx context.Context, work string, res *Result) (kernel.Ke
 		return k, "", "", err
 	}
 
+	var extra ImageExtra
+	if r.o.Init == InitSystemd {
+		r.progress("staging Debian's systemd for the guest's PID 1")
+		t, err := StageSystemd(ctx, r.out)
+		if err != nil {
+			return k, "", "", err
+		}
+		bins = append(bins, t.Binaries...)
+		extra = systemdImage(t)
+	}
 	r.progress("building the inception image (minimal root + shared libraries of the toolchain)")
 	libs, err := LibraryClosure(ctx, bins...)
 	if err != nil {
 		return k, "", "", err
 	}
-	ref, err := BuildImage(filepath.Join(work, "image"), libs)
+	ref, err := BuildImageWith(filepath.Join(work, "image"), libs, extra)
 	if err != nil {
 		return k, "", "", err
 	}

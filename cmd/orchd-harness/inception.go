@@ -66,6 +66,7 @@ passed and nothing leaked inside or outside the VM.`,
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&o.Suites, "suites", inception.DefaultSuites(), "suites to run inside the VM (names of dirs under suites/, e.g. fanout,oneshot)")
+	f.StringVar(&o.Init, "init", inception.InitOrchd, "the guest's PID 1: orchd (its own init runs the driver) or systemd (Debian's systemd runs the driver as a unit; suites can use --platform systemd)")
 	f.StringVar(&o.LabelFilter, "label-filter", "", "Ginkgo label filter for the inner suites")
 	f.StringVar(&o.Containerd, "containerd", "", `toolchain staged into the VM: "system" (default) or a 2.x version`)
 	f.StringVar(&o.Memory, "memory", inception.DefaultMemory, "MEMORY of the VM")

@@ -267,7 +267,12 @@ func statusRow(ns, service string, st unitState, now time.Time) platform.Service
 	case "deactivating":
 		row.State, row.Message = contract.StateStopped, "stopping"
 	default:
+		// Inactive: exited on its own when its main process ran and
+		// ended (orchdi's "exited"), else never started or stopped.
 		row.State = contract.StateStopped
+		if st.ExecMainCode != 0 {
+			row.State = contract.StateExited
+		}
 		if st.LoadState != "loaded" {
 			row.Message = "unit " + st.LoadState
 		}

@@ -274,6 +274,14 @@ func TestStatusRowStates(t *testing.T) {
 			t.Errorf("%s/%s -> %s, want %s", tt.active, tt.sub, got, tt.want)
 		}
 	}
+	ran := statusRow("ns", "s", unitState{LoadState: "loaded", ActiveState: "inactive", SubState: "dead", ExecMainCode: 1}, timeZero)
+	if ran.State != "exited" || ran.ExitCode == nil || *ran.ExitCode != 0 {
+		t.Errorf("a main process that ended on its own: %+v, want exited with code 0", ran)
+	}
+	killed := statusRow("ns", "s", unitState{LoadState: "loaded", ActiveState: "failed", SubState: "failed", ExecMainCode: 2, ExecMainStatus: 9}, timeZero)
+	if killed.ExitCode == nil || *killed.ExitCode != 137 {
+		t.Errorf("killed by SIGKILL: %+v, want exit 137", killed)
+	}
 }
 
 // TestUnavailableHereIsOneLine: on a host whose PID 1 is not systemd every

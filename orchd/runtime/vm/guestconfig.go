@@ -78,6 +78,7 @@ func GuestConfig(in GuestInput) (guest.Config, error) {
 		StopTimeout: svc.Timeouts.StopTimeout(),
 		Cgroup2:     true,
 		Limits:      limits,
+		ExecInit:    in.Image.Labels[guest.InitLabel] == "exec",
 	}
 	if healthcheck.IsCommand(svc.Healthcheck) && !svc.Oneshot {
 		if c.Healthcheck, err = healthcheck.Argv(strings.TrimSpace(svc.Healthcheck)); err != nil {

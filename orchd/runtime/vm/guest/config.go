@@ -33,6 +33,10 @@ const StderrPort = "orchd.err"
 // commands) run in, so the limits apply to them and not to the init.
 const CgroupDir = "/sys/fs/cgroup/service"
 
+// InitLabel, set to "exec" in an image's config labels, makes its entrypoint
+// the guest's PID 1 (Config.ExecInit).
+const InitLabel = "org.orchd.vm.init"
+
 // ExitMarker prefixes the console line that repeats the exit code for humans
 // and for hosts that cannot read the control port.
 const ExitMarker = "ORCHD-EXIT"
@@ -56,6 +60,10 @@ type Config struct {
 	// Cgroup2 mounts the unified hierarchy at /sys/fs/cgroup and enables the
 	// controllers for children (what containerd and runc expect).
 	Cgroup2 bool `json:"cgroup2"`
+	// ExecInit hands PID 1 to Argv once the root, mounts and volumes are set
+	// up (an image whose entrypoint is an init, e.g. systemd; InitLabel). The
+	// control port is left unopened for it: it reports "exit <code>" itself.
+	ExecInit bool `json:"exec_init,omitempty"`
 	// Limits are the resource directives applied to the service command.
 	Limits Limits `json:"limits"`
 	// Healthcheck is the argv of a command HEALTHCHECK, run on the host's

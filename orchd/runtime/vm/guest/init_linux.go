@@ -292,6 +292,9 @@ func (p *proc) run() int {
 			p.fail(fmt.Errorf("mount volume %s at %s: %w", v.Tag, v.Destination, err))
 		}
 	}
+	if cfg.ExecInit {
+		p.fail(p.execInit())
+	}
 	ctl, err := openPort(ControlPort, 5*time.Second)
 	if err != nil {
 		p.fail(err)
