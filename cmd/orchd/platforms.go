@@ -63,3 +63,35 @@ func newEnvExecCmd(*app) *cobra.Command {
 	cmd.Flags().StringArrayVar(&files, "env-file", nil, "KEY=value file (repeatable; later files win)")
 	return cmd
 }
+
+// newNotifyRelayCmd runs a leaf that speaks sd_notify as the main process of
+// a Type=notify systemd unit (systemd.Relay).
+func newNotifyRelayCmd(*app) *cobra.Command {
+	var o systemd.RelayOptions
+	var readiness string
+	cmd := &cobra.Command{
+		Use:    "notify-relay [--healthcheck HC --readiness-timeout D [--leaf-health]] -- LEAF [ARG...]",
+		Short:  "Run a leaf under a systemd Type=notify unit, ready once healthy",
+		Args:   cobra.MinimumNArgs(1),
+		Hidden: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := spec.ParseDuration(readiness)
+			if err != nil {
+				return fmt.Errorf("--readiness-timeout: %w", err)
+			}
+			o.Readiness, o.Log = d, cmd.ErrOrStderr()
+			code, err := systemd.Relay(cmd.Context(), args, o)
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return &exitError{code: code}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Healthcheck, "healthcheck", "", "HEALTHCHECK that gates READY=1")
+	cmd.Flags().BoolVar(&o.LeafHealth, "leaf-health", false, "the leaf reports the HEALTHCHECK verdict (X_ORCHD_HEALTH)")
+	cmd.Flags().StringVar(&readiness, "readiness-timeout", string(spec.DefaultReadinessTimeout), "READINESS_TIMEOUT")
+	return cmd
+}

@@ -293,7 +293,5 @@ func envText(env map[string]string) string {
 }
 
 // leafNotify says whether Start speaks sd_notify (READY=1 once its task
-// runs) and whether it reports the in-container HEALTHCHECK itself. The
-// runtimes on this tree do not announce it yet, so every start command runs
-// as Type=exec and is health-gated by ExecStartPost.
-func leafNotify(contract.Exec) (notify, health bool) { return false, false }
+// runs) and whether it reports the in-place HEALTHCHECK itself.
+func leafNotify(e contract.Exec) (notify, health bool) { return e.Notify, e.NotifyHealth }
