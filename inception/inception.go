@@ -296,9 +296,10 @@ func (r *runner) boot(ctx context.Context, work string, k kernel.Kernel, tools, 
 	_ = os.RemoveAll(state)
 	res.Orchfile = Orchfile(imageRef, tools, r.o.Memory, r.o.CPUs)
 	if r.o.Init == InitSystemd {
-		// The guest is started once its init hands PID 1 to systemd: a
-		// bigger initramfs to unpack under TCG than the default guest's.
-		res.Orchfile += "TIMEOUT_START 5m\n"
+		// The supervisor bounds a ONESHOT's whole run by TIMEOUT_START, and
+		// the systemd guest boots a bigger initramfs under TCG before the
+		// suites even start.
+		res.Orchfile += "TIMEOUT_START 30m\n"
 	}
 	if err := os.WriteFile(filepath.Join(project, "Orchfile"), []byte(res.Orchfile), 0o644); err != nil {
 		return err

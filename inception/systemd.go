@@ -128,6 +128,9 @@ TTYPath=/dev/console
 TimeoutStartSec=infinity
 `,
 		"etc/machine-id": "",
+		// No journald in the guest: the manager logs to the console, which
+		// is the outer service's log.
+		"etc/systemd/system.conf": "[Manager]\nLogTarget=console\nLogLevel=info\nShowStatus=no\n",
 	}
 }
 

@@ -32,6 +32,17 @@ func systemdSpec(runtime string) *framework.Spec {
 	return s
 }
 
+// grow runs `orchd grow`; on failure the message carries what systemd
+// says about the namespace's units.
+func grow(ctx context.Context, s *framework.Spec) {
+	GinkgoHelper()
+	res := s.Orchd(ctx, "grow")
+	if res.ExitCode != 0 {
+		out, _ := exec.CommandContext(ctx, "systemctl", "status", "--no-pager", "--full", "orch-"+s.Namespace+"-*").CombinedOutput()
+		Fail(fmt.Sprintf("%s\n--- systemctl status\n%s", res, out))
+	}
+}
+
 // show reads unit properties with systemctl, the cross-check orchd itself
 // never uses (it talks D-Bus).
 func show(ctx context.Context, unit string, props ...string) map[string]string {
@@ -62,7 +73,7 @@ var _ = Describe("the systemd platform", Label("platforms", "vm"), Serial, func(
 	It("runs a bare service as a unit that systemctl and survey agree on", func(ctx SpecContext) {
 		s := systemdSpec("bare")
 		s.WriteOrchfile("SERVICE web\nRUN sleep 1000\nENV TOKEN=never-in-a-unit\n")
-		s.Grow(ctx)
+		grow(ctx, s)
 		row := s.EventuallyRow(ctx, "web", func(g Gomega, r framework.Row) { g.Expect(r.State).To(Equal("running")) })
 		p := show(ctx, unit(s, "web"), "MainPID", "ActiveState", "SubState", "FragmentPath")
 		Expect(p["ActiveState"]).To(Equal("active"))
@@ -76,12 +87,12 @@ var _ = Describe("the systemd platform", Label("platforms", "vm"), Serial, func(
 		Expect(string(environ)).To(ContainSubstring("TOKEN=never-in-a-unit"))
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
-	}, SpecTimeout(2*time.Minute))
+	}, SpecTimeout(6*time.Minute))
 
 	It("restarts on failure and gives up at the start limit", func(ctx SpecContext) {
 		s := systemdSpec("bare")
 		s.WriteOrchfile("SERVICE crash\nRUN sleep 1; exit 3\nRESTART on-failure\nRESTART_DELAY 1s\nSTART_LIMIT_BURST 2\nSTART_LIMIT_INTERVAL 60s\n")
-		s.Grow(ctx)
+		grow(ctx, s)
 		row := s.EventuallyRow(ctx, "crash", func(g Gomega, r framework.Row) { g.Expect(r.State).To(Equal("failed")) })
 		Expect(row.Message).To(Equal("start-limit-hit"))
 		Expect(row.Restarts).To(Equal(2), "START_LIMIT_BURST 2 allows two restarts")
@@ -92,18 +103,18 @@ var _ = Describe("the systemd platform", Label("platforms", "vm"), Serial, func(
 		Expect(p["Result"]).To(Equal("start-limit-hit"))
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
-	}, SpecTimeout(2*time.Minute))
+	}, SpecTimeout(6*time.Minute))
 
 	It("never restarts with RESTART no, and always restarts with RESTART always", func(ctx SpecContext) {
 		s := systemdSpec("bare")
 		s.WriteOrchfile("SERVICE once\nRUN exit 0\n\nSERVICE loop\nRUN sleep 1\nRESTART always\nRESTART_DELAY 1s\nSTART_LIMIT_BURST 100\n")
-		s.Grow(ctx)
+		grow(ctx, s)
 		s.EventuallyRow(ctx, "loop", func(g Gomega, r framework.Row) { g.Expect(r.Restarts).To(BeNumerically(">=", 2)) })
 		once := s.EventuallyRow(ctx, "once", func(g Gomega, r framework.Row) { g.Expect(r.State).To(Equal("exited")) })
 		Expect(once.Restarts).To(BeZero())
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
-	}, SpecTimeout(2*time.Minute))
+	}, SpecTimeout(6*time.Minute))
 
 	It("starts a REQUIRES dependent only once the dependency's HEALTHCHECK passes", func(ctx SpecContext) {
 		s := systemdSpec("bare")
@@ -115,19 +126,19 @@ var _ = Describe("the systemd platform", Label("platforms", "vm"), Serial, func(
 			Expect(os.WriteFile(ready, nil, 0o600)).To(Succeed())
 		}()
 		start := time.Now()
-		s.Grow(ctx)
+		grow(ctx, s)
 		Expect(time.Since(start)).To(BeNumerically(">=", 3*time.Second), "grow returned before db was healthy")
 		s.EventuallyRow(ctx, "web", func(g Gomega, r framework.Row) { g.Expect(r.State).To(Equal("running")) })
 		Expect(show(ctx, unit(s, "web"), "NRestarts")["NRestarts"]).To(Equal("0"))
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
-	}, SpecTimeout(3*time.Minute))
+	}, SpecTimeout(6*time.Minute))
 
 	It("runs a ONESHOT to completion before its dependents", func(ctx SpecContext) {
 		s := systemdSpec("bare")
 		marker := filepath.Join(s.Dir, "migrated")
 		s.WriteOrchfile(fmt.Sprintf("SERVICE migrate\nRUN sleep 2; touch %s\nONESHOT true\n\nSERVICE app\nRUN test -e %s && exec sleep 1000\nREQUIRES migrate\n", marker, marker))
-		s.Grow(ctx)
+		grow(ctx, s)
 		m := s.EventuallyRow(ctx, "migrate", func(g Gomega, r framework.Row) { g.Expect(r.State).To(Equal("exited")) })
 		Expect(m.ExitCode).NotTo(BeNil())
 		Expect(*m.ExitCode).To(BeZero())
@@ -135,12 +146,12 @@ var _ = Describe("the systemd platform", Label("platforms", "vm"), Serial, func(
 		Expect(show(ctx, unit(s, "migrate"), "ActiveState", "SubState")).To(Equal(map[string]string{"ActiveState": "active", "SubState": "exited"}))
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
-	}, SpecTimeout(2*time.Minute))
+	}, SpecTimeout(6*time.Minute))
 
 	It("puts MEMORY and CPUS on the unit's cgroup", func(ctx SpecContext) {
 		s := systemdSpec("bare")
 		s.WriteOrchfile("SERVICE capped\nRUN sleep 1000\nMEMORY 64M\nCPUS 0.5\nTASKS_MAX 77\n")
-		s.Grow(ctx)
+		grow(ctx, s)
 		s.EventuallyRow(ctx, "capped", func(g Gomega, r framework.Row) { g.Expect(r.State).To(Equal("running")) })
 		cg := show(ctx, unit(s, "capped"), "ControlGroup")["ControlGroup"]
 		Expect(cg).NotTo(BeEmpty())
@@ -154,12 +165,12 @@ var _ = Describe("the systemd platform", Label("platforms", "vm"), Serial, func(
 		Expect(read("pids.max")).To(Equal("77"))
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
-	}, SpecTimeout(2*time.Minute))
+	}, SpecTimeout(6*time.Minute))
 
 	It("runs a containerd service as a unit and fell leaves no unit and no containerd object", func(ctx SpecContext) {
 		s := systemdSpec("containerd")
 		s.WriteOrchfile(fmt.Sprintf("SERVICE box\nFROM %s\nENV SECRET=not-in-the-unit\n", s.Image("probe")))
-		s.Grow(ctx)
+		grow(ctx, s)
 		row := s.EventuallyState(ctx, "box", "running")
 		p := show(ctx, unit(s, "box"), "ActiveState", "MainPID")
 		Expect(p["ActiveState"]).To(Equal("active"))
@@ -168,5 +179,5 @@ var _ = Describe("the systemd platform", Label("platforms", "vm"), Serial, func(
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(4*time.Minute))
+	}, SpecTimeout(8*time.Minute))
 })
