@@ -1,0 +1,61 @@
+package crashrestart
+
+import (
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/suites/framework"
+)
+
+var _ = Describe("per-service verbs on a container", Label("containerd", "verbs"), func() {
+	var s *framework.Spec
+	BeforeEach(func() { s = fw.NewSpec() })
+
+	It("exec runs in the container with its env and passes the exit code; kill signals the task; restart makes a new task", func(ctx SpecContext) {
+		s.WriteOrchfile(service(s.Image("probe"), "box", "sleep forever",
+			"ENV GREETING=hello-from-box", "RESTART always", "RESTART_DELAY 100ms", "START_LIMIT_BURST 100", "START_LIMIT_INTERVAL 60s") +
+			service(s.Image("probe"), "side", "sleep forever"))
+		s.Grow(ctx)
+		box := s.EventuallyState(ctx, "box", contract.StateRunning)
+		side := s.EventuallyState(ctx, "side", contract.StateRunning)
+
+		By("exec: the container's environment, the command's exit code")
+		res := s.Orchd(ctx, "exec", "box", "--", "/probe", "report")
+		Expect(res.ExitCode).To(BeZero(), "%s", res)
+		Expect(res.Stdout).To(ContainSubstring(`"GREETING":"hello-from-box"`), "%s", res)
+		res = s.Orchd(ctx, "exec", "box", "--", "/probe", "exit", "7")
+		Expect(res.ExitCode).To(Equal(7), "%s", res)
+		res = s.Orchd(ctx, "exec", "box", "--", "/no-such-binary")
+		Expect(res.ExitCode).NotTo(BeZero(), "%s", res)
+		Expect(res.Stderr).To(ContainSubstring("/no-such-binary"), "%s", res)
+
+		By("kill -s TERM: the task ends and RESTART always brings a new one")
+		res = s.Orchd(ctx, "kill", "-s", "TERM", "box")
+		Expect(res.ExitCode).To(BeZero(), "%s", res)
+		killed := s.EventuallyRow(ctx, "box", func(g Gomega, r framework.Row) {
+			g.Expect(r.Restarts).To(BeNumerically(">=", 1), "restarts of box (%s, %s)", r.State, r.Message)
+			g.Expect(r.State).To(Equal(contract.StateRunning))
+			g.Expect(strings.ToLower(r.TaskStatus)).To(Equal("running"))
+		})
+		Expect(killed.ExitCode).To(HaveValue(Equal(128+15)), "box's last exit after SIGTERM")
+
+		By("restart: a new task for box, side untouched")
+		res = s.Orchd(ctx, "restart", "box")
+		Expect(res.ExitCode).To(BeZero(), "%s", res)
+		restarted := s.EventuallyState(ctx, "box", contract.StateRunning)
+		Expect(restarted.Since).To(BeTemporally(">", killed.Since), "box was not started again")
+		Expect(restarted.Restarts).To(BeZero(), "a restart starts a fresh supervisor")
+		now, ok := framework.FindRow(s.Survey(ctx), "side")
+		Expect(ok).To(BeTrue())
+		Expect(now.Since).To(Equal(side.Since), "restart box touched side")
+		Expect(now.Restarts).To(Equal(side.Restarts))
+		_ = box
+
+		s.Fell(ctx)
+		s.ExpectNoLeaks(ctx)
+	}, SpecTimeout(4*time.Minute))
+})
