@@ -18,12 +18,13 @@ var _ = Describe("the systemd platform under a real systemd", Label("vm", "slow"
 		_, err := exec.LookPath("qemu-system-x86_64")
 		Expect(err).NotTo(HaveOccurred(), "the platforms suite boots a VM: apt-get install -y qemu-system-x86")
 		res, err = inception.Run(ctx, inception.Options{
-			Init:     inception.InitSystemd,
-			Suites:   []string{"platforms/inner"},
-			Memory:   "2G",
-			CPUs:     "2",
-			Timeout:  10 * time.Minute,
-			Progress: GinkgoWriter,
+			Init:         inception.InitSystemd,
+			Suites:       []string{"platforms/inner"},
+			Memory:       "2G",
+			CPUs:         "2",
+			Timeout:      35 * time.Minute,
+			SuiteTimeout: 25 * time.Minute,
+			Progress:     GinkgoWriter,
 		})
 		if res != nil {
 			var b strings.Builder
@@ -32,7 +33,7 @@ var _ = Describe("the systemd platform under a real systemd", Label("vm", "slow"
 			GinkgoWriter.Println(b.String())
 		}
 		Expect(err).NotTo(HaveOccurred())
-	}, NodeTimeout(20*time.Minute))
+	}, NodeTimeout(45*time.Minute))
 
 	It("runs the platforms suite inside with every spec passing", func() {
 		Expect(res.DriverDone).To(BeTrue(), "the driver never reported done")
