@@ -330,7 +330,7 @@ func (f *fixture) testSpecAlignment(t *testing.T) {
 			t.Errorf("mount %s options %v, want rw", dst, m.Options)
 		}
 	}
-	named := filepath.Join(e.dataDir, "volumes", "named1")
+	named := contract.NamedVolume(e.dataDir, e.ns, "named1")
 	if fi, err := os.Stat(named); err != nil {
 		t.Errorf("named volume dir: %v", err)
 	} else if fi.Mode().Perm() != 0o700 {
