@@ -19,6 +19,7 @@ import (
 
 	"github.com/orchd/orchd/harness/daemon"
 	"github.com/orchd/orchd/harness/daemon/daemontest"
+	"github.com/orchd/orchd/harness/gobuild"
 	"github.com/orchd/orchd/harness/images"
 	"github.com/orchd/orchd/harness/leaks"
 	"github.com/orchd/orchd/orchd/platform"
@@ -40,11 +41,9 @@ type project struct {
 func buildOrchd(t *testing.T) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	out := filepath.Join(t.TempDir(), "orchd")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/orchd")
-	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..", "..")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build orchd: %v\n%s", err, b)
+	out, err := gobuild.Orchd(context.Background(), filepath.Join(filepath.Dir(file), "..", "..", ".."), t.TempDir())
+	if err != nil {
+		t.Fatalf("build orchd: %v", err)
 	}
 	return out
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/orchd/orchd/fixtures/probe/report"
+	"github.com/orchd/orchd/harness/gobuild"
 	"github.com/orchd/orchd/harness/images"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/runtime/vm"
@@ -63,12 +64,9 @@ func prepareBoot(t *testing.T) bootEnv {
 			bootErr = err
 			return
 		}
-		bin := filepath.Join(dir, "orchd")
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/orchd")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			bootErr = errors.New("build static orchd: " + err.Error() + ": " + string(out))
+		bin, err := gobuild.Orchd(ctx, root, dir)
+		if err != nil {
+			bootErr = errors.New("build static orchd: " + err.Error())
 			return
 		}
 		set, err := images.Build(ctx, filepath.Join(dir, "images"), images.WithNames(images.Probe))

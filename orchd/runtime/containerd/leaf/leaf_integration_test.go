@@ -27,6 +27,7 @@ import (
 	"github.com/orchd/orchd/fixtures/probe/report"
 	"github.com/orchd/orchd/harness/daemon"
 	"github.com/orchd/orchd/harness/daemon/daemontest"
+	"github.com/orchd/orchd/harness/gobuild"
 	"github.com/orchd/orchd/harness/images"
 	"github.com/orchd/orchd/harness/leaks"
 	"github.com/orchd/orchd/harness/registry"
@@ -685,11 +686,9 @@ func orchdBinary(t *testing.T) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..", "..", "..")
-	out := filepath.Join(t.TempDir(), "orchd")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/orchd")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build orchd: %v\n%s", err, b)
+	out, err := gobuild.Orchd(context.Background(), root, t.TempDir())
+	if err != nil {
+		t.Fatalf("build orchd: %v", err)
 	}
 	return out
 }
