@@ -114,18 +114,7 @@ func bootWith(t *testing.T, env bootEnv, svc spec.Service, stopWhen string, duri
 	t.Helper()
 	state := t.TempDir()
 	ce := contract.Env{ProjectDir: t.TempDir(), StateDir: state, DataDir: filepath.Join(state, "data"), Namespace: "t", Orchd: env.orchd}
-	c, err := vm.New().Cut(svc, ce)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range c.Files {
-		if err := os.MkdirAll(filepath.Dir(f.Path), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(f.Path, []byte(f.Content), os.FileMode(f.Mode)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c := plantCutting(t, svc, ce)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
@@ -166,6 +155,29 @@ func bootWith(t *testing.T, env bootEnv, svc spec.Service, stopWhen string, duri
 	t.Logf("service %s: exit %d err %v\nconsole:\n%s\nstderr:\n%s", svc.Name, r.code, r.err, r.out, r.errOut)
 	assertNoQemu(t, r.qemuPid, contract.Layout{StateDir: state}.VMWorkDir(contract.Label("t", svc.Name)))
 	return r
+}
+
+// plantCutting cuts svc and writes its files as plant does (the spec file
+// with the service rendered into it).
+func plantCutting(t *testing.T, svc spec.Service, ce contract.Env) contract.Cutting {
+	t.Helper()
+	c, err := vm.New().Cut(svc, ce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arts, err := c.FileArtifacts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range arts {
+		if err := os.MkdirAll(filepath.Dir(a.Path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(a.Path, []byte(a.Content), os.FileMode(a.Mode)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
 }
 
 func assertNoQemu(t *testing.T, pid int, work string) {
