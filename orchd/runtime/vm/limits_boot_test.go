@@ -126,22 +126,7 @@ func startLeafProcess(t *testing.T, env bootEnv, svc spec.Service) *leafProcess 
 	t.Helper()
 	state := t.TempDir()
 	ce := contract.Env{ProjectDir: t.TempDir(), StateDir: state, DataDir: filepath.Join(state, "data"), Namespace: "t", Orchd: env.orchd}
-	c, err := vm.New().Cut(svc, ce)
-	if err != nil {
-		t.Fatal(err)
-	}
-	arts, err := c.FileArtifacts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range arts {
-		if err := os.MkdirAll(filepath.Dir(f.Path), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(f.Path, []byte(f.Content), os.FileMode(f.Mode)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c := plantCutting(t, svc, ce)
 	sock := filepath.Join(state, "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
