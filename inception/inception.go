@@ -265,8 +265,9 @@ func (r *runner) stage(ctx context.Context, work string, res *Result) (kernel.Ke
 	return k, tools, ref, nil
 }
 
-// Orchfile is the outer Orchfile.
-func Orchfile(imageRef, tools, memory, cpus string) string {
+// Orchfile is the outer Orchfile. The service is a oneshot that runs the whole
+// suite run, so TIMEOUT_START (which bounds a running oneshot) is the run's bound.
+func Orchfile(imageRef, tools, memory, cpus string, timeout time.Duration) string {
 	return fmt.Sprintf(`# The inception VM: containerd and the suites run inside.
 SERVICE %s
 FROM %s
@@ -274,8 +275,9 @@ MEMORY %s
 CPUS %s
 VOLUME %s:%s
 ONESHOT true
+TIMEOUT_START %ds
 TIMEOUT_STOP 30s
-`, ServiceName, imageRef, memory, cpus, tools, ToolsDir)
+`, ServiceName, imageRef, memory, cpus, tools, ToolsDir, int(timeout.Seconds()))
 }
 
 func (r *runner) orchd(tools, project, state string, k kernel.Kernel) cycles.CLI {
@@ -294,13 +296,13 @@ func (r *runner) boot(ctx context.Context, work string, k kernel.Kernel, tools, 
 		return err
 	}
 	_ = os.RemoveAll(state)
-	res.Orchfile = Orchfile(imageRef, tools, r.o.Memory, r.o.CPUs)
-	if r.o.Init == InitSystemd {
-		// The supervisor bounds a ONESHOT's whole run by TIMEOUT_START, and
-		// the systemd guest boots a bigger initramfs under TCG before the
+	startBound := r.o.Timeout
+	if r.o.Init == InitSystemd && startBound < 30*time.Minute {
+		// The systemd guest boots a bigger initramfs under TCG before the
 		// suites even start.
-		res.Orchfile += "TIMEOUT_START 30m\n"
+		startBound = 30 * time.Minute
 	}
+	res.Orchfile = Orchfile(imageRef, tools, r.o.Memory, r.o.CPUs, startBound)
 	if err := os.WriteFile(filepath.Join(project, "Orchfile"), []byte(res.Orchfile), 0o644); err != nil {
 		return err
 	}
