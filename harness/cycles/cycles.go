@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/orchd/orchd/orchd/platform"
+	"github.com/orchd/orchd/orchd/procfs"
 )
 
 // Inspector counts what a namespace leaked after fell; report is human readable.
@@ -35,6 +39,15 @@ type Options struct {
 	FellTimeout    time.Duration
 	// Progress receives one line per phase; nil = silent.
 	Progress io.Writer
+	// KillRandom, when set, picks one supervisor or containerd-run leaf of the
+	// state dir each cycle, once all run, and SIGKILLs it before the fell.
+	KillRandom *rand.Rand
+	// AfterCycle, when set, runs after each cycle's leak check (a soak samples
+	// resources there); an error ends the run and is recorded in the cycle.
+	AfterCycle func(ctx context.Context, c *Cycle) error
+	// Until, when set, starts no cycle after this time: a run bounded by a
+	// wall-clock budget ends early, with every cycle it ran complete.
+	Until time.Time
 }
 
 // Cycle is one grow / running / fell / inspect round.
@@ -46,6 +59,7 @@ type Cycle struct {
 	Services      int           `json:"services"`
 	Leaks         int           `json:"leaks"`
 	LeakReport    string        `json:"leak_report,omitempty"`
+	Killed        string        `json:"killed,omitempty"`
 	Error         string        `json:"error,omitempty"`
 }
 
@@ -114,6 +128,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res := &Result{Services: opts.Services}
 	for i := 1; i <= opts.Cycles; i++ {
+		if !opts.Until.IsZero() && time.Now().After(opts.Until) {
+			opts.progressf("cycles: time budget reached after %d of %d cycles", i-1, opts.Cycles)
+			break
+		}
 		c := runCycle(ctx, opts, i)
 		res.Cycles = append(res.Cycles, c)
 		if ctx.Err() != nil {
@@ -162,6 +180,11 @@ func runCycle(ctx context.Context, o Options, n int) Cycle {
 		o.progressf("cycle %d: %d/%d running after %s", n, running, o.Services, c.GrowToRunning.Round(time.Millisecond))
 	}
 
+	if o.KillRandom != nil && err == nil {
+		c.Killed = killRandom(o)
+		o.progressf("cycle %d: SIGKILL %s", n, c.Killed)
+	}
+
 	fellStart := time.Now()
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.FellTimeout)
 	res, ferr := o.Run(fctx, "fell")
@@ -184,7 +207,41 @@ func runCycle(ctx context.Context, o Options, n int) Cycle {
 		c.LeakReport = report
 		o.progressf("cycle %d: %d leaked objects\n%s", n, count, report)
 	}
+	if o.AfterCycle != nil {
+		if err := o.AfterCycle(ctx, &c); err != nil {
+			return fail(err)
+		}
+	}
 	return c
+}
+
+// killRandom SIGKILLs one supervisor or leaf of the state dir (not a
+// supervisor's init) and says which.
+func killRandom(o Options) string {
+	procs, err := procfs.Processes()
+	if err != nil {
+		return "nothing (" + err.Error() + ")"
+	}
+	var pick []procfs.Proc
+	for _, p := range procs {
+		line := p.Cmdline()
+		if !strings.Contains(line, o.StateDir) || slices.Contains(p.Argv, "--init") {
+			continue
+		}
+		if slices.Contains(p.Argv, "supervise") || slices.Contains(p.Argv, "containerd-run") {
+			pick = append(pick, p)
+		}
+	}
+	if len(pick) == 0 {
+		return "nothing (no orchd process found)"
+	}
+	p := pick[o.KillRandom.IntN(len(pick))]
+	_ = syscall.Kill(p.Pid, syscall.SIGKILL)
+	role := "supervisor"
+	if slices.Contains(p.Argv, "containerd-run") {
+		role = "leaf"
+	}
+	return fmt.Sprintf("%s %d", role, p.Pid)
 }
 
 // waitRunning polls survey until every service is running with a RUNNING task.

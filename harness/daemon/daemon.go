@@ -436,6 +436,16 @@ func (d *Daemon) Kill() error {
 	return nil
 }
 
+// Terminate stops the daemon process only, as a service manager does for an
+// upgrade: SIGTERM, then SIGKILL after StopGrace. Shims and their containers
+// survive; Restart brings the daemon back on the same dirs and sockets.
+func (d *Daemon) Terminate() error {
+	if d.Pid() == 0 {
+		return errors.New("terminate containerd: not running")
+	}
+	return d.terminate()
+}
+
 // Restart starts the daemon again with the same dirs and sockets (after Kill
 // or Stop of the process only); containerd reconnects to surviving shims.
 func (d *Daemon) Restart(ctx context.Context) error {

@@ -1,11 +1,8 @@
 package leak
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/orchd/orchd/harness/cycles"
 	"github.com/orchd/orchd/harness/leaks"
+	"github.com/orchd/orchd/harness/soak"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/suites/framework"
 )
@@ -107,27 +105,9 @@ func daemonUsage(ctx context.Context, g Gomega) usage {
 
 // goroutines reads the total from the daemon's pprof goroutine profile.
 func goroutines(ctx context.Context, g Gomega, sock string) int {
-	hc := &http.Client{
-		Timeout: 10 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}},
-	}
-	defer hc.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://containerd/debug/pprof/goroutine?debug=1", nil)
+	n, err := soak.DaemonGoroutines(ctx, sock)
 	g.Expect(err).NotTo(HaveOccurred())
-	resp, err := hc.Do(req)
-	g.Expect(err).NotTo(HaveOccurred(), "pprof on %s", sock)
-	defer resp.Body.Close()
-	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
-	line, err := bufio.NewReader(resp.Body).ReadString('\n')
-	g.Expect(err).NotTo(HaveOccurred())
-	// "goroutine profile: total 42"
-	f := strings.Fields(line)
-	g.Expect(f).NotTo(BeEmpty())
-	n, err := strconv.Atoi(f[len(f)-1])
-	g.Expect(err).NotTo(HaveOccurred(), "goroutine profile header %q", line)
-	return n
+	return int(n)
 }
 
 var _ = Describe("leak", Label("containerd"), func() {

@@ -38,7 +38,7 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	orchdBin, superviseBin = filepath.Join(dir, "orchd"), filepath.Join(dir, orchdi.SuperviseBinary)
 	args := []string{"build", "-o", dir + string(filepath.Separator)}
-	if os.Getenv("ORCHDI_TEST_RACE") != "" {
+	if raceBuild || os.Getenv("ORCHDI_TEST_RACE") != "" {
 		// Supervisors built with the race detector; worlds check their logs.
 		args = append(args, "-race")
 	}

@@ -44,13 +44,16 @@ func (l *leaf) wantsHealth() bool {
 }
 
 // healthLoop checks until ctx ends, notifying each change of the verdict.
-func (l *leaf) healthLoop(ctx context.Context, ctr client.Container, task client.Task, fifoDir string) {
+func (l *leaf) healthLoop(ctx context.Context, h *taskHold, fifoDir string) {
 	argv, err := CheckArgv(strings.TrimSpace(l.rs.Service.Healthcheck))
 	if err != nil {
 		l.notify(healthKey + "=unhealthy\nSTATUS=" + oneLine(err.Error()))
 		return
 	}
-	check := func(ctx context.Context, seq int64) error { return l.check(ctx, ctr, task, argv, fifoDir, seq) }
+	// The current container and task: both are reloaded after a containerd restart.
+	check := func(ctx context.Context, seq int64) error {
+		return l.check(ctx, h.Container(), h.Task(), argv, fifoDir, seq)
+	}
 	healthcheck.Loop(ctx, check, func(verdict string, err error) {
 		msg := ""
 		if err != nil {

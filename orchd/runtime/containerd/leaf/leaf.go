@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -50,6 +51,8 @@ type Options struct {
 	Log            *slog.Logger
 	// CgroupRoot overrides /sys/fs/cgroup (tests).
 	CgroupRoot string
+	// ReconnectBound overrides ReconnectBound (tests).
+	ReconnectBound time.Duration
 }
 
 // Run runs the service of rs to completion (or until ctx is cancelled) and
@@ -84,7 +87,26 @@ type leaf struct {
 	opts        Options
 	log         *slog.Logger
 	snapshotter string
-	c           *client.Client
+
+	mu sync.Mutex
+	c  *client.Client // replaced when the leaf reconnects
+}
+
+func (l *leaf) client() *client.Client {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.c
+}
+
+// setClient replaces the connection after a containerd restart.
+func (l *leaf) setClient(c *client.Client) {
+	l.mu.Lock()
+	old := l.c
+	l.c = c
+	l.mu.Unlock()
+	if old != nil && old != c {
+		old.Close()
+	}
 }
 
 // bg is a namespaced context detached from the leaf's cancellation.
@@ -103,8 +125,8 @@ func (l *leaf) run(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer c.Close()
-	l.c = c
+	l.setClient(c)
+	defer func() { l.client().Close() }()
 	ctx = namespaces.WithNamespace(ctx, rs.Namespace)
 	fifoDir := contract.Layout{StateDir: rs.StateDir}.FIFODir(rs.Label)
 
@@ -163,7 +185,7 @@ func (l *leaf) fresh(ctx context.Context, socket, hash string) (client.Container
 	// one runs only when a stale container was found: N leaves starting at once
 	// would otherwise each read every process's command line.
 	tctx, cancel := l.cleanupCtx()
-	stale, err := crd.TeardownFound(tctx, l.c, rs.ContainerID, rs.Service.Name, l.snapshotter)
+	stale, err := crd.TeardownFound(tctx, l.client(), rs.ContainerID, rs.Service.Name, l.snapshotter)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("remove stale container %s: %w", rs.ContainerID, err)
@@ -190,7 +212,7 @@ func (l *leaf) fresh(ctx context.Context, socket, hash string) (client.Container
 func (l *leaf) teardown() error {
 	ctx, cancel := l.cleanupCtx()
 	defer cancel()
-	return crd.Teardown(ctx, l.c, l.rs.ContainerID, l.rs.Service.Name, l.snapshotter)
+	return crd.Teardown(ctx, l.client(), l.rs.ContainerID, l.rs.Service.Name, l.snapshotter)
 }
 
 // create gets the image and creates container + snapshot under a labeled,
@@ -199,7 +221,7 @@ func (l *leaf) teardown() error {
 func (l *leaf) create(ctx context.Context, hash string) (client.Container, error) {
 	rs := l.rs
 	labels := crd.Labels(rs.Namespace, rs.Service.Name)
-	lctx, release, err := l.c.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(leaseExpiry), leases.WithLabels(labels))
+	lctx, release, err := l.client().WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(leaseExpiry), leases.WithLabels(labels))
 	if err != nil {
 		return nil, fmt.Errorf("create lease: %w", err)
 	}
@@ -211,7 +233,7 @@ func (l *leaf) create(ctx context.Context, hash string) (client.Container, error
 		}
 	}()
 
-	g := &imageGetter{c: l.c, snapshotter: l.snapshotter, projectDir: rs.ProjectDir, labels: labels, log: l.log}
+	g := &imageGetter{c: l.client(), snapshotter: l.snapshotter, projectDir: rs.ProjectDir, labels: labels, log: l.log}
 	img, err := l.image(lctx, g)
 	if err != nil {
 		return nil, err
@@ -237,7 +259,7 @@ func (l *leaf) create(ctx context.Context, hash string) (client.Container, error
 		// The runc shim runs any runc-compatible binary (crun, runsc) named here.
 		copts = append(copts, client.WithRuntime(plugins.RuntimeRuncV2, &runcoptions.Options{BinaryName: rs.OCIRuntime}))
 	}
-	ctr, err := l.c.NewContainer(lctx, rs.ContainerID, copts...)
+	ctr, err := l.client().NewContainer(lctx, rs.ContainerID, copts...)
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", rs.ContainerID, err)
 	}
@@ -282,15 +304,10 @@ func (l *leaf) runTask(ctx context.Context, ctr client.Container, fifoDir string
 	if err != nil {
 		return 0, fmt.Errorf("create task %s: %w", ctr.ID(), err)
 	}
-	defer func() {
-		cctx, cancel := l.cleanupCtx()
-		defer cancel()
-		if _, err := task.Delete(cctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			l.log.Warn("delete task", "err", err)
-		}
-	}()
-	exitC, err := task.Wait(bg)
-	if err != nil {
+	// The task is followed across containerd restarts (reconnect.go).
+	h := l.hold(ctr, task)
+	defer h.delete()
+	if err := h.watch(bg); err != nil {
 		return 0, fmt.Errorf("wait task %s: %w", ctr.ID(), err)
 	}
 	if err := task.Start(bg); err != nil {
@@ -302,7 +319,7 @@ func (l *leaf) runTask(ctx context.Context, ctr client.Container, fifoDir string
 	hctx, hcancel := context.WithCancel(bg)
 	hdone := make(chan struct{})
 	if running && l.wantsHealth() {
-		go func() { defer close(hdone); l.healthLoop(hctx, ctr, task, fifoDir) }()
+		go func() { defer close(hdone); l.healthLoop(hctx, h, fifoDir) }()
 	} else {
 		close(hdone)
 	}
@@ -314,13 +331,13 @@ func (l *leaf) runTask(ctx context.Context, ctr client.Container, fifoDir string
 	defer endHealth()
 
 	select {
-	case st := <-exitC:
+	case st := <-h.Exits():
 		endHealth()
 		return exitCode(st)
 	case <-ctx.Done():
 	}
 	endHealth()
-	return l.stop(task, exitC)
+	return l.stop(h)
 }
 
 // notifyRunning tells the supervisor (sd_notify, when NOTIFY_SOCKET is set)
@@ -347,27 +364,27 @@ func stopGraceFor(rs *crd.RunSpec) time.Duration { return stopGrace(rs.Service.T
 
 // stop sends SIGTERM to the task's init, waits the grace period, then
 // SIGKILLs every process in the container.
-func (l *leaf) stop(task client.Task, exitC <-chan client.ExitStatus) (int, error) {
+func (l *leaf) stop(h *taskHold) (int, error) {
 	grace := stopGraceFor(l.rs)
 	ctx, cancel := l.cleanupCtx()
 	defer cancel()
 	l.log.Info("stopping container", "grace", grace)
-	if err := task.Kill(ctx, syscall.SIGTERM); err != nil && !errdefs.IsNotFound(err) {
+	if err := h.kill(ctx, syscall.SIGTERM); err != nil && !errdefs.IsNotFound(err) {
 		l.log.Warn("SIGTERM task", "err", err)
 	}
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
 	select {
-	case st := <-exitC:
+	case st := <-h.Exits():
 		return exitCode(st)
 	case <-timer.C:
 	}
 	l.log.Warn("container ignored SIGTERM; sending SIGKILL to all its processes", "grace", grace)
-	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+	if err := h.kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
 		return 0, fmt.Errorf("SIGKILL task: %w", err)
 	}
 	select {
-	case st := <-exitC:
+	case st := <-h.Exits():
 		return exitCode(st)
 	case <-time.After(killWait):
 		return 0, fmt.Errorf("task did not exit %s after SIGKILL", killWait)

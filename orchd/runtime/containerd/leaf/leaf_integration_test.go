@@ -258,6 +258,9 @@ func TestLeaf(t *testing.T) {
 			t.Run("CancelledMidStart", f.testCancelledMidStart)
 			t.Run("KilledMidStartThenSweep", f.testKilledMidStart)
 			t.Run("BinaryBase64SpecExitCode", f.testBinaryBase64)
+			t.Run("ContainerdRestart", f.testContainerdRestart)
+			t.Run("ExitWhileContainerdDown", f.testExitWhileDaemonDown)
+			t.Run("ReconnectBound", f.testReconnectBound)
 		})
 	}
 }

@@ -61,7 +61,7 @@ func (l *leaf) reusable(ctx context.Context, hash string) (client.Container, err
 	if !l.keeps() {
 		return nil, nil
 	}
-	ctr, err := l.c.LoadContainer(ctx, l.rs.ContainerID)
+	ctr, err := l.client().LoadContainer(ctx, l.rs.ContainerID)
 	if errdefs.IsNotFound(err) {
 		return nil, nil
 	}

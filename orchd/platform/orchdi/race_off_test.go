@@ -1,0 +1,5 @@
+//go:build !race
+
+package orchdi_test
+
+const raceBuild = false
