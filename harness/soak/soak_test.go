@@ -59,6 +59,24 @@ func TestJudge(t *testing.T) {
 	if short.Complete || short.FromN != 11 || !short.OK() {
 		t.Errorf("short run: %+v", short)
 	}
+	// A short run judges containerd's own counts, not the host-wide ones.
+	grow := series(40, func(i int) int64 { return int64(i) })
+	for i := range grow {
+		grow[i].Values[Processes] = int64(100 + i)
+	}
+	rep = Judge(grow, DefaultBounds())
+	for _, f := range rep.Fits {
+		switch f.Metric {
+		case FDs:
+			if !f.Judged || f.OK {
+				t.Errorf("short run, fds growing: %+v", f)
+			}
+		case Processes:
+			if f.Judged || !f.OK {
+				t.Errorf("short run, host processes: %+v", f)
+			}
+		}
+	}
 	// A metric not measured (goroutines without a debug socket) is left out, not passed.
 	s := series(10, func(int) int64 { return 1 })
 	for i := range s {

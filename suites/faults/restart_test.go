@@ -91,6 +91,7 @@ TIMEOUT_STOP 2s
 		for _, svc := range survivors {
 			By(svc + ": still running, same task, same leaf, no restart")
 			s.EventuallyRow(ctx, svc, func(g Gomega, r framework.Row) {
+				framework.StopIfFailed(r, contract.StateRunning)
 				g.Expect(r.State).To(Equal(contract.StateRunning), "%s: %s", svc, r.Message)
 				g.Expect(strings.ToLower(r.TaskStatus)).To(Equal("running"), "task of %s", svc)
 				g.Expect(taskPid(ctx, g, c, s.Namespace, containerOf(s, svc))).To(Equal(taskOf[svc]), "the task pid of %s", svc)

@@ -30,16 +30,22 @@ func inspector(s *framework.Spec) cycles.Inspector {
 	}
 }
 
-func runCycles(ctx SpecContext, s *framework.Spec, services, n int) *cycles.Result {
+// runCycles runs n cycles (with options set by more, e.g. kills and
+// sampling) and expects each to have everything running and nothing leaked.
+func runCycles(ctx SpecContext, s *framework.Spec, services, n int, more ...func(*cycles.Options)) *cycles.Result {
 	GinkgoHelper()
-	res, err := cycles.Run(ctx, cycles.Options{
+	o := cycles.Options{
 		CLI:      s.CLI,
 		Services: services,
 		Cycles:   n,
 		Image:    s.Image("probe"),
 		Inspect:  inspector(s),
 		Progress: GinkgoWriter,
-	})
+	}
+	for _, f := range more {
+		f(&o)
+	}
+	res, err := cycles.Run(ctx, o)
 	Expect(err).NotTo(HaveOccurred())
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
@@ -51,7 +57,7 @@ func runCycles(ctx SpecContext, s *framework.Spec, services, n int) *cycles.Resu
 	tw.Flush()
 	AddReportEntry("cycles", b.String())
 	for _, c := range res.Cycles {
-		Expect(c.Error).To(BeEmpty(), "cycle %d", c.N)
+		Expect(c.Error).To(BeEmpty(), "cycle %d (killed: %s)", c.N, c.Killed)
 		Expect(c.Running).To(Equal(services), "cycle %d: running services", c.N)
 		Expect(c.Leaks).To(BeZero(), "cycle %d leaked:\n%s", c.N, c.LeakReport)
 	}
