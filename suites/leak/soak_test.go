@@ -19,8 +19,8 @@ var _ = Describe("soak", Label("containerd", "slow", "soak"), Serial, func() {
 	var s *framework.Spec
 	BeforeEach(func() { s = fw.NewSpec() })
 
-	It("ORCHD_SOAK_CYCLES (default 30) cycles of ORCHD_SOAK_SERVICES (default 4) services with a random SIGKILL each: containerd's and the host's resources stay flat", func(ctx SpecContext) {
-		n := framework.EnvInt("ORCHD_SOAK_CYCLES", 30)
+	It("ORCHD_SOAK_CYCLES (default 20) cycles of ORCHD_SOAK_SERVICES (default 4) services with a random SIGKILL each: containerd's and the host's resources stay flat", func(ctx SpecContext) {
+		n := framework.EnvInt("ORCHD_SOAK_CYCLES", 20)
 		services := framework.EnvInt("ORCHD_SOAK_SERVICES", 4)
 		seed := uint64(GinkgoRandomSeed())
 		AddReportEntry("kill seed", fmt.Sprintf("%d", seed))
