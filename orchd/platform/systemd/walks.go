@@ -321,6 +321,18 @@ func (p *Platform) Fell(ctx context.Context, env contract.Env, opts platform.Fel
 			}
 		}
 	}
+	if opts.Volumes && len(opts.Services) > 0 {
+		return fmt.Errorf("fell: --volumes removes the whole namespace's named volumes; fell every service (no SERVICE arguments) to use it")
+	}
+	if len(opts.Services) > 0 {
+		// fell SERVICE...: only those units.
+		for unit := range names {
+			svc := strings.TrimSuffix(strings.TrimPrefix(unit, "orch-"+env.Namespace+"-"), ".service")
+			if !slices.Contains(opts.Services, svc) {
+				delete(names, unit)
+			}
+		}
+	}
 	var errs []error
 	errc := map[string]chan error{}
 	for unit := range names {
@@ -364,7 +376,13 @@ func (p *Platform) Fell(ctx context.Context, env contract.Env, opts platform.Fel
 			}
 		}
 	}
-	// The data dir (named volumes) is kept: data outlives the units.
+	// The data dir is kept: data outlives the units. --volumes removes only
+	// this namespace's named volumes.
+	if opts.Volumes && env.DataDir != "" {
+		if err := os.RemoveAll(contract.VolumesDir(env.DataDir, env.Namespace)); err != nil {
+			errs = append(errs, fmt.Errorf("fell: remove named volumes: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 

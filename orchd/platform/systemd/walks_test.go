@@ -242,6 +242,27 @@ func TestFellStopsRemovesReloadsResets(t *testing.T) {
 	}
 }
 
+func TestFellNamedStopsOnlyThose(t *testing.T) {
+	w := newWorld(t)
+	if _, err := w.p.Tend(context.Background(), w.beds(host("a", "a"), host("b", "b")), platform.TendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.m.calls = nil
+	if err := w.p.Fell(context.Background(), w.env, platform.FellOptions{Services: []string{"b"}}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"daemon-reload", "reset-failed orch-ns-b.service", "stop orch-ns-b.service"}
+	if !slices.Equal(w.m.sorted(), want) {
+		t.Errorf("fell b: calls %q, want %q", w.m.sorted(), want)
+	}
+	if _, err := os.Stat(filepath.Join(w.p.unitDir, "orch-ns-a.service")); err != nil {
+		t.Errorf("fell b removed a's unit: %v", err)
+	}
+	if err := w.p.Fell(context.Background(), w.env, platform.FellOptions{Services: []string{"a"}, Volumes: true}); err == nil {
+		t.Errorf("fell a --volumes: want a refusal")
+	}
+}
+
 func TestSurveyRows(t *testing.T) {
 	w := newWorld(t)
 	if _, err := w.p.Tend(context.Background(), w.beds(host("a", "a"), host("b", "b")), platform.TendOptions{}); err != nil {
