@@ -46,3 +46,15 @@ func (r Resources) MemoryBytes() (int64, error) {
 	}
 	return n, nil
 }
+
+// CPUQuotaPercent is CPU_QUOTA in percent of one CPU; 0 when unset.
+func (r Resources) CPUQuotaPercent() (int, error) {
+	if r.CPUQuota == "" {
+		return 0, nil
+	}
+	n, err := ParseCPUQuota(r.CPUQuota)
+	if err != nil {
+		return 0, fmt.Errorf("CPU_QUOTA: %w", err)
+	}
+	return n, nil
+}

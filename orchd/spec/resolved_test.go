@@ -29,3 +29,15 @@ func TestResolvedDefaults(t *testing.T) {
 		t.Errorf("unset MEMORY = %d, %v", n, err)
 	}
 }
+
+func TestCPUQuotaPercent(t *testing.T) {
+	if n, err := (Resources{CPUQuota: "150%"}).CPUQuotaPercent(); err != nil || n != 150 {
+		t.Errorf("CPU_QUOTA 150%% = %d, %v", n, err)
+	}
+	if n, err := (Resources{}).CPUQuotaPercent(); err != nil || n != 0 {
+		t.Errorf("unset CPU_QUOTA = %d, %v", n, err)
+	}
+	if _, err := (Resources{CPUQuota: "x"}).CPUQuotaPercent(); err == nil {
+		t.Error("a bad CPU_QUOTA was accepted")
+	}
+}

@@ -42,9 +42,9 @@ func limitsFrom(r *spec.Resources) (limits, bool, error) {
 	case r.CPUs != nil && *r.CPUs > 0:
 		l.cpuQuota = int64(*r.CPUs * cpuPeriod)
 	case r.CPUQuota != "":
-		pct, err := spec.ParseCPUQuota(r.CPUQuota)
+		pct, err := r.CPUQuotaPercent()
 		if err != nil {
-			return l, false, fmt.Errorf("CPU_QUOTA: %w", err)
+			return l, false, err
 		}
 		l.cpuQuota = int64(pct) * cpuPeriod / 100
 	}

@@ -210,9 +210,9 @@ func render(env contract.Env, orchd string, cut contract.Cutting, logs [2]string
 			// CPUS wins over CPU_QUOTA, as on orchdi.
 			u.set("CPUQuota", strconv.FormatFloat(*res.CPUs*100, 'f', -1, 64)+"%")
 		case res.CPUQuota != "":
-			pct, err := spec.ParseCPUQuota(res.CPUQuota)
+			pct, err := res.CPUQuotaPercent()
 			if err != nil {
-				return "", fmt.Errorf("CPU_QUOTA: %w", err)
+				return "", err
 			}
 			u.set("CPUQuota", strconv.Itoa(pct)+"%")
 		}

@@ -34,9 +34,9 @@ func GuestLimits(r spec.Resources) (guest.Limits, error) {
 	var directive string
 	switch {
 	case r.CPUQuota != "":
-		pct, err := spec.ParseCPUQuota(r.CPUQuota)
+		pct, err := r.CPUQuotaPercent()
 		if err != nil {
-			return l, fmt.Errorf("CPU_QUOTA: %w", err)
+			return l, err
 		}
 		quota, directive = int64(pct)*cfsPeriod/100, "CPU_QUOTA "+r.CPUQuota
 	case r.CPUs != nil:

@@ -80,9 +80,9 @@ func (m *Machine) Resources(r spec.Resources) error {
 	case r.CPUs != nil && *r.CPUs > 0:
 		m.CPUs = int(math.Ceil(*r.CPUs))
 	case r.CPUQuota != "":
-		pct, err := spec.ParseCPUQuota(r.CPUQuota)
+		pct, err := r.CPUQuotaPercent()
 		if err != nil {
-			return fmt.Errorf("CPU_QUOTA: %w", err)
+			return err
 		}
 		m.CPUs = (pct + 99) / 100
 	}

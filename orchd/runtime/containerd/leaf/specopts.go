@@ -2,7 +2,6 @@ package leaf
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/orchd/orchd/orchd/container"
 	crd "github.com/orchd/orchd/orchd/runtime/containerd"
-	"github.com/orchd/orchd/orchd/spec"
 )
 
 // cfsPeriod is the CFS period CPUS and CPU_QUOTA are expressed against (100ms).
@@ -79,9 +77,9 @@ func specOpts(rs *crd.RunSpec, img oci.Image, cfg ocispec.ImageConfig, cgroup cg
 	// CPU_QUOTA, the more explicit of the two, wins when both are set.
 	switch {
 	case res.CPUQuota != "":
-		pct, err := spec.ParseCPUQuota(res.CPUQuota)
+		pct, err := res.CPUQuotaPercent()
 		if err != nil {
-			return nil, fmt.Errorf("CPU_QUOTA: %w", err)
+			return nil, err
 		}
 		opts = append(opts, oci.WithCPUCFS(int64(pct)*cfsPeriod/100, cfsPeriod))
 	case res.CPUs != nil && *res.CPUs > 0:
