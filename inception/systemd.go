@@ -111,7 +111,9 @@ AllowIsolate=yes
 `,
 		"etc/systemd/system/orchd-inception.service": `[Unit]
 Description=orchd inception driver
-DefaultDependencies=no
+# Default dependencies: the driver starts once sysinit.target is done, so
+# boot-time jobs (systemd-tmpfiles --boot empties /tmp) run before it, not
+# under the suites' feet when their first unit pulls sysinit.target in.
 SuccessAction=poweroff-force
 FailureAction=poweroff-force
 
