@@ -170,9 +170,10 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 			progress("stress: clean: %v", cerr)
 		}
 	}
-	if runErr != nil {
+	if runErr != nil && (res == nil || len(res.Cycles) == 0) {
 		return fmt.Errorf("stress: %w", runErr)
 	}
+	// An interrupted run still reports the cycles it completed.
 	verdict := soak.Judge(samples, soak.DefaultBounds())
 	if o.JSON {
 		enc := json.NewEncoder(stdout)
@@ -187,6 +188,10 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 		} else {
 			fmt.Fprintln(stdout, "no resource samples (with --address, pass --daemon-pid)")
 		}
+	}
+	if runErr != nil {
+		fmt.Fprintf(stdout, "ran %d of %d cycles, then: %v\n", len(res.Cycles), o.Cycles, runErr)
+		return fmt.Errorf("stress: %w", runErr)
 	}
 	if len(res.Cycles) < o.Cycles {
 		fmt.Fprintf(stdout, "ran %d of %d cycles (--duration %s reached)\n", len(res.Cycles), o.Cycles, o.Duration)
