@@ -36,6 +36,7 @@ type unitState struct {
 	ActiveState  string // active, activating, deactivating, inactive, failed
 	SubState     string // running, exited, start-post, auto-restart, dead, ...
 	Result       string // success, exit-code, signal, timeout, start-limit-hit, ...
+	Restart      string // the unit's Restart= policy
 	FragmentPath string
 	MainPID      int
 	NRestarts    int
@@ -137,6 +138,7 @@ func (m *busManager) State(ctx context.Context, unit string) (unitState, error) 
 		return st, fmt.Errorf("service properties of %s: %w", unit, err)
 	}
 	st.Result, _ = sp["Result"].(string)
+	st.Restart, _ = sp["Restart"].(string)
 	st.MainPID = int(num(sp["MainPID"]))
 	st.NRestarts = int(num(sp["NRestarts"]))
 	st.ExecMainCode = int(num(sp["ExecMainCode"]))

@@ -263,6 +263,13 @@ func statusRow(ns, service string, st unitState, now time.Time) platform.Service
 	case "failed":
 		row.State = contract.StateFailed
 		row.Message = st.Result
+		if st.Restart != "" && st.Restart != "no" && st.NRestarts > 0 {
+			// Failed although its policy restarts it: systemd refused the
+			// restart (start limit). NRestarts counts that refused restart
+			// too; survey reports the restarts that ran, as orchdi does.
+			row.Restarts = st.NRestarts - 1
+			row.Message = "start limit hit (" + st.Result + ")"
+		}
 		exit()
 	case "deactivating":
 		row.State, row.Message = contract.StateStopped, "stopping"

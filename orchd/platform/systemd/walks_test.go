@@ -268,8 +268,10 @@ func TestSurveyRows(t *testing.T) {
 	if _, err := w.p.Tend(context.Background(), w.beds(host("a", "a"), host("b", "b")), platform.TendOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	w.m.states["orch-ns-b.service"] = unitState{LoadState: "loaded", ActiveState: "failed", SubState: "failed", Result: "start-limit-hit",
-		NRestarts: 3, ExecMainCode: 1, ExecMainStatus: 2}
+	// As systemd 252 leaves a unit that hit its start limit: the result of the
+	// last run, and the refused restart counted in NRestarts.
+	w.m.states["orch-ns-b.service"] = unitState{LoadState: "loaded", ActiveState: "failed", SubState: "failed", Result: "exit-code",
+		Restart: "on-failure", NRestarts: 3, ExecMainCode: 1, ExecMainStatus: 2}
 	rows, err := w.p.Survey(context.Background(), w.env)
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +280,7 @@ func TestSurveyRows(t *testing.T) {
 		t.Fatalf("rows %+v", rows)
 	}
 	b := rows[1]
-	if b.State != "failed" || b.Message != "start-limit-hit" || b.Restarts != 3 || b.ExitCode == nil || *b.ExitCode != 2 {
+	if b.State != "failed" || b.Message != "start limit hit (exit-code)" || b.Restarts != 2 || b.ExitCode == nil || *b.ExitCode != 2 {
 		t.Errorf("failed row %+v", b)
 	}
 }
