@@ -2,9 +2,13 @@ package cycles
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/orchd/orchd/orchd/platform"
@@ -117,5 +121,43 @@ func TestOrchfileServices(t *testing.T) {
 	out := Orchfile("oci-layout:///x", "sleep forever", 3)
 	if strings.Count(out, "\nSERVICE svc-") != 3 || !strings.Contains(out, "SERVICE svc-02\nFROM oci-layout:///x\nCMD sleep forever\n") {
 		t.Fatalf("Orchfile:\n%s", out)
+	}
+}
+
+// killRandom picks only a supervisor or leaf of the state dir, never a
+// supervisor's init or another state dir's process, and SIGKILLs it.
+func TestKillRandomPicksOnlyOrchdProcessesOfTheStateDir(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	other := filepath.Join(t.TempDir(), "other")
+	script := filepath.Join(t.TempDir(), "loop.sh")
+	if err := os.WriteFile(script, []byte("while :; do sleep 0.1; done\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	start := func(args ...string) *exec.Cmd {
+		cmd := exec.Command("/bin/sh", append([]string{script}, args...)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	init := start("supervise", "--init", "--spec", state+"/run/ns.a.unit.json")
+	foreign := start("supervise", "--spec", other+"/run/ns.a.unit.json")
+	sup := start("supervise", "--spec", state+"/run/ns.a.unit.json")
+	o := Options{CLI: CLI{StateDir: state}, KillRandom: rand.New(rand.NewPCG(1, 2))}
+	got := killRandom(o)
+	if want := fmt.Sprintf("supervisor %d", sup.Process.Pid); got != want {
+		t.Fatalf("killRandom = %q, want %q", got, want)
+	}
+	if err := sup.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("the supervisor was not SIGKILLed: %v", err)
+	}
+	for _, c := range []*exec.Cmd{init, foreign} {
+		if err := c.Process.Signal(syscall.Signal(0)); err != nil {
+			t.Errorf("%v was killed too", c.Args)
+		}
+	}
+	if got := killRandom(Options{CLI: CLI{StateDir: t.TempDir()}, KillRandom: rand.New(rand.NewPCG(1, 2))}); !strings.HasPrefix(got, "nothing") {
+		t.Errorf("an empty state dir: %q", got)
 	}
 }
