@@ -162,6 +162,12 @@ func render(env contract.Env, orchd string, cut contract.Cutting, logs [2]string
 		}
 	}
 	u.set("Restart", policy)
+	if policy == "no" && !svc.Oneshot {
+		// A service that ends on its own stays "active (exited)" with its
+		// exit status, rather than being unloaded by systemd's garbage
+		// collection, so survey can still report how it ended.
+		u.set("RemainAfterExit", "yes")
+	}
 	if policy != "no" {
 		u.set("RestartSec", secs(r.Delay, spec.DefaultRestartDelay))
 	}

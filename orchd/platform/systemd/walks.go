@@ -111,6 +111,11 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 				return res, fmt.Errorf("tend %s: %w", b.Service, err)
 			}
 			up := st.ActiveState == "active" || st.ActiveState == "activating" || st.ActiveState == "reloading"
+			if up && st.SubState == "exited" && !isOneshot(b) {
+				// A service that ended on its own is started again, as on
+				// orchdi; only a completed ONESHOT stays completed.
+				changed[b.Service] = true
+			}
 			switch {
 			case up && !changed[b.Service]:
 				res.Unchanged = append(res.Unchanged, b.Service)
@@ -416,4 +421,14 @@ func (p *Platform) Logs(ctx context.Context, env contract.Env, service string, w
 		}
 	}
 	return platform.FollowFile(ctx, path, w, opts)
+}
+
+// isOneshot reads the bed's unit: Type=oneshot.
+func isOneshot(b contract.Bed) bool {
+	for _, a := range b.Artifacts {
+		if a.Kind == KindUnit {
+			return strings.Contains(a.Content, "\nType=oneshot\n")
+		}
+	}
+	return false
 }

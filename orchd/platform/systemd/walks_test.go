@@ -331,3 +331,44 @@ func TestUnavailableHereIsOneLine(t *testing.T) {
 }
 
 var timeZero = time.Time{}
+
+// TestTendRestartsEndedServiceNotCompletedOneshot: a service that ended on
+// its own (active/exited under RemainAfterExit) runs again on grow; a
+// completed ONESHOT stays completed.
+func TestTendRestartsEndedServiceNotCompletedOneshot(t *testing.T) {
+	w := newWorld(t)
+	job := host("job", "true")
+	job.Oneshot = true
+	beds := w.beds(host("app", "true"), job)
+	if _, err := w.p.Tend(context.Background(), beds, platform.TendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.m.set("orch-ns-app.service", "active", "exited")
+	w.m.set("orch-ns-job.service", "active", "exited")
+	w.m.calls = nil
+	res, err := w.p.Tend(context.Background(), beds, platform.TendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"daemon-reload", "restart orch-ns-app.service"}; !slices.Equal(w.m.sorted(), want) {
+		t.Errorf("calls %q, want %q", w.m.sorted(), want)
+	}
+	if !slices.Equal(res.Unchanged, []string{"job"}) || !slices.Equal(res.Restarted, []string{"app"}) {
+		t.Errorf("result %+v", res)
+	}
+	if !strings.Contains(unitText(t, beds, "app"), "\nRemainAfterExit=yes\n") {
+		t.Errorf("a RESTART no service must keep its end state")
+	}
+}
+
+func unitText(t *testing.T, beds contract.Beds, svc string) string {
+	for _, b := range beds.Beds {
+		for _, a := range b.Artifacts {
+			if b.Service == svc && a.Kind == KindUnit {
+				return a.Content
+			}
+		}
+	}
+	t.Fatalf("no unit for %s", svc)
+	return ""
+}
