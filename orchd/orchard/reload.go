@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/orchd/orchd/orchd/config"
+	"github.com/orchd/orchd/orchd/platform"
 	"github.com/orchd/orchd/orchd/supervise"
 )
 
@@ -13,6 +14,19 @@ import (
 // service (see supervise.Reload). Every service must be running and have a
 // RELOAD before any is reloaded.
 func Reload(ctx context.Context, c *config.Config, services []string, log io.Writer) error {
+	if env, p, _, err := setup(c); err == nil {
+		if r, ok := p.(platform.Reloader); ok {
+			for _, svc := range services {
+				if err := r.Reload(ctx, env, svc); err != nil {
+					return err
+				}
+				if log != nil {
+					fmt.Fprintf(log, "reloaded %s\n", svc)
+				}
+			}
+			return nil
+		}
+	}
 	targets, _, err := running(ctx, c, services)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"context"
 	"strings"
 
 	"github.com/orchd/orchd/orchd/contract"
@@ -13,6 +14,12 @@ func LogPath(p, service string, env contract.Env, def string) string {
 		return def
 	}
 	return env.ProjectPath(strings.ReplaceAll(p, "${SERVICE_NAME}", service))
+}
+
+// Reloader is a platform that reloads a service itself (systemd's
+// ReloadUnit runs the unit's ExecReload=, from RELOAD).
+type Reloader interface {
+	Reload(ctx context.Context, env contract.Env, service string) error
 }
 
 // SkipReason says why tend does not start a bed ("" = start it): the

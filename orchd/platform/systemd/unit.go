@@ -150,6 +150,7 @@ func render(env contract.Env, orchd string, cut contract.Cutting, logs [2]string
 		// with the service's user, environment and directory.
 		u.exec("ExecStartPost", []string{orchd, "health-wait", "--readiness-timeout", string(readiness), "--", hc})
 	}
+	u.exec("ExecReload", cut.Exec.Reload)
 	u.exec("ExecStop", cut.Exec.Stop)
 	u.exec("ExecStopPost", cut.Exec.PostStop)
 	policy := "no"

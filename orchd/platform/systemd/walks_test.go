@@ -372,3 +372,24 @@ func unitText(t *testing.T, beds contract.Beds, svc string) string {
 	t.Fatalf("no unit for %s", svc)
 	return ""
 }
+
+func TestReloadAsksTheManager(t *testing.T) {
+	w := newWorld(t)
+	svc := host("web", "serve")
+	svc.ReloadCommand = "kill -HUP $MAINPID"
+	c := contract.Cuttings{Version: contract.Version, Runtime: "bare", Env: w.env, Cuttings: []contract.Cutting{{Service: svc,
+		Exec: contract.Exec{Start: []string{"/bin/sh", "-c", "serve"}, Reload: []string{"/bin/sh", "-c", svc.ReloadCommand}}}}}
+	b, err := w.p.Plant(c, "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := unitText(t, b, "web"); !strings.Contains(text, "\nExecReload=\"/bin/sh\" \"-c\" \"kill -HUP $$MAINPID\"\n") {
+		t.Errorf("RELOAD not mapped to ExecReload=:\n%s", text)
+	}
+	if err := w.p.Reload(context.Background(), w.env, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(w.m.sorted(), []string{"reload orch-ns-web.service"}) {
+		t.Errorf("calls %q", w.m.sorted())
+	}
+}
