@@ -77,6 +77,10 @@ func (u *unitFile) exec(key string, argv []string) {
 	}
 }
 
+// leafStopMargin is the time a leaf gets, past TIMEOUT_STOP, to tear its
+// container down before systemd kills it.
+const leafStopMargin = 30 * time.Second
+
 // render is the whole unit; deps maps a service name to its unit name (only
 // services planted in the same Cuttings).
 func render(env contract.Env, orchd string, cut contract.Cutting, logs [2]string, envPath string) (string, error) {
@@ -181,7 +185,14 @@ func render(env contract.Env, orchd string, cut contract.Cutting, logs [2]string
 		startTimeout = readiness
 	}
 	u.set("TimeoutStartSec", secs(startTimeout, spec.DefaultTimeoutStart))
-	u.set("TimeoutStopSec", secs(svc.Timeouts.Stop, spec.DefaultTimeoutStop))
+	stop := svc.Timeouts.Stop.Or(spec.DefaultTimeoutStop)
+	if notify {
+		// A leaf enforces TIMEOUT_STOP on its task itself, then deletes the
+		// task, container and snapshot; systemd's SIGKILL is the backstop
+		// and must not cut that cleanup short.
+		stop += leafStopMargin
+	}
+	u.set("TimeoutStopSec", strconv.FormatInt(int64(stop/time.Second), 10))
 
 	p := cut.Process
 	u.set("User", p.User)
