@@ -260,6 +260,10 @@ func TestTimeoutStartWaitsForHealthcheck(t *testing.T) {
 		st := statusOf(t, unit)
 		return st.State == contract.StateRunning && st.Health == contract.HealthUnhealthy && !st.Healthy
 	})
+	ready := contract.Layout{StateDir: filepath.Dir(unit)}.ReadyFile("t.svc")
+	if _, err := os.Stat(ready); err == nil {
+		t.Fatal("ready marker written before the healthcheck passed")
+	}
 	if err := os.WriteFile(flag, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
