@@ -81,7 +81,8 @@ func bigLayout(base images.Layout, dir, ref string, size int64) string {
 	ib, err := json.Marshal(idx)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(os.WriteFile(filepath.Join(dir, ocispec.ImageIndexFile), ib, 0o644)).To(Succeed())
+	// Not images.Verify: it knows only the fixtures' gzip layers, and an
+	// uncompressed one is what keeps this layer cheap to write.
 	Expect(os.WriteFile(filepath.Join(dir, ocispec.ImageLayoutFile), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)).To(Succeed())
-	Expect(images.Verify(dir)).To(Succeed())
 	return "oci-layout://" + dir
 }
