@@ -69,6 +69,10 @@ func runCycles(ctx SpecContext, s *framework.Spec, services, n int, more ...func
 // released (shim connections, their goroutines).
 const settleBound = 60 * time.Second
 
+// threadSlack is how far containerd's thread high-water mark may rise after
+// the warm-up (fds and goroutines get none).
+const threadSlack = 4
+
 // settledUsage polls the daemon's usage until two readings a second apart
 // agree, and returns it: the baseline is taken once nothing is closing.
 func settledUsage(ctx SpecContext) usage {
@@ -140,7 +144,11 @@ var _ = Describe("leak", Label("containerd"), func() {
 		Eventually(ctx, func(g Gomega) {
 			after = daemonUsage(ctx, g)
 			g.Expect(after.FDs).To(BeNumerically("<=", base.FDs), "fds %s vs baseline %s", after, base)
-			g.Expect(after.Threads).To(BeNumerically("<=", base.Threads), "threads %s vs baseline %s", after, base)
+			// The Go runtime never ends an idle OS thread: the count is the
+			// high-water mark of concurrent blocking calls, and one more busy
+			// moment after the warm-up raises it for good (31 -> 32 seen here)
+			// without anything leaking. It must not grow with the cycles.
+			g.Expect(after.Threads).To(BeNumerically("<=", base.Threads+threadSlack), "threads %s vs baseline %s", after, base)
 			g.Expect(after.Goroutines).To(BeNumerically("<=", base.Goroutines), "goroutines %s vs baseline %s", after, base)
 		}).WithTimeout(settleBound).Should(Succeed())
 		AddReportEntry("containerd usage", fmt.Sprintf("baseline %s\nafter    %s", base, after))
