@@ -46,7 +46,7 @@ func specHash(rs *crd.RunSpec) (string, error) {
 	for _, f := range rs.EnvFiles {
 		c, err := os.ReadFile(f)
 		if err != nil {
-			return "", fmt.Errorf("env file %s: %w", f, err)
+			return "", fmt.Errorf("ENV_FILE %s: %w", f, err)
 		}
 		fmt.Fprintf(h, "\x00%s\x00%d\x00", f, len(c))
 		h.Write(c)
