@@ -122,14 +122,19 @@ var _ = Describe("the systemd platform", Label("platforms", "vm"), Serial, func(
 		s := systemdSpec("bare")
 		ready := filepath.Join(s.Dir, "ready")
 		s.WriteOrchfile(fmt.Sprintf("SERVICE db\nRUN sleep 1000\nHEALTHCHECK test -e %s\nREADINESS_TIMEOUT 60s\n\nSERVICE web\nRUN test -e %s && exec sleep 1000\nREQUIRES db\n", ready, ready))
+		// The gate: once db's start job is held in start-post by its
+		// HEALTHCHECK, web must not have started; then db is made healthy.
+		webWhileDBUnhealthy := make(chan string, 1)
 		go func() {
 			defer GinkgoRecover()
-			time.Sleep(3 * time.Second) // the dependency becomes healthy later than it starts
+			Eventually(ctx, func(g Gomega) {
+				g.Expect(show(ctx, unit(s, "db"), "SubState")["SubState"]).To(Equal("start-post"))
+			}).WithTimeout(3*time.Minute).Should(Succeed(), "db's start job never waited for its HEALTHCHECK")
+			webWhileDBUnhealthy <- show(ctx, unit(s, "web"), "ActiveState")["ActiveState"]
 			Expect(os.WriteFile(ready, nil, 0o600)).To(Succeed())
 		}()
-		start := time.Now()
 		grow(ctx, s)
-		Expect(time.Since(start)).To(BeNumerically(">=", 3*time.Second), "grow returned before db was healthy")
+		Eventually(ctx, webWhileDBUnhealthy).Should(Receive(Equal("inactive")), "web's state while db was not yet healthy")
 		s.EventuallyRow(ctx, "web", func(g Gomega, r framework.Row) { g.Expect(r.State).To(Equal("running")) })
 		Expect(show(ctx, unit(s, "web"), "NRestarts")["NRestarts"]).To(Equal("0"))
 		s.Fell(ctx)
