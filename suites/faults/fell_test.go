@@ -127,7 +127,7 @@ TIMEOUT_STOP 2s
 		}
 		s.WriteOrchfile(b.String())
 		s.Grow(ctx)
-		By("wait until an import is in flight (an ingest, or a lease before any container)")
+		By("wait until an import is in flight (a content ingest: a blob being written)")
 		var seen framework.Flight
 		Eventually(ctx, func(g Gomega) {
 			fl, err := s.InFlight(ctx)

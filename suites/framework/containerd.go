@@ -97,9 +97,10 @@ type Flight struct {
 }
 
 // Importing is true while an image import is provably in flight: a blob is
-// being written, or a lease is held while no container exists yet.
+// being written. A lease alone proves less: orchd holds one over the whole
+// container creation, import or not.
 func (f Flight) Importing() bool {
-	return f.Ingests > 0 || (f.Leases > 0 && f.Containers == 0)
+	return f.Ingests > 0
 }
 
 func (f Flight) String() string {
