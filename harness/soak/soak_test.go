@@ -63,6 +63,7 @@ func TestJudge(t *testing.T) {
 	grow := series(40, func(i int) int64 { return int64(i) })
 	for i := range grow {
 		grow[i].Values[Processes] = int64(100 + i)
+		grow[i].Values[RSS] = int64(60000 + 200*i)
 	}
 	rep = Judge(grow, DefaultBounds())
 	for _, f := range rep.Fits {
@@ -71,9 +72,9 @@ func TestJudge(t *testing.T) {
 			if !f.Judged || f.OK {
 				t.Errorf("short run, fds growing: %+v", f)
 			}
-		case Processes:
+		case Processes, RSS:
 			if f.Judged || !f.OK {
-				t.Errorf("short run, host processes: %+v", f)
+				t.Errorf("short run, %s: %+v", f.Metric, f)
 			}
 		}
 	}
