@@ -7,6 +7,14 @@ import (
 	"github.com/orchd/orchd/orchd/contract"
 )
 
+// NewBed is the platform-neutral part of a cutting's Bed: its label, service,
+// ordering and skip reason, with no artifacts yet.
+func NewBed(namespace string, cut contract.Cutting) contract.Bed {
+	svc := cut.Service
+	return contract.Bed{Label: contract.Label(namespace, svc.Name), Service: svc.Name, Disabled: svc.Disabled, Skip: cut.Skip,
+		Requires: svc.Requires, After: svc.After, Artifacts: []contract.Artifact{}}
+}
+
 // LogPath resolves STDOUT/STDERR for a platform: ${SERVICE_NAME} filled,
 // relative paths against the project dir, empty = def (the service log).
 func LogPath(p, service string, env contract.Env, def string) string {

@@ -84,9 +84,8 @@ func (p *Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, erro
 	beds := contract.Beds{Version: contract.Version, Platform: "launchd", Namespace: env.Namespace, Scope: scope, StateDir: env.StateDir, Beds: []contract.Bed{}}
 	for _, cut := range c.Cuttings {
 		svc := cut.Service
-		label := contract.Label(env.Namespace, svc.Name)
-		bed := contract.Bed{Label: label, Service: svc.Name, Disabled: svc.Disabled, Skip: cut.Skip,
-			Requires: svc.Requires, After: svc.After, Artifacts: []contract.Artifact{}}
+		bed := platform.NewBed(env.Namespace, cut)
+		label := bed.Label
 		if cut.Skip != "" {
 			beds.Beds = append(beds.Beds, bed)
 			continue

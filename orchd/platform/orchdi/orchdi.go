@@ -92,9 +92,8 @@ func (*Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, error)
 	}
 	for _, cut := range c.Cuttings {
 		svc := cut.Service
-		label := contract.Label(env.Namespace, svc.Name)
-		bed := contract.Bed{Label: label, Service: svc.Name, Disabled: svc.Disabled, Skip: cut.Skip,
-			Requires: svc.Requires, After: svc.After, Artifacts: []contract.Artifact{}}
+		bed := platform.NewBed(env.Namespace, cut)
+		label := bed.Label
 		if cut.Skip != "" {
 			beds.Beds = append(beds.Beds, bed)
 			continue
