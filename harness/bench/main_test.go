@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/orchd/orchd/harness/bench"
 )
 
 // TestBenchSmall runs the whole benchmark at N = 4, one round, on a private
@@ -23,15 +21,15 @@ func TestBenchSmall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	var out, progress bytes.Buffer
-	c := benchConfig{asJSON: true, opts: bench.Options{Services: 4, Rounds: 1, SingleRounds: 1, Restarts: 2}}
-	if err := runBench(ctx, c, &out, &progress); err != nil {
+	s := Setup{Format: FormatJSON, Options: Options{Services: 4, Rounds: 1, SingleRounds: 1, Restarts: 2}}
+	if err := Main(ctx, s, &out, &progress); err != nil {
 		t.Fatalf("bench: %v\n%s", err, progress.String())
 	}
-	var res bench.Result
+	var res Result
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		t.Fatalf("bench --json: %v\n%s", err, out.String())
 	}
-	if err := bench.Check(res.Metrics); err != nil {
+	if err := Check(res.Metrics); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"fan-out", "teardown", "peak RSS", "PSS", "containerd RSS", "single start to RUNNING, p50",
@@ -47,7 +45,7 @@ func TestBenchSmall(t *testing.T) {
 	}
 	for _, m := range res.Metrics {
 		if strings.HasPrefix(m.Name, "fan-out") || strings.HasPrefix(m.Name, "teardown") {
-			if m.Against != bench.FloorName || len(m.Beside) != 2 {
+			if m.Against != FloorName || len(m.Beside) != 2 {
 				t.Errorf("%s: against %q with %d beside, want the in-process floor with both ctr baselines", m.Name, m.Against, len(m.Beside))
 			}
 		}
@@ -68,8 +66,8 @@ func TestBenchScaleSmall(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	var out, progress bytes.Buffer
-	c := benchConfig{markdown: true, scale: []int{2}, reportDir: dir, opts: bench.Options{Rounds: 1}}
-	if err := runBench(ctx, c, &out, &progress); err != nil {
+	s := Setup{Format: FormatMarkdown, Scale: []int{2}, ReportDir: dir, Options: Options{Rounds: 1}}
+	if err := Main(ctx, s, &out, &progress); err != nil {
 		t.Fatalf("bench --scale: %v\n%s", err, progress.String())
 	}
 	svg, err := os.ReadFile(filepath.Join(dir, "scale.svg"))
@@ -82,7 +80,7 @@ func TestBenchScaleSmall(t *testing.T) {
 	if !strings.Contains(out.String(), "![fan-out and teardown against N](scale.svg)") || !strings.Contains(out.String(), "| 2 |") {
 		t.Errorf("--markdown does not embed the plot or lacks N=2:\n%s", out.String())
 	}
-	var res bench.ScaleResult
+	var res ScaleResult
 	b, err := os.ReadFile(filepath.Join(dir, "scale.json"))
 	if err != nil {
 		t.Fatal(err)
