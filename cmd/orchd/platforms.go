@@ -2,13 +2,10 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/orchd/orchd/orchd/envfile"
+	"github.com/orchd/orchd/orchd/platform/launchd"
 	"github.com/orchd/orchd/orchd/platform/systemd"
 	"github.com/orchd/orchd/orchd/spec"
 )
@@ -45,19 +42,7 @@ func newEnvExecCmd(*app) *cobra.Command {
 		Args:   cobra.MinimumNArgs(1),
 		Hidden: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kv, err := envfile.ReadAll(files)
-			if err != nil {
-				return err
-			}
-			env := os.Environ()
-			for k, v := range kv {
-				env = append(env, k+"="+v)
-			}
-			path, err := exec.LookPath(args[0])
-			if err != nil {
-				return err
-			}
-			return syscall.Exec(path, args, env)
+			return launchd.EnvExec(files, args)
 		},
 	}
 	cmd.Flags().StringArrayVar(&files, "env-file", nil, "KEY=value file (repeatable; later files win)")

@@ -2,14 +2,7 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"strconv"
-	"strings"
-	"syscall"
-	"text/tabwriter"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/spf13/cobra"
 
@@ -100,7 +93,7 @@ fell to stop a service for good.`,
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: a.completeServices,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sig, err := parseSignal(signal)
+			sig, err := orchard.ParseSignal(signal)
 			if err != nil {
 				return err
 			}
@@ -113,21 +106,6 @@ fell to stop a service for good.`,
 	}
 	cmd.Flags().StringVarP(&signal, "signal", "s", "KILL", "signal name (KILL, SIGHUP, term) or number")
 	return cmd
-}
-
-// parseSignal accepts a name with or without SIG, any case, or a number.
-func parseSignal(s string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
-		return syscall.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("unknown signal %q: use a name such as KILL, TERM, HUP, USR1, or a number", s)
 }
 
 func newExecCmd(a *app) *cobra.Command {
@@ -170,8 +148,7 @@ ENV_FILE, WORKDIR and USER.`,
 }
 
 func newSurveyCmd(a *app) *cobra.Command {
-	var asJSON, watch bool
-	var interval time.Duration
+	var o orchard.SurveyOptions
 	cmd := &cobra.Command{
 		Use:   "survey [SERVICE...]",
 		Short: "Show each service's state, health, pid, restarts, uptime, last exit, and why it is not running",
@@ -185,109 +162,14 @@ shown only while that process is alive. --watch redraws the table every
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			tty := isTerminal(out)
-			for {
-				rows, err := orchard.Survey(cmd.Context(), cfg, args...)
-				if err != nil {
-					return err
-				}
-				switch {
-				case asJSON:
-					if rows == nil {
-						rows = []platform.ServiceStatus{}
-					}
-					if err := writeJSON(out, rows); err != nil {
-						return err
-					}
-				case watch && tty:
-					var b strings.Builder
-					b.WriteString("\x1b[H\x1b[2J") // home, clear: redraw in place
-					printSurvey(&b, rows)
-					io.WriteString(out, b.String())
-				default:
-					printSurvey(out, rows)
-				}
-				if !watch {
-					return nil
-				}
-				if !tty {
-					fmt.Fprintln(out)
-				}
-				select {
-				case <-cmd.Context().Done():
-					return nil
-				case <-time.After(interval):
-				}
-			}
+			o.Terminal = isTerminal(cmd.OutOrStdout())
+			return orchard.ShowSurvey(cmd.Context(), cfg, args, cmd.OutOrStdout(), o)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw every --interval until interrupted")
-	cmd.Flags().DurationVar(&interval, "interval", time.Second, "--watch refresh interval")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
+	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "redraw every --interval until interrupted")
+	cmd.Flags().DurationVar(&o.Interval, "interval", time.Second, "--watch refresh interval")
 	return cmd
-}
-
-func printSurvey(w io.Writer, rows []platform.ServiceStatus) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	withTask := false
-	for _, r := range rows {
-		withTask = withTask || r.ContainerID != ""
-	}
-	head := "SERVICE\tSTATE\tHEALTH\tPID\tRESTARTS\tUPTIME\tEXIT"
-	if withTask {
-		head += "\tCONTAINER\tTASK"
-	}
-	fmt.Fprintln(tw, head+"\tREASON")
-	for _, r := range rows {
-		pid, exit, up := "-", "-", "-"
-		if r.Pid > 0 {
-			pid = strconv.Itoa(r.Pid)
-		}
-		if r.ExitCode != nil {
-			exit = strconv.Itoa(*r.ExitCode)
-		}
-		if r.State == "running" && r.Uptime > 0 {
-			up = r.Uptime.Round(time.Second).String()
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s", r.Name, r.State, health(r), pid, r.Restarts, up, exit)
-		if withTask {
-			fmt.Fprintf(tw, "\t%s\t%s", dash(r.ContainerID), dash(r.TaskStatus))
-		}
-		fmt.Fprintf(tw, "\t%s\n", reason(r))
-	}
-	tw.Flush()
-}
-
-// reason says why a service is not running: the supervisor's message, else
-// where to look.
-func reason(r platform.ServiceStatus) string {
-	if r.State == "running" {
-		return ""
-	}
-	if r.Message != "" {
-		return r.Message
-	}
-	if r.State == "failed" {
-		return "see: orchd logs " + r.Name
-	}
-	return ""
-}
-
-// health is the HEALTHCHECK's verdict (starting, healthy, unhealthy) while
-// the service runs, "-" without a check or when it is not running.
-func health(r platform.ServiceStatus) string {
-	if r.State != "running" && r.State != "starting" {
-		return "-"
-	}
-	return dash(r.Health)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func newFellCmd(a *app) *cobra.Command {
@@ -333,7 +215,7 @@ service's name, coloured on a terminal. -f follows the logs and ends when every
 followed service has ended (exited, failed or felled).`,
 		ValidArgsFunction: a.completeServices,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := parseLines(lines)
+			n, err := orchard.ParseLines(lines)
 			if err != nil {
 				return err
 			}
@@ -350,16 +232,4 @@ followed service has ended (exited, failed or felled).`,
 	cmd.Flags().StringVarP(&lines, "lines", "n", "all", "print only the last N lines of each log (0: none)")
 	cmd.Flags().BoolVar(&opts.NoPrefix, "no-log-prefix", false, "do not prefix lines with the service name")
 	return cmd
-}
-
-// parseLines reads -n: "all" or a count >= 0.
-func parseLines(s string) (int, error) {
-	if s == "all" {
-		return -1, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("-n %q: want a number of lines >= 0, or all", s)
-	}
-	return n, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -140,4 +141,17 @@ func (p *prefixWriter) emit(lines []byte) error {
 	defer p.mu.Unlock()
 	_, err := p.w.Write(out.Bytes())
 	return err
+}
+
+// ParseLines reads how many lines logs prints of each log: "all" (-1) or a
+// count >= 0.
+func ParseLines(s string) (int, error) {
+	if s == "all" {
+		return -1, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("-n %q: want a number of lines >= 0, or all", s)
+	}
+	return n, nil
 }

@@ -7,7 +7,11 @@ import (
 	"io"
 	"os/exec"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/orchd/orchd/orchd/config"
 	"github.com/orchd/orchd/orchd/contract"
@@ -139,4 +143,20 @@ func Exec(ctx context.Context, c *config.Config, service string, req runtime.Exe
 		return 0, fmt.Errorf("exec %s: %w", service, err)
 	}
 	return 0, nil
+}
+
+// ParseSignal reads a signal for Kill: a name with or without SIG, any case,
+// or a number.
+func ParseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q: use a name such as KILL, TERM, HUP, USR1, or a number", s)
 }
