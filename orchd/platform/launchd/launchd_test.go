@@ -1,7 +1,9 @@
 package launchd_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -9,7 +11,9 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"howett.net/plist"
 
@@ -26,11 +30,14 @@ var update = flag.Bool("update", false, "rewrite the golden plists under testdat
 // macOS: it records the exact argv of every call and answers `print` for
 // the jobs it was told are loaded.
 type recordingLaunchctl struct {
+	mu     sync.Mutex // logs -f polls print beside fell
 	calls  [][]string
 	loaded map[string]string // print target -> its output
 }
 
 func (r *recordingLaunchctl) Run(_ context.Context, args ...string) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.calls = append(r.calls, args)
 	switch args[0] {
 	case "print":
@@ -55,6 +62,8 @@ func (r *recordingLaunchctl) Run(_ context.Context, args ...string) ([]byte, err
 }
 
 func (r *recordingLaunchctl) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var out []string
 	for _, c := range r.calls {
 		out = append(out, strings.Join(c, " "))
@@ -250,4 +259,115 @@ func TestNotMacOSIsOneLine(t *testing.T) {
 	if strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "launchd runs only on macOS") || !strings.Contains(err.Error(), "--platform orchdi") {
 		t.Errorf("err = %v", err)
 	}
+}
+
+// fell SERVICE boots out only that job; --volumes (whole namespace only)
+// removes the namespace's named volumes and nothing else of the data dir.
+func TestFellNamedAndVolumes(t *testing.T) {
+	d := t.TempDir()
+	ctl := &recordingLaunchctl{loaded: map[string]string{}}
+	agents := filepath.Join(d, "agents")
+	p := launchd.New("user", launchd.WithJobDir(agents), launchd.WithLaunchctl(ctl, 501))
+	e := env(filepath.Join(d, "state"))
+	ctx := context.Background()
+	if _, err := p.Tend(ctx, plantTestdata(t, p, e), platform.TendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	vol := contract.NamedVolume(e.DataDir, e.Namespace, "pgdata")
+	other := contract.NamedVolume(e.DataDir, "other", "pgdata")
+	kept := filepath.Join(e.DataDir, "kept.txt")
+	for _, f := range []string{filepath.Join(vol, "f"), filepath.Join(other, "f"), kept} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctl.take()
+	if err := p.Fell(ctx, e, platform.FellOptions{Services: []string{"web"}, Volumes: true}); err == nil {
+		t.Error("fell web --volumes: want a refusal")
+	}
+	if got := ctl.take(); len(got) != 0 {
+		t.Errorf("a refused fell called launchctl: %q", got)
+	}
+	if err := p.Fell(ctx, e, platform.FellOptions{Services: []string{"web"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ctl.take(), []string{"print gui/501/orchd.shop.web", "bootout gui/501/orchd.shop.web"}; !slices.Equal(got, want) {
+		t.Errorf("fell web calls %q, want %q", got, want)
+	}
+	left, _ := filepath.Glob(filepath.Join(agents, "*.plist"))
+	if want := []string{agents + "/orchd.shop.cache.plist", agents + "/orchd.shop.db.plist"}; !slices.Equal(left, want) {
+		t.Errorf("plists after fell web: %q, want %q", left, want)
+	}
+	if _, err := os.Stat(vol); err != nil {
+		t.Errorf("fell web touched the named volumes: %v", err)
+	}
+	if err := p.Fell(ctx, e, platform.FellOptions{Volumes: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(vol); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("fell --volumes kept %s: %v", vol, err)
+	}
+	for _, f := range []string{filepath.Join(other, "f"), kept} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("fell --volumes removed %s: %v", f, err)
+		}
+	}
+}
+
+// logs -f ends once the job is felled, after printing what it wrote.
+func TestLogsFollowEndsAtFell(t *testing.T) {
+	d := t.TempDir()
+	ctl := &recordingLaunchctl{loaded: map[string]string{}}
+	p := launchd.New("user", launchd.WithJobDir(filepath.Join(d, "agents")), launchd.WithLaunchctl(ctl, 501))
+	e := env(filepath.Join(d, "state"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := p.Tend(ctx, plantTestdata(t, p, e), platform.TendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	log := contract.Layout{StateDir: e.StateDir}.LogFile(contract.Label(e.Namespace, "db"))
+	if err := os.WriteFile(log, []byte("one\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var buf syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- p.Logs(ctx, e, "db", &buf, platform.LogOptions{Follow: true, Lines: -1}) }()
+	f, err := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("two\n")
+	f.Close()
+	if err := p.Fell(ctx, e, platform.FellOptions{Services: []string{"db"}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil || buf.String() != "one\ntwo\n" {
+			t.Errorf("logs -f: %q, %v; want one and two", buf.String(), err)
+		}
+	case <-ctx.Done():
+		t.Fatal("logs -f did not end after fell")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the follower and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -1,6 +1,7 @@
 package launchd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -297,6 +298,9 @@ func (p *Platform) Fell(ctx context.Context, env contract.Env, opts platform.Fel
 	if logw == nil {
 		logw = io.Discard
 	}
+	if err := opts.Check(); err != nil {
+		return err
+	}
 	jobs, where, err := p.jobs(env.Namespace)
 	if err != nil {
 		return fmt.Errorf("fell: %w", err)
@@ -304,31 +308,60 @@ func (p *Platform) Fell(ctx context.Context, env contract.Env, opts platform.Fel
 	l := contract.Layout{StateDir: env.StateDir}
 	var errs []error
 	for _, j := range jobs {
+		svc := j.Orchd["service"]
+		if len(opts.Services) > 0 && !slices.Contains(opts.Services, svc) {
+			continue
+		}
 		target := p.domain() + "/" + j.Label
 		if _, err := p.ctl.Run(ctx, "print", target); err == nil {
 			if _, err := p.ctl.Run(ctx, "bootout", target); err != nil {
 				errs = append(errs, fmt.Errorf("fell: %w", err))
 				continue
 			}
-			fmt.Fprintf(logw, "stopped %s\n", j.Orchd["service"])
+			fmt.Fprintf(logw, "stopped %s\n", svc)
 		}
-		for _, f := range []string{where[j.Label], envFile(l, contract.Label(env.Namespace, j.Orchd["service"]))} {
+		for _, f := range []string{where[j.Label], envFile(l, contract.Label(env.Namespace, svc))} {
 			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, fmt.Errorf("fell: %w", err))
 			}
 		}
 	}
+	// The data dir is kept; --volumes removes only this namespace's named
+	// volumes, and only once every job is gone.
+	if len(errs) == 0 {
+		if err := opts.RemoveVolumes(env, logw); err != nil {
+			errs = append(errs, fmt.Errorf("fell: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
-// Logs implements platform.Platform: the job's StandardOutPath.
+// Logs implements platform.Platform: the job's StandardOutPath and
+// StandardErrorPath. With opts.Follow it returns once the job is felled (its
+// plist gone) or launchd no longer holds it.
 func (p *Platform) Logs(ctx context.Context, env contract.Env, service string, w io.Writer, opts platform.LogOptions) error {
-	path := contract.Layout{StateDir: env.StateDir}.LogFile(contract.Label(env.Namespace, service))
-	if b, err := os.ReadFile(filepath.Join(p.jobDir, JobLabel(env.Namespace, service)+".plist")); err == nil {
+	def := contract.Layout{StateDir: env.StateDir}.LogFile(contract.Label(env.Namespace, service))
+	paths := []string{def}
+	label := JobLabel(env.Namespace, service)
+	path := filepath.Join(p.jobDir, label+".plist")
+	if b, err := os.ReadFile(path); err == nil {
 		var j Job
-		if _, err := plist.Unmarshal(b, &j); err == nil && j.StandardOutPath != "" {
-			path = j.StandardOutPath
+		if _, err := plist.Unmarshal(b, &j); err == nil {
+			paths = []string{cmp.Or(j.StandardOutPath, def), cmp.Or(j.StandardErrorPath, def)}
 		}
 	}
-	return platform.FollowFile(ctx, path, w, opts)
+	var ended func() bool
+	if opts.Follow {
+		if err := p.check(); err != nil {
+			return err
+		}
+		ended = func() bool {
+			if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+				return true
+			}
+			out, err := p.ctl.Run(ctx, "print", p.domain()+"/"+label)
+			return err != nil || parsePrint(out)["state"] != "running"
+		}
+	}
+	return platform.FollowFiles(ctx, paths, w, opts, ended)
 }

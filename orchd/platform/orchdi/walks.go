@@ -90,8 +90,8 @@ func (*Platform) Fell(ctx context.Context, env contract.Env, opts platform.FellO
 	if env.StateDir == "" || env.Namespace == "" {
 		return fmt.Errorf("fell: no state dir or namespace")
 	}
-	if opts.Volumes && len(opts.Services) > 0 {
-		return fmt.Errorf("fell: --volumes removes the whole namespace's named volumes; fell every service (no SERVICE arguments) to use it")
+	if err := opts.Check(); err != nil {
+		return err
 	}
 	l := contract.Layout{StateDir: env.StateDir}
 	// A marker is a unit path prefix: "<run>/<ns>." for the namespace,
@@ -205,14 +205,8 @@ func (*Platform) Fell(ctx context.Context, env contract.Env, opts platform.FellO
 			}
 		}
 	}
-	if opts.Volumes && env.DataDir != "" {
-		dir := contract.VolumesDir(env.DataDir, env.Namespace)
-		if _, err := os.Stat(dir); err == nil {
-			fmt.Fprintf(logw, "removing named volumes %s\n", dir)
-		}
-		if err := os.RemoveAll(dir); err != nil {
-			problems = append(problems, fmt.Sprintf("remove named volumes: %v", err))
-		}
+	if err := opts.RemoveVolumes(env, logw); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
 		sort.Strings(problems)

@@ -38,8 +38,11 @@ type unitState struct {
 	Result       string // success, exit-code, signal, timeout, start-limit-hit, ...
 	Restart      string // the unit's Restart= policy
 	FragmentPath string
-	MainPID      int
-	NRestarts    int
+	// StatusText is the last STATUS= the service sent (notify-relay: its
+	// HEALTHCHECK verdict).
+	StatusText string
+	MainPID    int
+	NRestarts  int
 	// ExecMainCode is the si_code of the main process's end (1 exited,
 	// 2 killed, 3 dumped; 0 never ended); ExecMainStatus its status.
 	ExecMainCode   int
@@ -139,6 +142,7 @@ func (m *busManager) State(ctx context.Context, unit string) (unitState, error) 
 	}
 	st.Result, _ = sp["Result"].(string)
 	st.Restart, _ = sp["Restart"].(string)
+	st.StatusText, _ = sp["StatusText"].(string)
 	st.MainPID = int(num(sp["MainPID"]))
 	st.NRestarts = int(num(sp["NRestarts"]))
 	st.ExecMainCode = int(num(sp["ExecMainCode"]))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/orchd/orchd/orchd/runtime/healthcheck"
 )
 
 // healthKey is the notice field a leaf reports its in-place HEALTHCHECK with.
@@ -80,34 +83,11 @@ func Relay(ctx context.Context, argv []string, o RelayOptions) (int, error) {
 		}
 	}()
 
-	ready, healthy := make(chan struct{}), make(chan struct{})
-	go readNotices(conn, ready, healthy)
+	ready, verdicts := make(chan struct{}), make(chan string, 16)
+	go readNotices(conn, ready, verdicts)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-ready:
-		case <-rctx.Done():
-			return
-		}
-		switch {
-		case o.Healthcheck == "":
-		case o.LeafHealth:
-			select {
-			case <-healthy:
-			case <-rctx.Done():
-				return
-			}
-		default:
-			if err := WaitHealthy(rctx, o.Healthcheck, o.Readiness, o.Log); err != nil {
-				fmt.Fprintf(o.Log, "notify-relay: %v\n", err)
-				return // systemd's TimeoutStartSec fails the start
-			}
-		}
-		if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
-			fmt.Fprintf(o.Log, "notify-relay: tell systemd: %v\n", err)
-		}
-	}()
+	go tellSystemd(rctx, ready, verdicts, o)
 	err = cmd.Wait()
 	close(done)
 	var ee *exec.ExitError
@@ -123,11 +103,68 @@ func Relay(ctx context.Context, argv []string, o RelayOptions) (int, error) {
 	return 1, fmt.Errorf("notify-relay: %w", err)
 }
 
-// readNotices closes ready on the leaf's READY=1 and healthy on its first
-// X_ORCHD_HEALTH=healthy.
-func readNotices(conn *net.UnixConn, ready, healthy chan struct{}) {
+// tellSystemd sends READY=1 once the leaf is ready and, with a HEALTHCHECK,
+// healthy; and every verdict of that check, first to last, as
+// STATUS=health: <verdict>, which survey reads back (the unit's StatusText).
+func tellSystemd(ctx context.Context, ready <-chan struct{}, verdicts <-chan string, o RelayOptions) {
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return
+	}
+	tell := func(state string) {
+		if _, err := daemon.SdNotify(false, state); err != nil {
+			fmt.Fprintf(o.Log, "notify-relay: tell systemd: %v\n", err)
+		}
+	}
+	if o.Healthcheck == "" {
+		tell(daemon.SdNotifyReady)
+		return
+	}
+	isReady := false
+	late := time.AfterFunc(o.Readiness, func() {
+		fmt.Fprintf(o.Log, "notify-relay: HEALTHCHECK %q did not pass within READINESS_TIMEOUT %s; systemd fails the start at TimeoutStartSec\n", o.Healthcheck, o.Readiness)
+	})
+	defer late.Stop()
+	report := func(verdict string, err error) {
+		if err != nil {
+			fmt.Fprintf(o.Log, "notify-relay: HEALTHCHECK %s: %v\n", verdict, err)
+		}
+		state := statusPrefix + verdict
+		if verdict == healthcheck.Healthy && !isReady {
+			// Until the first pass systemd's TimeoutStartSec (at least
+			// READINESS_TIMEOUT) is what fails the start.
+			isReady = true
+			late.Stop()
+			state += "\n" + daemon.SdNotifyReady
+		}
+		tell("STATUS=" + state)
+	}
+	if !o.LeafHealth {
+		client := &http.Client{Timeout: checkTimeout, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+		healthcheck.Loop(ctx, func(ctx context.Context, _ int64) error {
+			return checkOnce(ctx, client, o.Healthcheck, o.Log)
+		}, report)
+		return
+	}
+	for {
+		select {
+		case v := <-verdicts:
+			report(v, nil)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// statusPrefix starts the STATUS= text the relay reports health with.
+const statusPrefix = "health: "
+
+// readNotices closes ready on the leaf's READY=1 and passes on each
+// X_ORCHD_HEALTH verdict the leaf reports.
+func readNotices(conn *net.UnixConn, ready chan<- struct{}, verdicts chan<- string) {
 	buf := make([]byte, 4096)
-	isReady, isHealthy := false, false
+	isReady := false
 	for {
 		n, err := conn.Read(buf)
 		if err != nil {
@@ -139,9 +176,11 @@ func readNotices(conn *net.UnixConn, ready, healthy chan struct{}) {
 			case k == "READY" && v == "1" && !isReady:
 				isReady = true
 				close(ready)
-			case k == healthKey && v == "healthy" && !isHealthy:
-				isHealthy = true
-				close(healthy)
+			case k == healthKey && (v == healthcheck.Healthy || v == healthcheck.Unhealthy):
+				select {
+				case verdicts <- v:
+				default: // nobody listens (no HEALTHCHECK, or ending)
+				}
 			}
 		}
 	}

@@ -45,6 +45,8 @@ func leaf(dir string) int {
 	os.WriteFile(filepath.Join(dir, "leaf-ready"), nil, 0o600)
 	awaitFile(filepath.Join(dir, "healthy"))
 	notifyLeaf("X_ORCHD_HEALTH=healthy")
+	awaitFile(filepath.Join(dir, "sick"))
+	notifyLeaf("X_ORCHD_HEALTH=unhealthy")
 	awaitFile(filepath.Join(dir, "exit"))
 	return 5
 }
@@ -80,11 +82,17 @@ func TestRelayGatesReadyOnLeafHealthAndKeepsExitCode(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "healthy"), nil, 0o600)
 	msg, err := readNotice(10 * time.Second)
-	if err != nil || msg != "READY=1" {
-		t.Fatalf("after health: %q, %v; want READY=1 (and no MAINPID)", msg, err)
+	if err != nil || msg != "STATUS=health: healthy\nREADY=1" {
+		t.Fatalf("after health: %q, %v; want STATUS=health: healthy and READY=1 (and no MAINPID)", msg, err)
 	}
 	if strings.Contains(msg, "MAINPID") {
 		t.Errorf("the relay passed the leaf's MAINPID on: %q", msg)
+	}
+	// Later verdicts reach systemd as STATUS= (survey's HEALTH), never a
+	// second READY=1.
+	os.WriteFile(filepath.Join(dir, "sick"), nil, 0o600)
+	if msg, err := readNotice(10 * time.Second); err != nil || msg != "STATUS=health: unhealthy" {
+		t.Fatalf("after the leaf turned unhealthy: %q, %v; want STATUS=health: unhealthy", msg, err)
 	}
 	os.WriteFile(filepath.Join(dir, "exit"), nil, 0o600)
 	select {

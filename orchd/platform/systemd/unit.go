@@ -26,6 +26,9 @@ const (
 const (
 	keyNamespace = "X-Orchd-Namespace"
 	keyService   = "X-Orchd-Service"
+	// keyHealth marks a unit whose readiness a HEALTHCHECK gates, so
+	// survey reports a HEALTH for it.
+	keyHealth = "X-Orchd-Health"
 )
 
 // UnitName is the unit of a service: orch-<namespace>-<service>.service.
@@ -92,6 +95,10 @@ func render(env contract.Env, orchd string, cut contract.Cutting, logs [2]string
 	u.set("Description", fmt.Sprintf("orchd %s/%s", ns, svc.Name))
 	u.set(keyNamespace, ns)
 	u.set(keyService, svc.Name)
+	hc := strings.TrimSpace(svc.Healthcheck)
+	if hc != "" && !svc.Oneshot {
+		u.set(keyHealth, "gated")
+	}
 	units := func(names []string) string {
 		var out []string
 		for _, n := range names {
@@ -116,7 +123,6 @@ func render(env contract.Env, orchd string, cut contract.Cutting, logs [2]string
 	}
 
 	u.section("Service")
-	hc := strings.TrimSpace(svc.Healthcheck)
 	readiness := svc.ReadinessTimeout
 	if readiness == "" {
 		readiness = spec.DefaultReadinessTimeout

@@ -17,6 +17,7 @@ import (
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/durable"
 	"github.com/orchd/orchd/orchd/platform"
+	"github.com/orchd/orchd/orchd/runtime/healthcheck"
 )
 
 // open checks that systemd can work here (one line saying why not and what
@@ -167,6 +168,8 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 // installed is one of this namespace's units found in the unit directory.
 type installed struct {
 	service, unit, path string
+	// gated: a HEALTHCHECK gates the unit's readiness.
+	gated bool
 }
 
 // units lists the namespace's unit files: named orch-<ns>-*.service and
@@ -178,23 +181,24 @@ func (p *Platform) units(ns string) ([]installed, error) {
 	}
 	var out []installed
 	for _, path := range matches {
-		svc, err := unitMarker(path, ns)
+		svc, gated, err := unitMarker(path, ns)
 		if err != nil {
 			continue
 		}
-		out = append(out, installed{service: svc, unit: filepath.Base(path), path: path})
+		out = append(out, installed{service: svc, unit: filepath.Base(path), path: path, gated: gated})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].service < out[j].service })
 	return out, nil
 }
 
-// unitMarker returns the service of an orchd unit file of namespace ns.
-func unitMarker(path, ns string) (string, error) {
+// unitMarker returns the service of an orchd unit file of namespace ns and
+// whether a HEALTHCHECK gates it.
+func unitMarker(path, ns string) (string, bool, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	gotNS, svc := "", ""
+	gotNS, svc, gated := "", "", false
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		k, v, _ := strings.Cut(sc.Text(), "=")
@@ -203,12 +207,14 @@ func unitMarker(path, ns string) (string, error) {
 			gotNS = v
 		case keyService:
 			svc = v
+		case keyHealth:
+			gated = v == "gated"
 		}
 	}
 	if gotNS != ns || svc == "" || filepath.Base(path) != UnitName(ns, svc) {
-		return "", errNotOurs
+		return "", false, errNotOurs
 	}
-	return svc, nil
+	return svc, gated, nil
 }
 
 // Survey implements platform.Platform from the manager's view of each unit.
@@ -229,7 +235,12 @@ func (p *Platform) Survey(ctx context.Context, env contract.Env) ([]platform.Ser
 		if err != nil {
 			return nil, fmt.Errorf("survey %s: %w", u.service, err)
 		}
-		rows = append(rows, statusRow(env.Namespace, u.service, st, now))
+		row := statusRow(env.Namespace, u.service, st, now)
+		if u.gated {
+			row.Health = health(st)
+			row.Healthy = row.Health == healthcheck.Healthy
+		}
+		rows = append(rows, row)
 	}
 	return rows, nil
 }
@@ -296,6 +307,29 @@ func statusRow(ns, service string, st unitState, now time.Time) platform.Service
 	return row
 }
 
+// health is the HEALTHCHECK verdict of a gated unit: "starting" while its
+// start job waits for the first pass; once active, the latest verdict
+// notify-relay reported (STATUS=health: ...), else "healthy": a host
+// service's health-wait let the start job end only when the check passed
+// (systemd runs no check after that). Nothing when it does not run.
+func health(st unitState) string {
+	switch st.ActiveState {
+	case "activating":
+		if st.SubState != "auto-restart" {
+			return "starting"
+		}
+	case "active", "reloading":
+		if st.SubState == "exited" {
+			return ""
+		}
+		if v, ok := strings.CutPrefix(st.StatusText, statusPrefix); ok {
+			return v
+		}
+		return healthcheck.Healthy
+	}
+	return ""
+}
+
 // Fell implements platform.Platform: stop every unit of the namespace
 // (systemd kills the unit's whole cgroup after TimeoutStopSec), remove the
 // unit and env files, daemon-reload, reset-failed; then check that the
@@ -304,6 +338,9 @@ func (p *Platform) Fell(ctx context.Context, env contract.Env, opts platform.Fel
 	logw := opts.Log
 	if logw == nil {
 		logw = io.Discard
+	}
+	if err := opts.Check(); err != nil {
+		return err
 	}
 	m, err := p.open(ctx)
 	if err != nil {
@@ -332,9 +369,6 @@ func (p *Platform) Fell(ctx context.Context, env contract.Env, opts platform.Fel
 				names[n] = st.FragmentPath
 			}
 		}
-	}
-	if opts.Volumes && len(opts.Services) > 0 {
-		return fmt.Errorf("fell: --volumes removes the whole namespace's named volumes; fell every service (no SERVICE arguments) to use it")
 	}
 	if len(opts.Services) > 0 {
 		// fell SERVICE...: only those units.
@@ -390,10 +424,8 @@ func (p *Platform) Fell(ctx context.Context, env contract.Env, opts platform.Fel
 	}
 	// The data dir is kept: data outlives the units. --volumes removes only
 	// this namespace's named volumes.
-	if opts.Volumes && env.DataDir != "" {
-		if err := os.RemoveAll(contract.VolumesDir(env.DataDir, env.Namespace)); err != nil {
-			errs = append(errs, fmt.Errorf("fell: remove named volumes: %w", err))
-		}
+	if err := opts.RemoveVolumes(env, logw); err != nil {
+		errs = append(errs, fmt.Errorf("fell: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -408,19 +440,60 @@ func (p *Platform) Reload(ctx context.Context, env contract.Env, service string)
 	return m.ReloadUnit(ctx, UnitName(env.Namespace, service))
 }
 
-// Logs implements platform.Platform: the file the unit appends its stdout
-// to (the service log under the state dir unless STDOUT names another).
+// Logs implements platform.Platform: the files the unit appends its stdout
+// and stderr to (the service log under the state dir unless STDOUT/STDERR
+// name others). With opts.Follow it returns once the unit has ended (no
+// longer active or activating, or felled: its unit file gone).
 func (p *Platform) Logs(ctx context.Context, env contract.Env, service string, w io.Writer, opts platform.LogOptions) error {
 	l := contract.Layout{StateDir: env.StateDir}
-	path := l.LogFile(contract.Label(env.Namespace, service))
-	if b, err := os.ReadFile(filepath.Join(p.unitDir, UnitName(env.Namespace, service))); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "StandardOutput=append:"); ok {
-				path = strings.ReplaceAll(v, "%%", "%")
+	path := filepath.Join(p.unitDir, UnitName(env.Namespace, service))
+	paths := []string{l.LogFile(contract.Label(env.Namespace, service))}
+	if b, err := os.ReadFile(path); err == nil {
+		paths = logPaths(string(b), paths[0])
+	}
+	if !opts.Follow {
+		return platform.FollowFiles(ctx, paths, w, opts, nil)
+	}
+	m, err := p.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	ended := func() bool {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return true
+		}
+		st, err := m.State(ctx, UnitName(env.Namespace, service))
+		return err != nil || unitEnded(st)
+	}
+	return platform.FollowFiles(ctx, paths, w, opts, ended)
+}
+
+// logPaths reads a unit's StandardOutput=/StandardError= append: files;
+// def stands in for either when the unit names none.
+func logPaths(unit, def string) []string {
+	out := []string{def, def}
+	for _, line := range strings.Split(unit, "\n") {
+		for i, key := range []string{"StandardOutput=append:", "StandardError=append:"} {
+			if v, ok := strings.CutPrefix(line, key); ok {
+				out[i] = strings.ReplaceAll(v, "%%", "%")
 			}
 		}
 	}
-	return platform.FollowFile(ctx, path, w, opts)
+	return out
+}
+
+// unitEnded: the unit will write no more without another start: inactive,
+// failed, or active only as a record of a main process that has exited
+// (RemainAfterExit). A unit in auto-restart is still going.
+func unitEnded(st unitState) bool {
+	switch st.ActiveState {
+	case "inactive", "failed":
+		return true
+	case "active":
+		return st.SubState == "exited"
+	}
+	return false
 }
 
 // isOneshot reads the bed's unit: Type=oneshot.

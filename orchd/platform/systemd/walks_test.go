@@ -1,6 +1,7 @@
 package systemd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -392,4 +393,97 @@ func TestReloadAsksTheManager(t *testing.T) {
 	if !slices.Equal(w.m.sorted(), []string{"reload orch-ns-web.service"}) {
 		t.Errorf("calls %q", w.m.sorted())
 	}
+}
+
+// A HEALTHCHECK-gated unit reports HEALTH: starting while its start job
+// waits, the relay's latest verdict (STATUS=health: ...) once active, healthy
+// when a host service's health-wait let it start; an ungated unit none.
+func TestSurveyHealth(t *testing.T) {
+	w := newWorld(t)
+	gated := host("db", "db")
+	gated.Healthcheck = "http://127.0.0.1:1/health"
+	if _, err := w.p.Tend(context.Background(), w.beds(gated, host("web", "web")), platform.TendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		st         unitState
+		want       string
+		wantHealth bool
+	}{
+		{unitState{ActiveState: "activating", SubState: "start-post"}, "starting", false},
+		{unitState{ActiveState: "active", SubState: "running"}, "healthy", true},
+		{unitState{ActiveState: "active", SubState: "running", StatusText: "health: unhealthy"}, "unhealthy", false},
+		{unitState{ActiveState: "active", SubState: "running", StatusText: "health: healthy"}, "healthy", true},
+		{unitState{ActiveState: "activating", SubState: "auto-restart"}, "", false},
+		{unitState{ActiveState: "failed", SubState: "failed"}, "", false},
+	} {
+		tt.st.LoadState = "loaded"
+		w.m.states["orch-ns-db.service"] = tt.st
+		rows, err := w.p.Survey(context.Background(), w.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows[0].Name != "db" || rows[0].Health != tt.want || rows[0].Healthy != tt.wantHealth {
+			t.Errorf("%s/%s %q: health %q healthy %v, want %q %v", tt.st.ActiveState, tt.st.SubState, tt.st.StatusText,
+				rows[0].Health, rows[0].Healthy, tt.want, tt.wantHealth)
+		}
+		if rows[1].Name != "web" || rows[1].Health != "" || !rows[1].Healthy {
+			t.Errorf("ungated web: %+v", rows[1])
+		}
+	}
+}
+
+// logs reads stdout and stderr when they are split, and -f ends when the
+// unit has ended, after printing what it wrote.
+func TestLogsSplitAndFollowEnds(t *testing.T) {
+	w := newWorld(t)
+	svc := host("web", "web")
+	svc.Logging = spec.Logging{Stdout: filepath.Join(w.env.ProjectDir, "web.out"), Stderr: filepath.Join(w.env.ProjectDir, "web.err")}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := w.p.Tend(ctx, w.beds(svc), platform.TendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(svc.Logging.Stdout, []byte("out 1\n"), 0o600)
+	os.WriteFile(svc.Logging.Stderr, []byte("err 1\n"), 0o600)
+	var all bytes.Buffer
+	if err := w.p.Logs(ctx, w.env, "web", &all, platform.LogOptions{Lines: -1}); err != nil || all.String() != "out 1\nerr 1\n" {
+		t.Errorf("logs: %q, %v; want stdout then stderr", all.String(), err)
+	}
+	var buf syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- w.p.Logs(ctx, w.env, "web", &buf, platform.LogOptions{Follow: true, Lines: -1}) }()
+	f, err := os.OpenFile(svc.Logging.Stderr, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("err 2\n")
+	f.Close()
+	w.m.set("orch-ns-web.service", "failed", "failed")
+	select {
+	case err := <-done:
+		if err != nil || buf.String() != "out 1\nerr 1\nerr 2\n" {
+			t.Errorf("logs -f: %q, %v; want both files and the appended line", buf.String(), err)
+		}
+	case <-ctx.Done():
+		t.Fatal("logs -f did not end when the unit failed")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the follower and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
