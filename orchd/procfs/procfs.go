@@ -26,13 +26,26 @@ type Proc struct {
 	Pid  int
 	PPid int
 	Argv []string
+	// State is the state letter of /proc/PID/stat (R, S, D, Z, ...); 0 when
+	// the process went before its stat was read.
+	State byte
 }
 
 // Cmdline is argv joined with spaces (for reports).
 func (p Proc) Cmdline() string { return strings.Join(p.Argv, " ") }
 
+// Live reports whether the process was neither a zombie nor dead when scanned.
+func (p Proc) Live() bool { return live(p.State) }
+
+func live(state byte) bool { return state != 0 && state != 'Z' && state != 'X' }
+
 // Processes lists every readable process; ones that vanish mid-scan are skipped.
-func Processes() ([]Proc, error) {
+func Processes() ([]Proc, error) { return Scan(nil) }
+
+// Scan lists the processes whose raw cmdline (argv joined by NULs) keep
+// accepts; nil keeps all. The filter sees the bytes as read, so a scan for a
+// few processes parses and stats only those.
+func Scan(keep func(cmdline []byte) bool) ([]Proc, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("list /proc: %w", err)
@@ -47,28 +60,48 @@ func Processes() ([]Proc, error) {
 		if err != nil || len(raw) == 0 {
 			continue // gone, or a kernel thread
 		}
-		argv := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
-		out = append(out, Proc{Pid: pid, PPid: ppid(pid), Argv: argv})
+		if keep != nil && !keep(raw) {
+			continue
+		}
+		ppid, state := stat(pid)
+		out = append(out, Proc{Pid: pid, PPid: ppid, Argv: splitArgv(raw), State: state})
 	}
 	return out, nil
 }
 
-func ppid(pid int) int {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+// Argv returns a process's argv; nil when it is gone (or a kernel thread).
+func Argv(pid int) []string {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil || len(raw) == 0 {
+		return nil
+	}
+	return splitArgv(raw)
+}
+
+func splitArgv(raw []byte) []string {
+	return strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+}
+
+// stat reads a process's parent and state letter from /proc/PID/stat (0, 0
+// when it is gone).
+func stat(pid int) (ppid int, state byte) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	// comm may contain spaces and parens: the fields after the last ')' are fixed.
+	// comm may contain spaces and parens: the fields after the last ')' are
+	// fixed: " STATE PPID ...".
 	i := bytes.LastIndexByte(raw, ')')
-	if i < 0 {
-		return 0
+	if i < 0 || i+2 >= len(raw) {
+		return 0, 0
 	}
-	f := strings.Fields(string(raw[i+1:]))
-	if len(f) < 2 {
-		return 0
+	state = raw[i+2]
+	rest := raw[min(i+3, len(raw)):]
+	rest = bytes.TrimLeft(rest, " ")
+	if j := bytes.IndexByte(rest, ' '); j > 0 {
+		ppid, _ = strconv.Atoi(string(rest[:j]))
 	}
-	n, _ := strconv.Atoi(f[1])
-	return n
+	return ppid, state
 }
 
 // Environ returns a process's environment (nil if unreadable).
@@ -151,17 +184,8 @@ func KillTree(procs []Proc, pid int) {
 
 // Alive reports whether pid exists and is neither a zombie nor dead.
 func Alive(pid int) bool {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name, which may hold spaces.
-	i := bytes.LastIndexByte(raw, ')')
-	if i < 0 || i+2 >= len(raw) {
-		return false
-	}
-	s := raw[i+2]
-	return s != 'Z' && s != 'X'
+	_, state := stat(pid)
+	return live(state)
 }
 
 // WaitGone polls until no pid is Alive; it fails naming the survivors when

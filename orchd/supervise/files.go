@@ -4,7 +4,6 @@
 package supervise
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -95,18 +94,8 @@ func Alive(pid int, unitPath string) bool {
 	return isSupervisor(args) && contains(args, unitPath)
 }
 
-// Cmdline returns a process's argv ("" entries dropped); nil if it is gone.
-func Cmdline(pid int) []string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err != nil || len(b) == 0 {
-		return nil
-	}
-	var out []string
-	for _, a := range bytes.Split(bytes.TrimRight(b, "\x00"), []byte{0}) {
-		out = append(out, string(a))
-	}
-	return out
-}
+// Cmdline returns a process's argv; nil if it is gone.
+func Cmdline(pid int) []string { return procfs.Argv(pid) }
 
 // running reports whether pid exists and is not a zombie.
 func running(pid int) bool { return procfs.Alive(pid) }

@@ -12,13 +12,13 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/platform"
+	"github.com/orchd/orchd/orchd/procfs"
 	"github.com/orchd/orchd/orchd/spec"
 	"github.com/orchd/orchd/orchd/supervise"
 )
@@ -249,26 +249,21 @@ type scanned struct {
 	unit string // the unit path in its argv
 }
 
-// scanUnits is scan with the unit path each process names.
+// scanUnits is scan with the unit path each process names. The filter on
+// the raw cmdline keeps /proc reads to one per process for all others.
 func scanUnits(marker string) map[int]scanned {
 	out := map[int]scanned{}
-	ents, err := os.ReadDir("/proc")
+	procs, err := procfs.Scan(func(cmdline []byte) bool { return bytes.Contains(cmdline, []byte(marker)) })
 	if err != nil {
 		return out
 	}
 	self := os.Getpid()
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
+	for _, proc := range procs {
+		if proc.Pid == self || !proc.Live() || len(proc.Argv) < 2 || proc.Argv[1] != "supervise" {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || !bytes.Contains(b, []byte(marker)) || !supervise.Running(pid) {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 		var p scanned
-		for _, a := range args {
+		for _, a := range proc.Argv {
 			if strings.HasPrefix(a, marker) {
 				p.unit = a
 			}
@@ -276,8 +271,8 @@ func scanUnits(marker string) map[int]scanned {
 				p.init = true
 			}
 		}
-		if p.unit != "" && len(args) > 1 && args[1] == "supervise" {
-			out[pid] = p
+		if p.unit != "" {
+			out[proc.Pid] = p
 		}
 	}
 	return out

@@ -1,7 +1,6 @@
 package containerd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,11 +75,10 @@ func ReapOrphanShims(ctx context.Context, socket, ns string, want func(id string
 
 func reapShim(ctx context.Context, pid int, socket, ns string) error {
 	proc := "/proc/" + strconv.Itoa(pid)
-	b, err := os.ReadFile(proc + "/cmdline")
-	if err != nil {
+	argv := procfs.Argv(pid)
+	if argv == nil {
 		return nil // gone already
 	}
-	argv := strings.Split(string(bytes.TrimRight(b, "\x00")), "\x00")
 	id := procfs.Flag(argv, "id")
 	exe, err1 := os.Readlink(proc + "/exe")
 	bundle, err2 := os.Readlink(proc + "/cwd")
