@@ -54,6 +54,7 @@ func newRootCmd() *cobra.Command {
 		newStressCmd(),    // stress.go: grow/fell stress cycles
 		newBenchCmd(),     // bench.go: orchd against ctr, side by side
 		newInceptionCmd(), // inception.go: the suites inside a microVM
+		newMatrixCmd(),    // matrix.go: the conformance matrix from report files
 	)
 	return root
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -52,10 +53,11 @@ anything is staged or built.`,
 	f.StringArrayVar(&o.Skip, "skip", nil, "skip specs whose text matches this regexp (repeatable)")
 	f.BoolVar(&o.FailFast, "fail-fast", false, "stop a suite at its first failed spec")
 	f.StringVar(&o.Address, "address", "", "run against this existing containerd socket instead of a private daemon")
-	// One at a time by default: the leak inspector's mount check covers the
-	// daemon's whole root, so a suite running alongside can show its
-	// transient unpack mounts in another suite's namespace check.
-	f.IntVar(&o.Jobs, "jobs", 1, "suites run at once against the shared daemon (>1 can make daemon-wide mount checks see another suite's transient mounts; "+strings.Join(suiterun.Alone, ", ")+" always runs alone, last)")
+	// Suites share the daemon side by side: every object a leak check looks
+	// at is attributed to a namespace (API objects, the shims' -namespace,
+	// cgroups under /<ns>/, task mounts by path, transient unpack mounts by
+	// their snapshot), so one suite's work is never another's leak.
+	f.IntVar(&o.Jobs, "jobs", runtime.NumCPU(), "suites run at once against the shared daemon ("+strings.Join(suiterun.Alone, ", ")+" always runs alone, last)")
 	f.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "per-suite timeout")
 	return cmd
 }

@@ -283,6 +283,8 @@ func scan(ctx context.Context, c *client.Client, t Target) (*scanned, error) {
 	}
 	if s.mounts, err = nsMounts(t); err != nil {
 		errs = append(errs, err)
+	} else if s.mounts, err = dropForeignTmpMounts(ctx, c, t, sns, s.mounts); err != nil {
+		errs = append(errs, fmt.Errorf("attribute transient mounts: %w", err))
 	}
 	if err := s.scanCgroups(t.Namespace); err != nil {
 		errs = append(errs, err)

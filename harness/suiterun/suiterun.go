@@ -27,6 +27,8 @@ import (
 	"github.com/orchd/orchd/harness/daemon"
 	"github.com/orchd/orchd/harness/gobuild"
 	"github.com/orchd/orchd/harness/images"
+	"github.com/orchd/orchd/harness/matrix"
+	"github.com/orchd/orchd/harness/ociruntime"
 	"github.com/orchd/orchd/harness/settings"
 	"github.com/orchd/orchd/harness/toolchain"
 )
@@ -41,9 +43,6 @@ var Alone = []string{"leak"}
 
 // imagesSetFile lists the fixture images built for the suites.
 const imagesSetFile = "set.json"
-
-// envOCIRuntime carries --oci-runtime to the suites and to orchd.
-const envOCIRuntime = "ORCHD_OCI_RUNTIME"
 
 // Options selects what Run runs and where it reports.
 type Options struct {
@@ -78,6 +77,11 @@ func (o Options) Check() error {
 			return fmt.Errorf("suites: --focus/--skip %q: %w", re, err)
 		}
 	}
+	if o.OCIRuntime != "" {
+		if _, err := ociruntime.Lookup(o.OCIRuntime); err != nil {
+			return fmt.Errorf("suites: --oci-runtime: %w", err)
+		}
+	}
 	if o.Address != "" && (o.Matrix || o.Toolchain != "") {
 		return errors.New("suites: --address runs against that daemon; --matrix and --containerd choose a private one")
 	}
@@ -99,6 +103,8 @@ type Result struct {
 	JSON      string        `json:"json"`
 	Log       string        `json:"log"`
 	Failures  []string      `json:"failures,omitempty"`
+	// Deviations are the documented deviations the suite's specs met.
+	Deviations []string `json:"deviations,omitempty"`
 }
 
 // Summary is summary.json.
@@ -147,6 +153,22 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	}
 	defer os.RemoveAll(work)
 
+	// The OCI runtime reaches orchd (and the suites' reports) as the binary
+	// the runc shim runs: a wrapper adding runsc's flags where it needs them.
+	var ociEnv []string
+	if o.OCIRuntime != "" {
+		rt, err := ociruntime.Lookup(o.OCIRuntime)
+		if err != nil {
+			return fmt.Errorf("suites: %w", err)
+		}
+		bin, err := rt.Binary(filepath.Join(work, "oci"))
+		if err != nil {
+			return fmt.Errorf("suites: %w", err)
+		}
+		progress("OCI runtime: %s (%s)", rt.Name, bin)
+		ociEnv = []string{settings.EnvOCIRuntime + "=" + bin}
+	}
+
 	var tcs []*toolchain.Toolchain
 	switch {
 	case o.Address != "":
@@ -194,9 +216,9 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 
 	sum := Summary{Started: start}
 	if o.Address != "" {
-		set := settings.Settings{Socket: o.Address, Orchd: orchd, Images: imagesDir, Toolchain: "external"}
+		set := settings.Settings{Socket: o.Address, Orchd: orchd, Images: imagesDir, Toolchain: "external", ReportDir: o.ReportDir}
 		sum.Toolchain = append(sum.Toolchain, "external")
-		sum.Suites = runSuiteBinaries(ctx, o, root, names, bins, set.Environ(), "external", "", progress)
+		sum.Suites = runSuiteBinaries(ctx, o, root, names, bins, append(set.Environ(), ociEnv...), "external", "", progress)
 	}
 	for _, tc := range tcs {
 		sum.Toolchain = append(sum.Toolchain, tc.Name)
@@ -209,10 +231,8 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 		set := settings.FromDaemon(d)
 		set.DebugSocket = d.Address() + ".debug"
 		set.Orchd, set.Images, set.Toolchain = orchd, imagesDir, tc.Name
-		env := set.Environ()
-		if o.OCIRuntime != "" {
-			env = append(env, envOCIRuntime+"="+o.OCIRuntime)
-		}
+		set.ReportDir = o.ReportDir
+		env := append(set.Environ(), ociEnv...)
 		suffix := ""
 		if o.Matrix {
 			suffix = "-" + tc.Name
@@ -243,6 +263,20 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("suites: %w", err)
 	}
 	printSuiteTable(stdout, sum, o.Matrix)
+	// The matrix (suite x toolchain x OCI runtime x host/vm) covers every
+	// stack's files in the dir, inception's included when written there.
+	if m, err := matrix.Read(o.ReportDir); err != nil && m == nil {
+		progress("reports: matrix: %v", err)
+	} else {
+		if err != nil {
+			progress("reports: matrix: %v", err)
+		}
+		if err := m.Write(o.ReportDir); err != nil {
+			progress("reports: matrix: %v", err)
+		}
+		fmt.Fprintln(stdout)
+		_ = m.WriteMarkdown(stdout)
+	}
 	fmt.Fprintf(stdout, "reports: %s\n", o.ReportDir)
 	if !sum.OK {
 		return errors.New("suites failed")
@@ -391,41 +425,9 @@ func runSuiteBinary(ctx context.Context, o Options, root, name, bin string, env 
 
 // countSpecs reads the Ginkgo JSON report.
 func countSpecs(r *Result) error {
-	b, err := os.ReadFile(r.JSON)
-	if err != nil {
-		return fmt.Errorf("no Ginkgo report: %w", err)
-	}
-	var reports []types.Report
-	if err := json.Unmarshal(b, &reports); err != nil {
-		return fmt.Errorf("decode %s: %w", r.JSON, err)
-	}
-	for _, rep := range reports {
-		for _, s := range rep.SpecReports {
-			if s.LeafNodeType != types.NodeTypeIt {
-				if s.State.Is(types.SpecStateFailureStates) {
-					r.Failed++
-					r.Failures = append(r.Failures, fmt.Sprintf("[%s] %s", s.LeafNodeType, firstLine(s.Failure.Message)))
-				}
-				continue
-			}
-			r.Specs++
-			switch {
-			case s.State == types.SpecStatePassed:
-				r.Passed++
-			case s.State.Is(types.SpecStateFailureStates):
-				r.Failed++
-				r.Failures = append(r.Failures, s.FullText())
-			default:
-				r.Skipped++
-			}
-		}
-	}
-	return nil
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
+	c, err := matrix.CountReport(r.JSON)
+	r.Specs, r.Passed, r.Failed, r.Skipped, r.Failures, r.Deviations = c.Specs, c.Passed, c.Failed, c.Skipped, c.Failures, c.Deviations
+	return err
 }
 
 func printSuiteTable(w io.Writer, sum Summary, withToolchain bool) {

@@ -215,6 +215,10 @@ type Mount struct {
 	Point  string
 	FSType string
 	Source string
+	// Root is the mounted dir within its file system (a bind mount's source).
+	Root string
+	// SuperOptions are the file system's options (overlay's upperdir=...).
+	SuperOptions string
 }
 
 // Mounts parses /proc/self/mountinfo.
@@ -239,7 +243,11 @@ func Mounts() ([]Mount, error) {
 		if sep < 0 || sep+2 >= len(f) {
 			continue
 		}
-		out = append(out, Mount{Point: unescape(f[4]), FSType: f[sep+1], Source: unescape(f[sep+2])})
+		m := Mount{Point: unescape(f[4]), FSType: f[sep+1], Source: unescape(f[sep+2]), Root: unescape(f[3])}
+		if sep+3 < len(f) {
+			m.SuperOptions = unescape(f[sep+3])
+		}
+		out = append(out, m)
 	}
 	return out, nil
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive
+
+	"github.com/orchd/orchd/harness/matrix"
 )
 
 // Deviation is a documented, expected difference of one runtime stack from
@@ -79,7 +81,7 @@ func (f *Framework) Deviates(name string) bool {
 		if !d.applies(stack) {
 			return false
 		}
-		AddReportEntry("expected deviation "+d.Name, fmt.Sprintf("%s: %s", d.When, d.Reason))
+		AddReportEntry(matrix.DeviationEntry+d.Name, fmt.Sprintf("%s: %s", d.When, d.Reason))
 		return true
 	}
 	Fail(fmt.Sprintf("unknown deviation %q: add it to framework.Deviations with its reason", name))

@@ -35,6 +35,7 @@ import (
 
 	"github.com/orchd/orchd/harness/daemon"
 	"github.com/orchd/orchd/harness/gobuild"
+	"github.com/orchd/orchd/harness/ociruntime"
 	"github.com/orchd/orchd/harness/settings"
 	"github.com/orchd/orchd/harness/toolchain"
 )
@@ -84,6 +85,8 @@ type shared struct {
 	Work      string `json:"work"` // removed by process 1 at the end ("" = nothing to remove)
 	ImagesDir string `json:"images_dir"`
 	Toolchain string `json:"toolchain"`
+	// OCIBinary is what orchd passes as the runc shim's BinaryName ("" = runc).
+	OCIBinary string `json:"oci_binary"`
 }
 
 // New registers the suite-level setup and teardown and returns the
@@ -138,6 +141,7 @@ func (f *Framework) setupOnce(ctx SpecContext) []byte {
 		tc := resolveToolchain(ctx, set.Toolchain)
 		s.Toolchain = tc.Name
 	}
+	s.OCIBinary = ociBinary(set.OCIRuntime, filepath.Join(work, "oci"))
 	s.ImagesDir = set.Images
 	if s.ImagesDir == "" {
 		s.ImagesDir = filepath.Join(work, "images")
@@ -188,7 +192,7 @@ func (f *Framework) setupEach(ctx SpecContext, data []byte) {
 
 // recordEnv names the stack in this process's report.
 func (f *Framework) recordEnv(ctx context.Context) {
-	f.Env = environment(ctx, f.Daemon.Toolchain, f.daemonVersion(ctx))
+	f.Env = environment(ctx, f.Daemon.Toolchain, f.daemonVersion(ctx), f.shared.OCIBinary)
 	b, err := json.Marshal(f.Env)
 	Expect(err).NotTo(HaveOccurred())
 	AddReportEntry("environment", string(b))
@@ -252,6 +256,24 @@ func resolveToolchain(ctx context.Context, want string) *toolchain.Toolchain {
 			want, err, toolchain.AptInstall, EnvSocket))
 	}
 	return tc
+}
+
+// ociBinary resolves ORCHD_OCI_RUNTIME to the binary orchd gives the runc
+// shim, placing a wrapper in dir for a runtime that needs flags (runsc); a
+// missing runtime fails with its install command.
+func ociBinary(name, dir string) string {
+	if name == "" {
+		return ""
+	}
+	rt, err := ociruntime.Lookup(name)
+	if err != nil {
+		Fail(fmt.Sprintf("%s=%s: %v", EnvOCIRuntime, name, err))
+	}
+	bin, err := rt.Binary(dir)
+	if err != nil {
+		Fail(err.Error())
+	}
+	return bin
 }
 
 // buildOrchd compiles orchd statically (supervisors and containerd-run leaves

@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,9 @@ import (
 	"github.com/onsi/ginkgo/v2/reporters"
 	"github.com/onsi/ginkgo/v2/types"
 	"golang.org/x/sys/unix"
+
+	"github.com/orchd/orchd/harness/matrix"
+	"github.com/orchd/orchd/harness/ociruntime"
 )
 
 // Environment names the stack a suite ran on. Every report carries it.
@@ -25,8 +29,11 @@ type Environment struct {
 	// Toolchain is the staged toolchain's name ("" for an external daemon).
 	Toolchain  string `json:"toolchain,omitempty"`
 	Containerd string `json:"containerd"`
-	// OCIRuntime is the runc-compatible binary containerd's runc shim runs.
+	// OCIRuntime names the runc-compatible runtime containerd's runc shim
+	// runs (runc, crun, runsc); OCIRuntimeBinary is the binary given as the
+	// shim's BinaryName (a wrapper when the runtime needs flags).
 	OCIRuntime        string `json:"oci_runtime"`
+	OCIRuntimeBinary  string `json:"oci_runtime_binary,omitempty"`
 	OCIRuntimeVersion string `json:"oci_runtime_version"`
 }
 
@@ -39,26 +46,28 @@ func (e Environment) Label() string {
 	return strings.Join([]string{e.Where, e.CgroupMode, tc, e.OCIRuntime}, "-")
 }
 
-// OCIRuntime is the OCI runtime the suites run containers with
-// (ORCHD_OCI_RUNTIME, default runc).
+// OCIRuntime names the OCI runtime the suites run containers with
+// (ORCHD_OCI_RUNTIME, a name or a binary named after it; default runc).
 func OCIRuntime() string {
-	return envOr(EnvOCIRuntime, "runc")
+	return filepath.Base(envOr(EnvOCIRuntime, ociruntime.Default))
 }
 
-// environment describes this process's stack; containerd is the daemon's version.
-func environment(ctx context.Context, toolchainName, containerd string) Environment {
+// environment describes this process's stack; containerd is the daemon's
+// version, ociBinary the runc shim's BinaryName ("" = runc).
+func environment(ctx context.Context, toolchainName, containerd, ociBinary string) Environment {
 	e := Environment{
-		Where:      envOr(EnvWhere, "host"),
-		CgroupMode: fmt.Sprintf("v%d", HostStack().CgroupVersion),
-		Toolchain:  toolchainName,
-		Containerd: containerd,
-		OCIRuntime: OCIRuntime(),
+		Where:            envOr(EnvWhere, "host"),
+		CgroupMode:       fmt.Sprintf("v%d", HostStack().CgroupVersion),
+		Toolchain:        toolchainName,
+		Containerd:       containerd,
+		OCIRuntime:       OCIRuntime(),
+		OCIRuntimeBinary: ociBinary,
 	}
 	var u unix.Utsname
 	if err := unix.Uname(&u); err == nil {
 		e.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
-	if b, err := exec.CommandContext(ctx, e.OCIRuntime, "--version").Output(); err == nil {
+	if b, err := exec.CommandContext(ctx, cmp.Or(ociBinary, e.OCIRuntime), "--version").Output(); err == nil {
 		e.OCIRuntimeVersion, _, _ = strings.Cut(strings.TrimSpace(string(b)), "\n")
 	} else {
 		e.OCIRuntimeVersion = fmt.Sprintf("(%s --version: %v)", e.OCIRuntime, err)
@@ -99,7 +108,7 @@ func (f *Framework) writeReports(dir string, r types.Report) error {
 		return err
 	}
 	if f.Env.Where == "" { // the setup failed before the daemon was known
-		f.Env = environment(context.Background(), f.Daemon.Toolchain, "(unknown: setup failed)")
+		f.Env = environment(context.Background(), f.Daemon.Toolchain, "(unknown: setup failed)", f.shared.OCIBinary)
 	}
 	base := filepath.Join(dir, f.Name+"-"+f.Env.Label())
 	if err := reporters.GenerateJUnitReport(r, base+".junit.xml"); err != nil {
@@ -108,11 +117,16 @@ func (f *Framework) writeReports(dir string, r types.Report) error {
 	if err := reporters.GenerateJSONReport(r, base+".json"); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(f.Env, "", "  ")
+	// The suite's name rides along, so the matrix (harness/matrix) needs no
+	// file-name parsing.
+	b, err := json.MarshalIndent(struct {
+		Suite string `json:"suite"`
+		Environment
+	}{f.Name, f.Env}, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(base+".env.json", append(b, '\n'), 0o644)
+	return os.WriteFile(base+matrix.EnvSuffix, append(b, '\n'), 0o644)
 }
 
 func envOr(k, def string) string {

@@ -68,6 +68,9 @@ func (f *Framework) NewSpec() *Spec {
 		ProjectDir: s.ProjectDir,
 		Home:       filepath.Join(dir, "home"),
 	}
+	if f.shared.OCIBinary != "" {
+		s.CLI.Env = append(s.CLI.Env, EnvOCIRuntime+"="+f.shared.OCIBinary)
+	}
 	By(fmt.Sprintf("namespace %s, state %s", ns, s.StateDir))
 	// Cleanups run last-registered first: the report is collected before the teardown.
 	DeferCleanup(s.cleanup, NodeTimeout(3*time.Minute))
