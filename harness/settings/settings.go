@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/orchd/orchd/harness/daemon"
 	crd "github.com/orchd/orchd/orchd/runtime/containerd"
@@ -48,6 +49,10 @@ const (
 	// EnvOCIRuntime: the runc-compatible binary (runc, crun, runsc) the runc
 	// shim runs containers with (the same variable orchd's containerd runtime reads).
 	EnvOCIRuntime = crd.EnvOCIRuntime
+	// EnvTimeScale stretches every deadline of the suites (Eventually
+	// timeouts, spec and node timeouts) by this factor (>= 1, default 1): a
+	// slow machine, such as a VM under TCG, gets more time for the SAME specs.
+	EnvTimeScale = "ORCHD_TIME_SCALE"
 )
 
 // Settings are the values of those variables; "" and 0 mean unset.
@@ -66,6 +71,7 @@ type Settings struct {
 	ReportDir   string
 	Where       string
 	OCIRuntime  string
+	TimeScale   float64
 }
 
 // FromEnv reads the settings from the process environment.
@@ -88,6 +94,13 @@ func From(getenv func(string) string) (Settings, error) {
 		Where:       getenv(EnvWhere),
 		OCIRuntime:  getenv(EnvOCIRuntime),
 	}
+	if v := getenv(EnvTimeScale); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 1 || f > 100 {
+			return s, fmt.Errorf("%s=%q: want a factor from 1 to 100 (e.g. 3)", EnvTimeScale, v)
+		}
+		s.TimeScale = f
+	}
 	if p := getenv(EnvPid); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n <= 0 {
@@ -101,6 +114,14 @@ func From(getenv func(string) string) (Settings, error) {
 // FromDaemon describes a running private daemon (socket, dirs, pid, log).
 func FromDaemon(d *daemon.Daemon) Settings {
 	return Settings{Socket: d.Address(), Root: d.Root(), State: d.State(), Pid: d.Pid(), Log: d.LogPath()}
+}
+
+// Scale stretches d by the time scale (unset or 1: d itself).
+func (s Settings) Scale(d time.Duration) time.Duration {
+	if s.TimeScale <= 1 {
+		return d
+	}
+	return time.Duration(float64(d) * s.TimeScale)
 }
 
 // External reports whether a containerd was handed over (else one is started).
@@ -132,5 +153,8 @@ func (s Settings) Environ() []string {
 	add(EnvReportDir, s.ReportDir)
 	add(EnvWhere, s.Where)
 	add(EnvOCIRuntime, s.OCIRuntime)
+	if s.TimeScale > 1 {
+		add(EnvTimeScale, strconv.FormatFloat(s.TimeScale, 'f', -1, 64))
+	}
 	return out
 }

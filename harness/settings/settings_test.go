@@ -4,11 +4,32 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
+
+func TestTimeScale(t *testing.T) {
+	if got := (Settings{}).Scale(time.Minute); got != time.Minute {
+		t.Errorf("unset scale: %v", got)
+	}
+	if got := (Settings{TimeScale: 3}).Scale(time.Minute); got != 3*time.Minute {
+		t.Errorf("scale 3: %v", got)
+	}
+	for _, bad := range []string{"0.5", "x", "0", "1000"} {
+		_, err := From(func(k string) string {
+			if k == EnvTimeScale {
+				return bad
+			}
+			return ""
+		})
+		if err == nil || !strings.Contains(err.Error(), EnvTimeScale) {
+			t.Errorf("%s=%s: err %v, want a refusal naming the variable", EnvTimeScale, bad, err)
+		}
+	}
+}
 
 func TestRoundTrip(t *testing.T) {
 	in := Settings{Socket: "/run/c.sock", Root: "/r", State: "/s", Pid: 42, Log: "/l", DebugSocket: "/run/c.sock.debug",
-		Orchd: "/bin/orchd", Images: "/img", Toolchain: "v2.2.1", Matrix: true}
+		Orchd: "/bin/orchd", Images: "/img", Toolchain: "v2.2.1", Matrix: true, TimeScale: 2.5}
 	env := map[string]string{}
 	for _, kv := range in.Environ() {
 		k, v, _ := strings.Cut(kv, "=")

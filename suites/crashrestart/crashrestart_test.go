@@ -53,7 +53,7 @@ var _ = Describe("crash-restart", Label("containerd"), func() {
 		Expect(r.State).NotTo(Equal(contract.StateFailed), "gave up early: %s", r.Message)
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 
 	It("on-failure does not restart a container that exits 0", func(ctx SpecContext) {
 		s.WriteOrchfile(service(s.Image("probe"), "done", "exit 0", "RESTART on-failure", "RESTART_DELAY 1s"))
@@ -63,7 +63,7 @@ var _ = Describe("crash-restart", Label("containerd"), func() {
 		settles(ctx, s, "done", contract.StateExited, 0)
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 
 	It("always restarts even after exit 0", func(ctx SpecContext) {
 		s.WriteOrchfile(service(s.Image("probe"), "again", "exit 0",
@@ -72,7 +72,7 @@ var _ = Describe("crash-restart", Label("containerd"), func() {
 		restartsAtLeast(ctx, s, "again", 2)
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 
 	It("no does not restart a failing container", func(ctx SpecContext) {
 		s.WriteOrchfile(service(s.Image("probe"), "once", "exit 3", "RESTART no"))
@@ -84,7 +84,7 @@ var _ = Describe("crash-restart", Label("containerd"), func() {
 		settles(ctx, s, "once", r.State, 0)
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 
 	It("restarts a service that crashes after running, with a new task", func(ctx SpecContext) {
 		s.WriteOrchfile(service(s.Image("probe"), "flaky", "crash-after 2s 1",
@@ -120,7 +120,7 @@ var _ = Describe("crash-restart", Label("containerd"), func() {
 		Expect(second.Since).To(BeTemporally(">", first.Since))
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 
 	It("waits RESTART_DELAY between restarts", func(ctx SpecContext) {
 		const delay = 3 * time.Second
@@ -141,7 +141,7 @@ var _ = Describe("crash-restart", Label("containerd"), func() {
 			}
 			g.Expect(seen).To(HaveKey(3))
 			g.Expect(seen).To(HaveKey(2))
-		}).WithPolling(poll).WithTimeout(2 * time.Minute).Should(Succeed())
+		}).WithPolling(poll).WithTimeout(framework.Scaled(2 * time.Minute)).Should(Succeed())
 		for n := 2; n <= 3; n++ {
 			prev, ok := seen[n-1]
 			if !ok {
@@ -154,7 +154,7 @@ var _ = Describe("crash-restart", Label("containerd"), func() {
 		}
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(4*time.Minute))
+	}, framework.SpecDeadline(4*time.Minute))
 
 	It("gives up after START_LIMIT_BURST restarts within START_LIMIT_INTERVAL (state failed)", func(ctx SpecContext) {
 		s.WriteOrchfile(service(s.Image("probe"), "burst", "exit 5",
@@ -166,7 +166,7 @@ var _ = Describe("crash-restart", Label("containerd"), func() {
 		settles(ctx, s, "burst", contract.StateFailed, 2)
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 
 	It("fell during a restart loop freezes it: nothing restarts afterwards and nothing leaks", func(ctx SpecContext) {
 		s.WriteOrchfile(service(s.Image("probe"), "loop", "exit 3",
@@ -186,5 +186,5 @@ var _ = Describe("crash-restart", Label("containerd"), func() {
 			}
 		}).WithTimeout(4 * time.Second).Should(Succeed())
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 })

@@ -57,5 +57,5 @@ var _ = Describe("per-service verbs on a container", Label("containerd", "verbs"
 
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(4*time.Minute))
+	}, framework.SpecDeadline(4*time.Minute))
 })

@@ -57,7 +57,7 @@ func expectAllRunning(ctx SpecContext, s *framework.Spec, svcs []string) map[str
 // runningTimeout bounds grow-to-running: on 2 loaded cores containerd 1.6
 // starts about one container every 5s when many start at once.
 func runningTimeout(n int) time.Duration {
-	return max(3*time.Minute, time.Duration(n)*10*time.Second)
+	return framework.Scaled(max(3*time.Minute, time.Duration(n)*10*time.Second))
 }
 
 // containersOf reads each row's container and task from containerd.
@@ -110,7 +110,7 @@ var _ = Describe("fan-out", Label("containerd"), func() {
 		s.Fell(ctx)
 		Expect(s.Survey(ctx)).To(Or(BeEmpty(), HaveEach(HaveField("State", BeElementOf(contract.StateStopped, contract.StateExited)))))
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(5*time.Minute))
+	}, framework.SpecDeadline(5*time.Minute))
 
 	It("grows ORCHD_FANOUT_N (default 24) services and fells them to zero leaks", Label("slow"), func(ctx SpecContext) {
 		n := framework.EnvInt("ORCHD_FANOUT_N", 24)
@@ -119,7 +119,7 @@ var _ = Describe("fan-out", Label("containerd"), func() {
 		expectDistinct(ctx, s, expectAllRunning(ctx, s, names(n)))
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(10*time.Minute))
+	}, framework.SpecDeadline(10*time.Minute))
 
 	It("leaves running services alone on a second grow", func(ctx SpecContext) {
 		s.WriteOrchfile(orchfile(s.Image("probe"), 3))
@@ -137,7 +137,7 @@ var _ = Describe("fan-out", Label("containerd"), func() {
 		}
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(5*time.Minute))
+	}, framework.SpecDeadline(5*time.Minute))
 
 	It("grows only the named services", func(ctx SpecContext) {
 		s.WriteOrchfile(orchfile(s.Image("probe"), 4))
@@ -157,5 +157,5 @@ var _ = Describe("fan-out", Label("containerd"), func() {
 		}).Should(Succeed())
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(5*time.Minute))
+	}, framework.SpecDeadline(5*time.Minute))
 })

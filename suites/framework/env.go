@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive
 
@@ -57,3 +58,20 @@ func EnvInt(name string, def int) int {
 	}
 	return n
 }
+
+// Scaled stretches a deadline by ORCHD_TIME_SCALE (set by inception for a
+// VM under TCG): the same spec, more time. A malformed value fails loudly.
+func Scaled(d time.Duration) time.Duration {
+	s, err := settings.FromEnv()
+	if err != nil {
+		panic(err.Error())
+	}
+	return s.Scale(d)
+}
+
+// SpecDeadline is Ginkgo's SpecTimeout stretched by ORCHD_TIME_SCALE; specs
+// use it instead of SpecTimeout so one setting moves every deadline.
+func SpecDeadline(d time.Duration) SpecTimeout { return SpecTimeout(Scaled(d)) }
+
+// NodeDeadline is Ginkgo's NodeTimeout stretched by ORCHD_TIME_SCALE.
+func NodeDeadline(d time.Duration) NodeTimeout { return NodeTimeout(Scaled(d)) }

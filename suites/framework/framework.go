@@ -93,8 +93,8 @@ type shared struct {
 // Framework the specs use. Call it once per suite, at package level.
 func New(name string, opts Options) *Framework {
 	f := &Framework{Name: name, opts: opts}
-	SynchronizedBeforeSuite(f.setupOnce, f.setupEach, NodeTimeout(20*time.Minute))
-	SynchronizedAfterSuite(f.teardownEach, f.teardownOnce, NodeTimeout(2*time.Minute))
+	SynchronizedBeforeSuite(f.setupOnce, f.setupEach, NodeDeadline(20*time.Minute))
+	SynchronizedAfterSuite(f.teardownEach, f.teardownOnce, NodeDeadline(2*time.Minute))
 	ReportAfterEach(streamSpec)
 	ReportAfterSuite(name+" reports", f.afterSuite)
 	return f
@@ -158,7 +158,7 @@ func (f *Framework) setupEach(ctx SpecContext, data []byte) {
 	Expect(json.Unmarshal(data, &f.shared)).To(Succeed())
 	f.Orchd = f.shared.Orchd
 	f.Images = loadImages(ctx, f.shared.ImagesDir)
-	SetDefaultEventuallyTimeout(90 * time.Second)
+	SetDefaultEventuallyTimeout(Scaled(90 * time.Second))
 	SetDefaultEventuallyPollingInterval(200 * time.Millisecond)
 	SetDefaultConsistentlyDuration(3 * time.Second)
 	SetDefaultConsistentlyPollingInterval(200 * time.Millisecond)

@@ -73,8 +73,8 @@ func (f *Framework) NewSpec() *Spec {
 	}
 	By(fmt.Sprintf("namespace %s, state %s", ns, s.StateDir))
 	// Cleanups run last-registered first: the report is collected before the teardown.
-	DeferCleanup(s.cleanup, NodeTimeout(3*time.Minute))
-	DeferCleanup(s.attachOnFailure, NodeTimeout(time.Minute))
+	DeferCleanup(s.cleanup, NodeDeadline(3*time.Minute))
+	DeferCleanup(s.attachOnFailure, NodeDeadline(time.Minute))
 	return s
 }
 

@@ -81,7 +81,7 @@ func settledUsage(ctx SpecContext) usage {
 	Eventually(ctx, func(g Gomega) {
 		prev, cur = cur, daemonUsage(ctx, g)
 		g.Expect(cur).To(Equal(prev), "still changing")
-	}).WithPolling(time.Second).WithTimeout(settleBound).Should(Succeed(), "the daemon's usage never settled")
+	}).WithPolling(time.Second).WithTimeout(framework.Scaled(settleBound)).Should(Succeed(), "the daemon's usage never settled")
 	return cur
 }
 
@@ -127,7 +127,7 @@ var _ = Describe("leak", Label("containerd"), func() {
 	It("grow/fell cycles leave zero of everything after each cycle", Label("slow"), func(ctx SpecContext) {
 		runCycles(ctx, s, 4, framework.EnvInt("ORCHD_LEAK_CYCLES", 5))
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(15*time.Minute))
+	}, framework.SpecDeadline(15*time.Minute))
 
 	It("containerd's fds, threads and goroutines do not grow over 3 cycles of 24 containers", Serial, func(ctx SpecContext) {
 		Expect(fw.Daemon.Pid).To(BeNumerically(">", 0), "the daemon's pid is unknown: set %s with %s", framework.EnvPid, framework.EnvSocket)
@@ -150,10 +150,10 @@ var _ = Describe("leak", Label("containerd"), func() {
 			// without anything leaking. It must not grow with the cycles.
 			g.Expect(after.Threads).To(BeNumerically("<=", base.Threads+threadSlack), "threads %s vs baseline %s", after, base)
 			g.Expect(after.Goroutines).To(BeNumerically("<=", base.Goroutines), "goroutines %s vs baseline %s", after, base)
-		}).WithTimeout(settleBound).Should(Succeed())
+		}).WithTimeout(framework.Scaled(settleBound)).Should(Succeed())
 		AddReportEntry("containerd usage", fmt.Sprintf("baseline %s\nafter    %s", base, after))
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(30*time.Minute))
+	}, framework.SpecDeadline(30*time.Minute))
 
 	It("a mix of running, oneshot and crash-looping services fells to zero leaks, twice", func(ctx SpecContext) {
 		img := s.Image("probe")
@@ -171,5 +171,5 @@ var _ = Describe("leak", Label("containerd"), func() {
 			s.Fell(ctx)
 			s.ExpectNoLeaks(ctx)
 		}
-	}, SpecTimeout(5*time.Minute))
+	}, framework.SpecDeadline(5*time.Minute))
 })

@@ -40,5 +40,5 @@ var _ = Describe("soak", Label("containerd", "slow", "soak"), Serial, func() {
 		rep.WriteTable(&b)
 		AddReportEntry("slopes", b.String())
 		Expect(rep.OK()).To(BeTrue(), "a resource grew over the cycles:\n%s", b.String())
-	}, SpecTimeout(60*time.Minute))
+	}, framework.SpecDeadline(60*time.Minute))
 })

@@ -38,7 +38,7 @@ var _ = Describe("oneshot", Label("containerd"), func() {
 		stays(ctx, s, "init", contract.StateExited)
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 
 	It("honors a non-zero exit code: failed, no ready marker, never restarted", func(ctx SpecContext) {
 		s.WriteOrchfile(fmt.Sprintf("SERVICE init\nFROM %s\nCMD exit 3\nONESHOT true\n", s.Image("probe")))
@@ -49,7 +49,7 @@ var _ = Describe("oneshot", Label("containerd"), func() {
 		stays(ctx, s, "init", contract.StateFailed)
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 
 	It("is never restarted, even with RESTART always", func(ctx SpecContext) {
 		s.WriteOrchfile(fmt.Sprintf("SERVICE init\nFROM %s\nCMD exit 0\nONESHOT true\nRESTART always\nRESTART_DELAY 1s\n\n"+
@@ -62,7 +62,7 @@ var _ = Describe("oneshot", Label("containerd"), func() {
 		stays(ctx, s, "bad", contract.StateFailed)
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 
 	It("makes a REQUIRES dependent wait until it completes, then start after it", func(ctx SpecContext) {
 		s.WriteOrchfile(fmt.Sprintf("SERVICE init\nFROM %s\nCMD crash-after 4s 0\nONESHOT true\nREADINESS_TIMEOUT 60s\n\n"+
@@ -85,7 +85,7 @@ var _ = Describe("oneshot", Label("containerd"), func() {
 		Expect(app.Since).NotTo(BeTemporally("<", initRow.Since), "app started before init completed")
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 
 	It("chains: each oneshot completes before the next REQUIRES dependent starts", func(ctx SpecContext) {
 		s.WriteOrchfile(fmt.Sprintf("SERVICE first\nFROM %s\nCMD crash-after 1s 0\nONESHOT true\n\n"+
@@ -102,7 +102,7 @@ var _ = Describe("oneshot", Label("containerd"), func() {
 		Expect(s.Layout.ReadyFile(s.Label("second"))).To(BeAnExistingFile())
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 
 	It("when it fails, blocks REQUIRES dependents (they fail) but not AFTER dependents", func(ctx SpecContext) {
 		s.WriteOrchfile(fmt.Sprintf("SERVICE init\nFROM %s\nCMD exit 3\nONESHOT true\nREADINESS_TIMEOUT 20s\n\n"+
@@ -118,5 +118,5 @@ var _ = Describe("oneshot", Label("containerd"), func() {
 		stays(ctx, s, "hard", contract.StateFailed)
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 })

@@ -87,7 +87,7 @@ func expectHTTP(ctx SpecContext, addr string) {
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
 		g.Expect(strings.TrimSpace(string(body))).To(Equal("ok"))
-	}).WithTimeout(60*time.Second).Should(Succeed(), "GET http://%s/", addr)
+	}).WithTimeout(framework.Scaled(60*time.Second)).Should(Succeed(), "GET http://%s/", addr)
 }
 
 // expectedIOWeight is what the weight file named file holds for an OCI
@@ -138,7 +138,7 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 				Expect(r.Env).To(HaveKeyWithValue("SECRET_TOKEN", "s3cr3t=x"))
 				Expect(r.Env).To(HaveKeyWithValue("PATH", images.DefaultPath))
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("ENV_FILE (later files win, ENV wins over ENV_FILE)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			s.WriteFile("a.env", "# first file\nA=from-a\n\nB=from-a\nC=from-a\n")
 			s.WriteFile("b.env", "B=from-b\nC=from-b\n")
@@ -147,24 +147,24 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 				Expect(r.Env).To(HaveKeyWithValue("B", "from-b"))
 				Expect(r.Env).To(HaveKeyWithValue("C", "from-env"))
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("CMD (replaces the image's Cmd, keeps its Entrypoint)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			_, out := s.ProbeOut(svc)
 			return probeFrom(s, "report --then sleep 3600"), func(r *report.Report) {
 				Expect(r.Args).To(Equal(append(append([]string{"/probe", "report"}, strings.Fields(out)...), "--then", "sleep", "3600")))
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("ENTRYPOINT (with CMD as its arguments)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			vol, out := s.ProbeOut(svc)
 			return fmt.Sprintf("FROM %s\nENTRYPOINT /probe report\nCMD %s --then sleep forever\n%s", s.Image(images.Probe), out, vol), func(r *report.Report) {
 				Expect(r.Args).To(Equal(append(append([]string{"/probe", "report"}, strings.Fields(out)...), "--then", "sleep", "forever")))
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("WORKDIR", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "WORKDIR /tmp\n", func(r *report.Report) {
 				Expect(r.Cwd).To(Equal("/tmp"))
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("VOLUME host path (files visible both ways)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			host := s.WriteFile("shared/host.txt", "from the host\n")
 			dir := filepath.Dir(host)
@@ -179,7 +179,7 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 				_, err = report.Parse(b)
 				Expect(err).NotTo(HaveOccurred())
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("VOLUME named (lives under the data dir, files visible both ways)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			vol := contract.NamedVolume(s.DataDir, s.Namespace, "appdata")
 			Expect(os.MkdirAll(vol, 0o700)).To(Succeed())
@@ -190,44 +190,44 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 				Expect(r.Paths).To(HaveKeyWithValue("/data/seed.txt", HaveField("Size", BeEquivalentTo(len("seeded")))), "the host's file in the container")
 				Expect(filepath.Join(vol, "report.json")).To(BeAnExistingFile(), "the container's file on the host")
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("MEMORY", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "MEMORY 96M\n", func(r *report.Report) {
 				expectCgroupVersion(r, "memory")
 				Expect(r.Cgroup.MemoryLimitBytes).To(HaveValue(Equal(int64(96 << 20))))
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("CPUS", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "CPUS 0.5\n", func(r *report.Report) {
 				expectCgroupVersion(r, "cpu")
 				Expect(r.Cgroup.CPUQuotaUS).To(HaveValue(Equal(int64(50000))))
 				Expect(r.Cgroup.CPUPeriodUS).To(HaveValue(Equal(int64(100000))))
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("CPU_QUOTA (above 100%)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "CPU_QUOTA 150%\n", func(r *report.Report) {
 				expectCgroupVersion(r, "cpu")
 				Expect(r.Cgroup.CPUQuotaUS).To(HaveValue(Equal(int64(150000))))
 				Expect(r.Cgroup.CPUPeriodUS).To(HaveValue(Equal(int64(100000))))
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("TASKS_MAX", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "TASKS_MAX 64\n", func(r *report.Report) {
 				expectCgroupVersion(r, "pids")
 				Expect(r.Cgroup.PidsMax).To(HaveValue(Equal(int64(64))))
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("LIMIT_NOFILE", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "LIMIT_NOFILE 1024\n", func(r *report.Report) {
 				Expect(r.Rlimits).To(HaveKeyWithValue("NOFILE", report.Rlimit{Soft: 1024, Hard: 1024}))
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("LIMIT_NPROC (rlimit and pids limit)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "LIMIT_NPROC 77\n", func(r *report.Report) {
 				Expect(r.Rlimits).To(HaveKeyWithValue("NPROC", report.Rlimit{Soft: 77, Hard: 77}))
 				Expect(r.Cgroup.PidsMax).To(HaveValue(Equal(int64(77))))
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("IO_WEIGHT (read from inside: 300 on the blkio scale, 2930 in v2 io.weight)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "IO_WEIGHT 300\n", func(r *report.Report) {
 				Expect(r.Cgroup.Path).NotTo(BeEmpty(), "the container's cgroup path")
@@ -240,12 +240,12 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 				By(fmt.Sprintf("the container reads %s = %d", r.Cgroup.IOWeightFile, *r.Cgroup.IOWeight))
 				Expect(*r.Cgroup.IOWeight).To(Equal(expectedIOWeight(r.Cgroup.IOWeightFile, 300)), "weight file %s", r.Cgroup.IOWeightFile)
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("hostname is the service name", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep), func(r *report.Report) {
 				Expect(r.Hostname).To(Equal(svc))
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("host network namespace", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			link, err := os.Readlink("/proc/self/ns/net")
 			Expect(err).NotTo(HaveOccurred())
@@ -254,32 +254,32 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 			return probeFrom(s, "report "+keep), func(r *report.Report) {
 				Expect(r.NetNSInode).To(Equal(ino), "container netns %s, test netns %s", r.NetNS, link)
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("PUBLISH same host and container port", alignCase(func(ctx SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			p := freePort()
 			return probeFrom(s, fmt.Sprintf("report --then http %d", p)) + fmt.Sprintf("PUBLISH %d:%d\n", p, p), func(*report.Report) {
 				expectHTTP(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("PUBLISH host port != container port (relayed)", alignCase(func(ctx SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			host, ctr := freePort(), freePort()
 			return probeFrom(s, fmt.Sprintf("report --then http %d", ctr)) + fmt.Sprintf("PUBLISH %d:%d\n", host, ctr), func(*report.Report) {
 				expectHTTP(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(host)))
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("PUBLISH with a host address (relayed on that address only)", alignCase(func(ctx SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			host, ctr := freePort(), freePort()
 			return probeFrom(s, fmt.Sprintf("report --then http %d", ctr)) + fmt.Sprintf("PUBLISH 127.0.0.1:%d:%d\n", host, ctr), func(*report.Report) {
 				expectHTTP(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(host)))
 				expectRefused(net.JoinHostPort(otherLoopback, strconv.Itoa(host)))
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("image USER by name (probe-user: app = 1234:1234)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeImage(s, images.ProbeUser, "report "+keep), func(r *report.Report) {
 				Expect(r.UID).To(Equal(images.AppUID))
 				Expect(r.GID).To(Equal(images.AppGID))
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("image layers with whiteouts and opaque dirs unpack correctly", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			cmd := "report"
 			for _, p := range append(append([]string{}, images.LayersPresent...), images.LayersAbsent...) {
@@ -293,7 +293,7 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 					Expect(r.Paths).To(HaveKeyWithValue(p, HaveField("Exists", BeFalse())), p)
 				}
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("cgroup: the container has its own cgroup of the host's version", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "MEMORY 128M\nTASKS_MAX 100\n", func(r *report.Report) {
 				expectCgroupVersion(r, "memory")
@@ -305,7 +305,7 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 				Expect(r.Cgroup.PidsMax).To(HaveValue(Equal(int64(100))))
 				Expect(r.Cgroup.CPUQuotaUS).To(Or(BeNil(), HaveValue(Equal(report.Unlimited))), "no CPU limit was asked for")
 			}
-		}), SpecTimeout(3*time.Minute)),
+		}), framework.SpecDeadline(3*time.Minute)),
 	)
 
 	It("refuses PUBLISH 127.0.0.1:P:P: a host-network container cannot be held to one address", func(ctx SpecContext) {
@@ -319,7 +319,7 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 		expectRefused(net.JoinHostPort(otherLoopback, strconv.Itoa(p)))
 		expectRefused(net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 })
 
 // logsMention reports whether any orchd log of the spec contains text.

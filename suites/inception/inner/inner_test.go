@@ -105,6 +105,6 @@ var _ = Describe("inside the inception VM", Label("vm", "inner"), func() {
 			s.Fell(ctx)
 			// fell returns only when the shims are gone: no grace period here.
 			s.ExpectNoLeaks(ctx)
-		}, SpecTimeout(4*time.Minute))
+		}, framework.SpecDeadline(4*time.Minute))
 	})
 })
