@@ -45,6 +45,7 @@ type GuestEnv struct {
 	CgroupMode        string `json:"cgroup_mode"` // "v2", "v1", "hybrid"
 	ContainerdVersion string `json:"containerd_version"`
 	RuncVersion       string `json:"runc_version"`
+	OCIRuntime        string `json:"oci_runtime"`
 	MemTotalKiB       int64  `json:"mem_total_kib"`
 	CPUs              int    `json:"cpus"`
 	ToolsFSType       string `json:"tools_fs_type"` // filesystem at /opt/tools
@@ -95,7 +96,34 @@ type Manifest struct {
 	// the suites (EnvMemory, EnvCPUs) so they can check what the VM got.
 	Memory string `json:"memory"`
 	CPUs   string `json:"cpus"`
+	// OCIRuntime is the runc-compatible binary the inner containerd's runc
+	// shim runs (runc or crun; "" = runc).
+	OCIRuntime string `json:"oci_runtime,omitempty"`
+	// TimeScale stretches every suite deadline (ORCHD_TIME_SCALE).
+	TimeScale float64 `json:"time_scale,omitempty"`
 }
+
+// DriverReport is ReportsDir/driver.json, the driver's last word: written
+// when every suite ran and the leak check is done. Its absence means the
+// driver never finished.
+type DriverReport struct {
+	Env    GuestEnv `json:"env"`
+	Suites []string `json:"suites"`
+	// Message says why the driver stopped early ("" when it ran everything).
+	Message string `json:"message,omitempty"`
+}
+
+// LeakReport is ReportsDir/leaks.json: the inner containerd after the suites.
+type LeakReport struct {
+	Empty  bool   `json:"empty"`
+	Report string `json:"report,omitempty"`
+}
+
+// Files the driver writes into ReportsDir besides each suite's reports.
+const (
+	DriverFile = "driver.json"
+	LeaksFile  = "leaks.json"
+)
 
 // Environment the driver gives the suites it runs.
 const (
@@ -110,4 +138,8 @@ func SuiteBinary(name string) string { return gobuild.SuiteBinary(name) }
 const (
 	ToolsDir     = "/opt/tools"
 	ManifestPath = ToolsDir + "/manifest.json"
+	// ReportsDir is shared with the host (virtio-9p, read-write): every suite
+	// writes its JUnit, JSON, log and environment files here, and the host
+	// decides the verdict from them (the console is progress only).
+	ReportsDir = "/opt/reports"
 )

@@ -13,12 +13,12 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/orchd/orchd/harness/cycles"
 	"github.com/orchd/orchd/harness/gobuild"
 	"github.com/orchd/orchd/harness/images"
+	"github.com/orchd/orchd/harness/suiterun"
 	"github.com/orchd/orchd/harness/toolchain"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/runtime/vm/kernel"
@@ -29,13 +29,28 @@ import (
 const (
 	DefaultMemory  = "2G"
 	DefaultCPUs    = "2"
-	DefaultTimeout = 10 * time.Minute
-	Namespace      = "inception"
-	ServiceName    = "inception"
+	DefaultTimeout = 30 * time.Minute
+	// DefaultSuiteTimeout bounds each inner suite (before the time scale).
+	DefaultSuiteTimeout = 10 * time.Minute
+	// DefaultLabelFilter leaves out, inside the VM, the specs labelled slow
+	// (fanout of 24 services, the long leak cycles); the report lists them as
+	// skipped and the run says so. --label-filter "" runs everything.
+	DefaultLabelFilter = "!slow"
+	// DefaultTimeScale stretches every suite deadline inside the VM: TCG runs
+	// the guest several times slower than the host.
+	DefaultTimeScale = 3
+	// DefaultStall is how long the run may show no progress (no console line,
+	// no byte written to the shared reports) before it is declared stalled.
+	DefaultStall = 6 * time.Minute
+	Namespace    = "inception"
+	ServiceName  = "inception"
 )
 
-// DefaultSuites are the suites run inside the VM when none are named.
-func DefaultSuites() []string { return []string{"inception/inner"} }
+// DefaultSuites are the suites run inside the VM when none are named: the
+// in-VM checks, then the core suites, the same compiled specs as on the host.
+func DefaultSuites() []string {
+	return []string{"inception/inner", "fanout", "oneshot", "crashrestart", "specalign", "leak"}
+}
 
 // Options configure Run.
 type Options struct {
@@ -59,13 +74,26 @@ type Options struct {
 	Progress io.Writer
 	// Init is the guest's PID 1: InitOrchd (default) or InitSystemd.
 	Init string
+	// ReportDir receives every suite's JUnit, JSON, log and environment
+	// files as written inside the VM, the merged junit.xml and summary.json
+	// ("" = they stay in the work dir).
+	ReportDir string
+	// OCIRuntime is the runc-compatible binary the inner containerd runs
+	// containers with: runc (default) or crun.
+	OCIRuntime string
+	// TimeScale stretches every suite deadline (ORCHD_TIME_SCALE); 0 = DefaultTimeScale.
+	TimeScale float64
+	// Stall fails the run when nothing progresses for this long; 0 = DefaultStall.
+	Stall time.Duration
 }
 
 // Result is what an inception run found.
 type Result struct {
 	Work        string        `json:"work"`
 	Env         *GuestEnv     `json:"env,omitempty"`
-	Suites      []SuiteResult `json:"suites"`
+	Suites      []suiterun.Result `json:"suites"`
+	ReportDir   string            `json:"report_dir"`
+	LabelFilter string            `json:"label_filter,omitempty"`
 	InnerClean  bool          `json:"inner_clean"`
 	InnerLeaks  string        `json:"inner_leaks,omitempty"`
 	OuterLeaks  []string      `json:"outer_leaks,omitempty"`
@@ -79,16 +107,18 @@ type Result struct {
 	MemoryMiB   int64         `json:"memory_mib"`
 	CPUs        int           `json:"cpus"`
 	ToolsSource string        `json:"tools_source"`
+	OCIRuntime  string        `json:"oci_runtime"`
 }
 
-// Passed is the verdict: every suite passed, the driver finished and agreed,
-// and nothing leaked inside or outside the VM.
+// Passed is the verdict, from the report files only: every suite's report
+// shows it passed, the driver finished, and nothing leaked inside or outside
+// the VM.
 func (r *Result) Passed() bool {
 	if !r.DriverDone || !r.DriverPass || !r.InnerClean || len(r.OuterLeaks) > 0 || len(r.Suites) == 0 {
 		return false
 	}
 	for _, s := range r.Suites {
-		if !s.Passed {
+		if !s.OK {
 			return false
 		}
 	}
@@ -131,7 +161,23 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		return nil, fmt.Errorf("inception: --init %q: want %s or %s", o.Init, InitOrchd, InitSystemd)
 	}
 	if o.SuiteTimeout <= 0 {
-		o.SuiteTimeout = 5 * time.Minute
+		o.SuiteTimeout = DefaultSuiteTimeout
+	}
+	if o.TimeScale == 0 {
+		o.TimeScale = DefaultTimeScale
+	}
+	if o.TimeScale < 1 {
+		return nil, fmt.Errorf("inception: --time-scale %v: want 1 or more", o.TimeScale)
+	}
+	if o.Stall <= 0 {
+		o.Stall = DefaultStall
+	}
+	switch o.OCIRuntime {
+	case "":
+		o.OCIRuntime = "runc"
+	case "runc", "crun":
+	default:
+		return nil, fmt.Errorf("inception: --oci-runtime %q: want runc or crun (runsc runs on the host: orchd-harness suites --oci-runtime runsc)", o.OCIRuntime)
 	}
 	r := &runner{o: o, out: o.Progress}
 	if r.out == nil {
@@ -140,7 +186,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		return nil, errors.New("inception needs qemu-system-x86_64: apt-get install -y qemu-system-x86")
 	}
-	res = &Result{}
+	res = &Result{LabelFilter: o.LabelFilter, OCIRuntime: o.OCIRuntime}
 	work := o.Work
 	if work == "" {
 		var err error
@@ -167,6 +213,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	start = time.Now()
 	err = r.boot(ctx, work, k, tools, imageRef, res)
 	res.RunTime = time.Since(start).Round(time.Millisecond)
+	if cerr := r.collect(filepath.Join(work, "reports"), res); cerr != nil && err == nil {
+		err = cerr
+	}
 	// A temp work dir goes whatever happened (a killed qemu or supervisor
 	// included), unless --keep asked to keep a failing run's.
 	if o.Work == "" && !(o.Keep && (err != nil || !res.Passed())) {
@@ -199,6 +248,13 @@ func (r *runner) stage(ctx context.Context, work string, res *Result) (kernel.Ke
 			return k, "", "", err
 		}
 	}
+	// The guest writes its reports here (a second 9p share): fresh every run.
+	if err := os.RemoveAll(filepath.Join(work, "reports")); err != nil {
+		return k, "", "", err
+	}
+	if err := os.MkdirAll(filepath.Join(work, "reports"), 0o755); err != nil {
+		return k, "", "", err
+	}
 	var bins []string
 	for _, c := range []toolchain.Component{tc.Containerd, tc.Shim, tc.Ctr, tc.Runc} {
 		dst := filepath.Join(tools, "bin", c.Name)
@@ -207,6 +263,19 @@ func (r *runner) stage(ctx context.Context, work string, res *Result) (kernel.Ke
 		}
 		if err := copyFile(c.Path, dst, 0o755); err != nil {
 			return k, "", "", fmt.Errorf("copy %s: %w", c.Path, err)
+		}
+		bins = append(bins, dst)
+	}
+	if r.o.OCIRuntime != "runc" {
+		// crun refuses this host's hybrid cgroups; it runs inside the VM
+		// (cgroup v2), from the host's package.
+		src, err := exec.LookPath(r.o.OCIRuntime)
+		if err != nil {
+			return k, "", "", fmt.Errorf("--oci-runtime %s: not installed on the host (apt-get install -y %s): %w", r.o.OCIRuntime, r.o.OCIRuntime, err)
+		}
+		dst := filepath.Join(tools, "bin", r.o.OCIRuntime)
+		if err := copyFile(src, dst, 0o755); err != nil {
+			return k, "", "", fmt.Errorf("copy %s: %w", src, err)
 		}
 		bins = append(bins, dst)
 	}
@@ -237,7 +306,8 @@ func (r *runner) stage(ctx context.Context, work string, res *Result) (kernel.Ke
 	if _, err := images.Build(ctx, filepath.Join(tools, "images"), images.WithModuleRoot(root)); err != nil {
 		return k, "", "", err
 	}
-	m := Manifest{Suites: r.o.Suites, SuiteTimeout: r.o.SuiteTimeout, LabelFilter: r.o.LabelFilter, Memory: r.o.Memory, CPUs: r.o.CPUs}
+	m := Manifest{Suites: r.o.Suites, SuiteTimeout: time.Duration(float64(r.o.SuiteTimeout) * r.o.TimeScale), LabelFilter: r.o.LabelFilter,
+		Memory: r.o.Memory, CPUs: r.o.CPUs, OCIRuntime: r.o.OCIRuntime, TimeScale: r.o.TimeScale}
 	mb, _ := json.MarshalIndent(m, "", "  ")
 	if err := os.WriteFile(filepath.Join(tools, "manifest.json"), mb, 0o644); err != nil {
 		return k, "", "", err
@@ -266,18 +336,20 @@ func (r *runner) stage(ctx context.Context, work string, res *Result) (kernel.Ke
 }
 
 // Orchfile is the outer Orchfile. The service is a oneshot that runs the whole
-// suite run, so TIMEOUT_START (which bounds a running oneshot) is the run's bound.
-func Orchfile(imageRef, tools, memory, cpus string, timeout time.Duration) string {
+// suite run, so TIMEOUT_START (which bounds a running oneshot) is the run's
+// bound. tools is shared at ToolsDir, reports at ReportsDir.
+func Orchfile(imageRef, tools, reports, memory, cpus string, timeout time.Duration) string {
 	return fmt.Sprintf(`# The inception VM: containerd and the suites run inside.
 SERVICE %s
 FROM %s
 MEMORY %s
 CPUS %s
 VOLUME %s:%s
+VOLUME %s:%s
 ONESHOT true
 TIMEOUT_START %ds
 TIMEOUT_STOP 30s
-`, ServiceName, imageRef, memory, cpus, tools, ToolsDir, int(timeout.Seconds()))
+`, ServiceName, imageRef, memory, cpus, tools, ToolsDir, reports, ReportsDir, int(timeout.Seconds()))
 }
 
 func (r *runner) orchd(tools, project, state string, k kernel.Kernel) cycles.CLI {
@@ -302,7 +374,7 @@ func (r *runner) boot(ctx context.Context, work string, k kernel.Kernel, tools, 
 		// suites even start.
 		startBound = 30 * time.Minute
 	}
-	res.Orchfile = Orchfile(imageRef, tools, r.o.Memory, r.o.CPUs, startBound)
+	res.Orchfile = Orchfile(imageRef, tools, filepath.Join(work, "reports"), r.o.Memory, r.o.CPUs, startBound)
 	if err := os.WriteFile(filepath.Join(project, "Orchfile"), []byte(res.Orchfile), 0o644); err != nil {
 		return err
 	}
@@ -335,21 +407,26 @@ func (r *runner) boot(ctx context.Context, work string, k kernel.Kernel, tools, 
 	if err != nil {
 		return fmt.Errorf("orchd grow: %w", err)
 	}
-	return r.follow(rctx, layout, label, res)
+	return r.follow(rctx, layout, label, filepath.Join(work, "reports"), res)
 }
 
-// follow reads the service log as it grows until the driver's done event or
-// the service ends.
-func (r *runner) follow(ctx context.Context, layout contract.Layout, label string, res *Result) error {
+// follow reads the service log as it grows, printing progress, until the
+// driver's done line or the end of the service. Console lines and bytes
+// written to the shared reports dir count as progress; none for r.o.Stall
+// fails the run with the console's tail. The verdict is not taken here: it
+// comes from the report files (collect).
+func (r *runner) follow(ctx context.Context, layout contract.Layout, label, reports string, res *Result) error {
 	var off int64
 	var partial []byte
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	booted := false
+	last, shared := time.Now(), sharedBytes(reports)
 	for {
 		b, err := readFrom(layout.LogFile(label), off)
 		if err == nil && len(b) > 0 {
 			off += int64(len(b))
+			last = time.Now()
 			partial = append(partial, b...)
 			for {
 				i := bytes.IndexByte(partial, '\n')
@@ -371,17 +448,24 @@ func (r *runner) follow(ctx context.Context, layout contract.Layout, label strin
 				}
 			}
 		}
+		if n := sharedBytes(reports); n != shared {
+			shared, last = n, time.Now()
+		}
+		if time.Since(last) > r.o.Stall {
+			return fmt.Errorf("inception: stalled: no console line and no report written for %v; console tail (%s):\n%s",
+				r.o.Stall, layout.LogFile(label), tailOf(layout.LogFile(label), 40))
+		}
 		if st, err := readStatus(layout.StatusFile(label)); err == nil && (st.State == contract.StateExited || st.State == contract.StateFailed) {
 			// One more read so the last lines are not missed.
 			if b, _ := readFrom(layout.LogFile(label), off); len(b) > 0 {
-				off += int64(len(b))
 				for _, line := range bytes.Split(append(partial, b...), []byte("\n")) {
 					if ev, ok, perr := ParseLine(line); ok && perr == nil && r.handle(ev, res) {
 						return nil
 					}
 				}
 			}
-			return fmt.Errorf("the inception service ended (%s, exit %v) before the driver reported done; see %s", st.State, exitCode(st), layout.LogFile(label))
+			return fmt.Errorf("the inception service ended (%s, exit %v) before the driver reported done; console tail (%s):\n%s",
+				st.State, exitCode(st), layout.LogFile(label), tailOf(layout.LogFile(label), 40))
 		}
 		// A supervisor killed mid-run leaves a non-final status behind; its
 		// service (and qemu) die with it, so waiting longer is pointless.
@@ -391,7 +475,7 @@ func (r *runner) follow(ctx context.Context, layout contract.Layout, label strin
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("inception: %w before the driver reported done; see %s", ctx.Err(), layout.LogFile(label))
+			return fmt.Errorf("inception: %w before the driver reported done; console tail (%s):\n%s", ctx.Err(), layout.LogFile(label), tailOf(layout.LogFile(label), 40))
 		case <-tick.C:
 		}
 	}
@@ -404,7 +488,7 @@ func exitCode(st *contract.Status) string {
 	return strconv.Itoa(*st.ExitCode)
 }
 
-// handle records one event; it returns true on the last one.
+// handle prints one event as progress; it returns true on the last one.
 func (r *runner) handle(ev Event, res *Result) bool {
 	switch ev.Type {
 	case EventLog:
@@ -412,19 +496,10 @@ func (r *runner) handle(ev Event, res *Result) bool {
 	case EventEnv:
 		res.Env = ev.Env
 	case EventSuite:
-		if ev.Suite != nil {
-			res.Suites = append(res.Suites, *ev.Suite)
-			verdict := "PASS"
-			if !ev.Suite.Passed {
-				verdict = "FAIL"
-			}
-			r.progress("suite %s: %s (%d specs, %d failed, %v)", ev.Suite.Name, verdict, ev.Suite.Specs, ev.Suite.Failed, ev.Suite.Duration)
+		if s := ev.Suite; s != nil {
+			r.progress("suite %s: finished in %v (%d specs, %d failed; the verdict comes from its report files)", s.Name, s.Duration, s.Specs, s.Failed)
 		}
-	case EventLeaks:
-		res.InnerClean = ev.LeaksEmpty != nil && *ev.LeaksEmpty
-		res.InnerLeaks = ev.LeaksReport
 	case EventDone:
-		res.DriverDone, res.DriverPass, res.Message = true, ev.Passed, ev.Message
 		return true
 	}
 	return false
@@ -486,21 +561,16 @@ func outerLeaks(work, state string) []string {
 	return out
 }
 
-// PrintTable writes the per-suite table and the facts of the run.
+// PrintTable writes the per-suite table (from the report files) and the
+// facts of the run.
 func PrintTable(w io.Writer, res *Result) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SUITE\tRESULT\tSPECS\tFAILED\tDURATION")
-	for _, s := range res.Suites {
-		v := "PASS"
-		if !s.Passed {
-			v = "FAIL"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%v\n", s.Name, v, s.Specs, s.Failed, s.Duration)
+	suiterun.PrintSummary(w, suiterun.Summary{Suites: res.Suites, Duration: res.RunTime, OK: res.Passed()}, false)
+	if res.LabelFilter != "" {
+		fmt.Fprintf(w, "label filter %q: specs it leaves out are counted as SKIPPED above, not run\n", res.LabelFilter)
 	}
-	tw.Flush()
 	if e := res.Env; e != nil {
-		fmt.Fprintf(w, "guest: kernel %s, cgroup %s, containerd %s, runc %s, %d MiB, %d cpus, tools on %s\n",
-			e.Kernel, e.CgroupMode, e.ContainerdVersion, e.RuncVersion, e.MemTotalKiB/1024, e.CPUs, e.ToolsFSType)
+		fmt.Fprintf(w, "guest: kernel %s, cgroup %s, containerd %s, runc %s, OCI runtime %s, %d MiB, %d cpus, tools on %s\n",
+			e.Kernel, e.CgroupMode, e.ContainerdVersion, e.RuncVersion, e.OCIRuntime, e.MemTotalKiB/1024, e.CPUs, e.ToolsFSType)
 	} else {
 		fmt.Fprintln(w, "guest: no environment report")
 	}
@@ -514,8 +584,15 @@ func PrintTable(w io.Writer, res *Result) {
 	}
 	fmt.Fprintf(w, "leaks: inside %s; outside %s\n", inner, outer)
 	for _, s := range res.Suites {
-		if !s.Passed {
-			fmt.Fprintf(w, "--- %s failures: %s\n%s\n", s.Name, strings.Join(s.Failures, "; "), s.Tail)
+		if s.OK {
+			continue
+		}
+		fmt.Fprintf(w, "--- %s FAILED (report %s, log %s)\n", s.Suite, s.JSON, s.Log)
+		if s.Error != "" {
+			fmt.Fprintf(w, "    %s\n", s.Error)
+		}
+		for _, f := range s.Failures {
+			fmt.Fprintf(w, "    failed: %s\n", f)
 		}
 	}
 	verdict := "PASS"
@@ -528,6 +605,11 @@ func PrintTable(w io.Writer, res *Result) {
 	console := res.ServiceLog
 	if _, err := os.Stat(console); err != nil {
 		console = "removed with the work dir"
+	}
+	if _, err := os.Stat(res.ReportDir); err == nil {
+		fmt.Fprintf(w, "reports: %s\n", res.ReportDir)
+	} else {
+		fmt.Fprintln(w, "reports: removed with the work dir (keep them with --report-dir)")
 	}
 	fmt.Fprintf(w, "inception: %s (staging %v, VM run %v; console: %s)\n", verdict, res.StageTime, res.RunTime, console)
 }

@@ -243,26 +243,11 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 			progress("daemon: stop: %v", err)
 		}
 	}
-	var junits []string
-	for _, r := range sum.Suites {
-		junits = append(junits, r.JUnit)
-	}
-	if err := mergeJUnit(junits, filepath.Join(o.ReportDir, "junit.xml")); err != nil {
-		progress("reports: merged junit.xml: %v", err)
-	}
 	sum.Duration = time.Since(start)
-	sum.OK = len(sum.Suites) > 0
-	for _, r := range sum.Suites {
-		sum.OK = sum.OK && r.OK
+	if err := WriteSummary(o.ReportDir, &sum); err != nil {
+		progress("reports: %v", err)
 	}
-	b, err := json.MarshalIndent(sum, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(o.ReportDir, "summary.json"), append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("suites: %w", err)
-	}
-	printSuiteTable(stdout, sum, o.Matrix)
+	PrintSummary(stdout, sum, o.Matrix)
 	// The matrix (suite x toolchain x OCI runtime x host/vm) covers every
 	// stack's files in the dir, inception's included when written there.
 	if m, err := matrix.Read(o.ReportDir); err != nil && m == nil {
@@ -282,6 +267,28 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 		return errors.New("suites failed")
 	}
 	return nil
+}
+
+// WriteSummary sets sum.OK (at least one suite, and every suite OK) and
+// writes the merged junit.xml and summary.json into dir.
+func WriteSummary(dir string, sum *Summary) error {
+	var junits []string
+	for _, r := range sum.Suites {
+		junits = append(junits, r.JUnit)
+	}
+	merr := MergeJUnit(junits, filepath.Join(dir, "junit.xml"))
+	sum.OK = len(sum.Suites) > 0
+	for _, r := range sum.Suites {
+		sum.OK = sum.OK && r.OK
+	}
+	b, err := json.MarshalIndent(sum, "", "  ")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "summary.json"), append(b, '\n'), 0o644)
+	}
+	if merr != nil {
+		merr = fmt.Errorf("merged junit.xml: %w", merr)
+	}
+	return errors.Join(merr, err)
 }
 
 // discoverSuites lists suite packages under suites/ (dirs with _test.go
@@ -357,19 +364,7 @@ func runSuiteBinaries(ctx context.Context, o Options, root string, names []strin
 }
 
 func runSuiteBinary(ctx context.Context, o Options, root, name, bin string, env []string, tc, suffix string, spec func(string)) Result {
-	r := Result{
-		Suite:     name,
-		Toolchain: tc,
-		JUnit:     filepath.Join(o.ReportDir, name+suffix+".junit.xml"),
-		JSON:      filepath.Join(o.ReportDir, name+suffix+".json"),
-		Log:       filepath.Join(o.ReportDir, name+suffix+".log"),
-	}
-	args := []string{
-		"-test.v", "-test.timeout", o.Timeout.String(),
-		"-ginkgo.junit-report", r.JUnit,
-		"-ginkgo.json-report", r.JSON,
-		"-ginkgo.no-color",
-	}
+	var args []string
 	if o.LabelFilter != "" {
 		args = append(args, "-ginkgo.label-filter", o.LabelFilter)
 	}
@@ -382,7 +377,54 @@ func runSuiteBinary(ctx context.Context, o Options, root, name, bin string, env 
 	if o.FailFast {
 		args = append(args, "-ginkgo.fail-fast")
 	}
-	args = append(args, o.GinkgoArgs...)
+	return RunBinary(ctx, Binary{
+		Name: name, Path: bin, Toolchain: tc, ReportDir: o.ReportDir, Suffix: suffix,
+		// Like go test: the package dir is the working dir.
+		Dir:  filepath.Join(root, "suites", name),
+		Env:  env,
+		Args: append(args, o.GinkgoArgs...), Timeout: o.Timeout, Spec: spec,
+	})
+}
+
+// Binary is one run of a compiled suite.
+type Binary struct {
+	Name      string // suite name ("fanout", "inception/inner")
+	Path      string // the compiled suite (go test -c)
+	Dir       string // working dir
+	Toolchain string // recorded in the Result
+	// ReportDir receives <name><suffix>.junit.xml, .json, .log and .specs
+	// ("/" in a name becomes "-").
+	ReportDir string
+	Suffix    string
+	Env       []string // added to this process's environment
+	Args      []string // more flags for the suite binary (Ginkgo's)
+	Timeout   time.Duration
+	// Spec receives each spec's result line as the spec finishes.
+	Spec func(line string)
+}
+
+// BaseName is the report file name stem of a suite: "inception/inner" ->
+// "inception-inner".
+func BaseName(name string) string { return strings.ReplaceAll(name, "/", "-") }
+
+// RunBinary runs one compiled suite, writing its JUnit, JSON and log files to
+// b.ReportDir, and reads its verdict back from the JSON report.
+func RunBinary(ctx context.Context, b Binary) Result {
+	base := filepath.Join(b.ReportDir, BaseName(b.Name)+b.Suffix)
+	r := Result{
+		Suite:     b.Name,
+		Toolchain: b.Toolchain,
+		JUnit:     base + ".junit.xml",
+		JSON:      base + ".json",
+		Log:       base + ".log",
+	}
+	args := []string{
+		"-test.v", "-test.timeout", b.Timeout.String(),
+		"-ginkgo.junit-report", r.JUnit,
+		"-ginkgo.json-report", r.JSON,
+		"-ginkgo.no-color",
+	}
+	args = append(args, b.Args...)
 	_ = os.Remove(r.JSON)
 	logf, err := os.Create(r.Log)
 	if err != nil {
@@ -390,15 +432,19 @@ func runSuiteBinary(ctx context.Context, o Options, root, name, bin string, env 
 		return r
 	}
 	defer logf.Close()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	// Like go test: the package dir is the working dir.
-	cmd.Dir = filepath.Join(root, "suites", name)
+	cmd := exec.CommandContext(ctx, b.Path, args...)
+	cmd.Dir = b.Dir
 	// Each spec's result is streamed as it finishes, through a file the
 	// suite's framework appends one line to per spec.
-	stream := filepath.Join(o.ReportDir, name+suffix+".specs")
+	stream := base + ".specs"
 	_ = os.Remove(stream)
-	cmd.Env = append(append(os.Environ(), env...), settings.EnvSpecStream+"="+stream)
+	cmd.Env = append(append(os.Environ(), b.Env...), settings.EnvSpecStream+"="+stream)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.WaitDelay = 10 * time.Second
+	spec := b.Spec
+	if spec == nil {
+		spec = func(string) {}
+	}
 	start := time.Now()
 	stop := make(chan struct{})
 	tailed := make(chan struct{})
@@ -410,7 +456,16 @@ func runSuiteBinary(ctx context.Context, o Options, root, name, bin string, env 
 	close(stop)
 	<-tailed
 	r.Duration = time.Since(start)
-	if err := countSpecs(&r); err != nil {
+	Verdict(&r, runErr)
+	return r
+}
+
+// Verdict fills r from its JSON report: counts, failures and OK. runErr is
+// the suite binary's exit (nil when it is not known, e.g. reading reports
+// written elsewhere). A missing report, or a run where no spec passed, fails.
+func Verdict(r *Result, runErr error) {
+	r.Specs, r.Passed, r.Failed, r.Skipped, r.Failures = 0, 0, 0, 0, nil
+	if err := countSpecs(r); err != nil {
 		r.Error = err.Error()
 	}
 	if r.Error == "" && r.Passed == 0 {
@@ -420,7 +475,6 @@ func runSuiteBinary(ctx context.Context, o Options, root, name, bin string, env 
 	if runErr != nil && r.Error == "" && r.Failed == 0 {
 		r.Error = fmt.Sprintf("suite binary: %v", runErr)
 	}
-	return r
 }
 
 // countSpecs reads the Ginkgo JSON report.
@@ -430,7 +484,8 @@ func countSpecs(r *Result) error {
 	return err
 }
 
-func printSuiteTable(w io.Writer, sum Summary, withToolchain bool) {
+// PrintSummary prints the per-suite table (with a toolchain column for a matrix).
+func PrintSummary(w io.Writer, sum Summary, withToolchain bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	head := "SUITE\tSPECS\tPASSED\tFAILED\tSKIPPED\tTIME\tRESULT"
 	if withToolchain {
@@ -464,9 +519,9 @@ func printSuiteTable(w io.Writer, sum Summary, withToolchain bool) {
 	tw.Flush()
 }
 
-// mergeJUnit writes one JUnit file holding every suite's test suites, beside
+// MergeJUnit writes one JUnit file holding every suite's test suites, beside
 // the per-suite files (which stay).
-func mergeJUnit(sources []string, dst string) error {
+func MergeJUnit(sources []string, dst string) error {
 	var merged reporters.JUnitTestSuites
 	var errs []error
 	for _, src := range sources {

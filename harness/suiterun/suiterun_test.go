@@ -83,7 +83,7 @@ func TestMergeJUnitKeepsSources(t *testing.T) {
 	a := write("a.junit.xml", `<testsuites tests="2" failures="1"><testsuite name="a" tests="2" failures="1"></testsuite></testsuites>`)
 	b := write("b.junit.xml", `<testsuites tests="3"><testsuite name="b" tests="3"></testsuite></testsuites>`)
 	dst := filepath.Join(dir, "junit.xml")
-	if err := mergeJUnit([]string{a, b}, dst); err != nil {
+	if err := MergeJUnit([]string{a, b}, dst); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(dst)

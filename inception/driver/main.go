@@ -6,13 +6,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -21,12 +19,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/onsi/ginkgo/v2/types"
 	"golang.org/x/sys/unix"
 
 	"github.com/orchd/orchd/harness/daemon"
 	"github.com/orchd/orchd/harness/leaks"
 	"github.com/orchd/orchd/harness/settings"
+	"github.com/orchd/orchd/harness/suiterun"
 	"github.com/orchd/orchd/harness/toolchain"
 	"github.com/orchd/orchd/inception"
 )
@@ -91,117 +89,104 @@ func run(ctx context.Context, out io.Writer) int {
 	d.logf("containerd %s up at %s in %v", tc.Containerd.Version, dmn.Address(), time.Since(start).Round(time.Millisecond))
 	d.emit(inception.Event{Type: inception.EventEnv, Env: &env})
 
+	env.OCIRuntime = m.OCIRuntime
+	if env.OCIRuntime == "" {
+		env.OCIRuntime = "runc"
+	}
+	if err := os.MkdirAll(inception.ReportsDir, 0o755); err != nil {
+		return fail(fmt.Errorf("reports: %w", err))
+	}
+	rep := inception.DriverReport{Env: env, Suites: m.Suites}
 	passed := true
 	for _, name := range m.Suites {
 		if ctx.Err() != nil {
-			return fail(ctx.Err())
+			rep.Message = ctx.Err().Error()
+			break
 		}
 		r := d.runSuite(ctx, m, name, dmn)
 		passed = passed && r.Passed
 		d.emit(inception.Event{Type: inception.EventSuite, Suite: &r})
 	}
 
-	empty, rep, err := inspect(ctx, dmn)
+	empty, text, err := inspect(ctx, dmn)
 	if err != nil {
-		rep = err.Error()
-		empty = false
+		text, empty = err.Error(), false
 	}
-	d.emit(inception.Event{Type: inception.EventLeaks, LeaksEmpty: &empty, LeaksReport: rep})
+	d.emit(inception.Event{Type: inception.EventLeaks, LeaksEmpty: &empty, LeaksReport: text})
 	stopDaemon()
-	ok := passed && empty
-	d.emit(inception.Event{Type: inception.EventDone, Passed: ok})
+	// The host reads these files for its verdict; driver.json comes last, so
+	// its presence says the driver finished.
+	if err := writeJSON(filepath.Join(inception.ReportsDir, inception.LeaksFile), inception.LeakReport{Empty: empty, Report: text}); err != nil {
+		return fail(err)
+	}
+	if err := writeJSON(filepath.Join(inception.ReportsDir, inception.DriverFile), rep); err != nil {
+		return fail(err)
+	}
+	ok := passed && empty && rep.Message == ""
+	d.emit(inception.Event{Type: inception.EventDone, Passed: ok, Message: rep.Message})
 	if !ok {
 		return 1
 	}
 	return 0
 }
 
-// runSuite runs one compiled suite against the daemon; its output goes to the
-// console as it runs (the outer service log keeps it).
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
+
+// runSuite runs one compiled suite against the daemon. Its JUnit, JSON, log
+// and environment files go to the shared reports dir; the console gets one
+// progress line per spec.
 func (d *driver) runSuite(ctx context.Context, m inception.Manifest, name string, dmn *daemon.Daemon) inception.SuiteResult {
 	r := inception.SuiteResult{Name: name}
-	bin := filepath.Join(inception.ToolsDir, "suites", inception.SuiteBinary(name))
 	work, err := os.MkdirTemp("", "suite-")
 	if err != nil {
 		r.Tail = err.Error()
 		return r
 	}
 	defer os.RemoveAll(work)
-	report := filepath.Join(work, "report.json")
 	timeout := m.SuiteTimeout
 	if timeout <= 0 {
 		timeout = 5 * time.Minute
 	}
-	args := []string{"--ginkgo.no-color", "--ginkgo.json-report=" + report, "--ginkgo.timeout=" + timeout.String()}
+	// -ginkgo.v streams each spec's output into the log as it runs, so the
+	// host sees progress on the share even during a long spec.
+	args := []string{"-ginkgo.v"}
 	if m.LabelFilter != "" {
-		args = append(args, "--ginkgo.label-filter="+m.LabelFilter)
+		args = append(args, "-ginkgo.label-filter="+m.LabelFilter)
 	}
-	sctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(sctx, bin, args...)
-	cmd.Dir = work
 	set := settings.FromDaemon(dmn)
 	set.DebugSocket = dmn.Address() + ".debug" // the leak suite counts goroutines
 	set.Toolchain = toolchain.System
 	set.Where = "vm"
 	set.Orchd = filepath.Join(inception.ToolsDir, "orchd")
 	set.Images = filepath.Join(inception.ToolsDir, "images")
-	cmd.Env = append(append(os.Environ(), set.Environ()...),
-		inception.EnvMemory+"="+m.Memory,
-		inception.EnvCPUs+"="+m.CPUs,
-	)
-	var tail tailBuffer
-	cmd.Stdout = io.MultiWriter(d.out, &tail)
-	cmd.Stderr = cmd.Stdout
-	cmd.WaitDelay = 10 * time.Second
+	set.ReportDir = inception.ReportsDir // <suite>-vm-v2-...-<oci>.junit.xml/.json/.env.json
+	set.OCIRuntime = m.OCIRuntime
+	set.TimeScale = m.TimeScale
+	sctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
+	defer cancel()
 	d.logf("suite %s: running", name)
-	start := time.Now()
-	err = cmd.Run()
-	r.Duration = time.Since(start).Round(time.Millisecond)
-	r.ExitCode = cmd.ProcessState.ExitCode()
-	if err != nil && r.ExitCode == 0 {
-		r.ExitCode = -1
-	}
-	countSpecs(report, &r)
-	r.Passed = err == nil && r.Failed == 0 && r.Specs > 0
-	if !r.Passed {
-		r.Tail = tail.String()
-		if r.Specs == 0 && err == nil {
-			r.Tail = "no specs ran\n" + r.Tail
-		}
+	res := suiterun.RunBinary(sctx, suiterun.Binary{
+		Name: name, Path: filepath.Join(inception.ToolsDir, "suites", inception.SuiteBinary(name)),
+		Dir: work, Toolchain: toolchain.System, ReportDir: inception.ReportsDir,
+		Env:  append(set.Environ(), inception.EnvMemory+"="+m.Memory, inception.EnvCPUs+"="+m.CPUs),
+		Args: args, Timeout: timeout,
+		Spec: func(line string) { d.logf("suite %s: %s", name, line) },
+	})
+	r.Duration = res.Duration.Round(time.Millisecond)
+	r.Specs, r.Failed, r.Failures, r.Passed = res.Specs, res.Failed, res.Failures, res.OK
+	if !res.OK {
+		r.Tail = res.Error
 	}
 	return r
-}
-
-func countSpecs(path string, r *inception.SuiteResult) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return
-	}
-	var reports []types.Report
-	if err := json.Unmarshal(b, &reports); err != nil {
-		return
-	}
-	for _, rep := range reports {
-		for _, s := range rep.SpecReports {
-			if s.LeafNodeType != types.NodeTypeIt {
-				continue
-			}
-			if s.State == types.SpecStateSkipped || s.State == types.SpecStatePending {
-				continue
-			}
-			r.Specs++
-			if s.State.Is(types.SpecStateFailureStates) {
-				r.Failed++
-				r.Failures = append(r.Failures, s.FullText())
-			}
-		}
-		// Suite-level failures (BeforeSuite) have no It.
-		if !rep.SuiteSucceeded && r.Failed == 0 {
-			r.Failed = 1
-			r.Failures = append(r.Failures, strings.Join(rep.SpecialSuiteFailureReasons, "; "))
-		}
-	}
 }
 
 // inspect checks every namespace the daemon knows for leftovers.
@@ -279,24 +264,4 @@ func indexOf(s []string, v string) int {
 		}
 	}
 	return -1
-}
-
-// tailBuffer keeps the last 8 KiB written.
-type tailBuffer struct{ b []byte }
-
-const tailMax = 8 << 10
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > tailMax {
-		t.b = t.b[len(t.b)-tailMax:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	if i := bytes.IndexByte(t.b, '\n'); i >= 0 && len(t.b) == tailMax {
-		return string(t.b[i+1:])
-	}
-	return string(t.b)
 }

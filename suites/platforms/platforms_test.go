@@ -39,9 +39,9 @@ var _ = Describe("the systemd platform under a real systemd", Label("vm", "slow"
 		Expect(res.DriverDone).To(BeTrue(), "the driver never reported done")
 		Expect(res.Suites).To(HaveLen(1))
 		s := res.Suites[0]
-		Expect(s.Name).To(Equal("platforms/inner"))
-		Expect(s.Passed).To(BeTrue(), "failures %v\n%s", s.Failures, s.Tail)
-		Expect(s.Specs).To(BeNumerically(">=", 7))
+		Expect(s.Suite).To(Equal("platforms/inner"))
+		Expect(s.OK).To(BeTrue(), "failures %v\n%s (report %s)", s.Failures, s.Error, s.JSON)
+		Expect(s.Passed).To(BeNumerically(">=", 7))
 		Expect(s.Failed).To(BeZero())
 		Expect(res.Passed()).To(BeTrue(), "driver: %s", res.Message)
 	})
