@@ -89,25 +89,25 @@ type Options struct {
 
 // Result is what an inception run found.
 type Result struct {
-	Work        string        `json:"work"`
-	Env         *GuestEnv     `json:"env,omitempty"`
+	Work        string            `json:"work"`
+	Env         *GuestEnv         `json:"env,omitempty"`
 	Suites      []suiterun.Result `json:"suites"`
 	ReportDir   string            `json:"report_dir"`
 	LabelFilter string            `json:"label_filter,omitempty"`
-	InnerClean  bool          `json:"inner_clean"`
-	InnerLeaks  string        `json:"inner_leaks,omitempty"`
-	OuterLeaks  []string      `json:"outer_leaks,omitempty"`
-	DriverDone  bool          `json:"driver_done"`
-	DriverPass  bool          `json:"driver_passed"`
-	Message     string        `json:"message,omitempty"`
-	StageTime   time.Duration `json:"stage_time"`
-	RunTime     time.Duration `json:"run_time"`
-	ServiceLog  string        `json:"service_log"`
-	Orchfile    string        `json:"orchfile"`
-	MemoryMiB   int64         `json:"memory_mib"`
-	CPUs        int           `json:"cpus"`
-	ToolsSource string        `json:"tools_source"`
-	OCIRuntime  string        `json:"oci_runtime"`
+	InnerClean  bool              `json:"inner_clean"`
+	InnerLeaks  string            `json:"inner_leaks,omitempty"`
+	OuterLeaks  []string          `json:"outer_leaks,omitempty"`
+	DriverDone  bool              `json:"driver_done"`
+	DriverPass  bool              `json:"driver_passed"`
+	Message     string            `json:"message,omitempty"`
+	StageTime   time.Duration     `json:"stage_time"`
+	RunTime     time.Duration     `json:"run_time"`
+	ServiceLog  string            `json:"service_log"`
+	Orchfile    string            `json:"orchfile"`
+	MemoryMiB   int64             `json:"memory_mib"`
+	CPUs        int               `json:"cpus"`
+	ToolsSource string            `json:"tools_source"`
+	OCIRuntime  string            `json:"oci_runtime"`
 }
 
 // Passed is the verdict, from the report files only: every suite's report
