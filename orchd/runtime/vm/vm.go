@@ -11,8 +11,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
+	"time"
 
 	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/procfs"
 	"github.com/orchd/orchd/orchd/runtime/bare"
 	"github.com/orchd/orchd/orchd/runtime/healthcheck"
 	"github.com/orchd/orchd/orchd/runtime/vm/kernel"
@@ -117,14 +120,52 @@ func (r *Runtime) Check(ctx context.Context, env contract.Env) error {
 
 // Sweep implements runtime.Sweeper: after every supervisor is gone, remove the
 // scratch dirs of leaves that were killed before they could clean up (qemu
-// itself dies with its leaf through the parent-death signal).
+// itself dies with its leaf through the parent-death signal). A leaf SIGKILLed
+// with its supervisor can still be exiting, mid-write of its initramfs, when
+// the supervisor is already gone; removing the dir under that writer fails
+// ("directory not empty") or races with it, so the sweep first waits (bounded)
+// for every process that names the service's spec file or scratch dir.
 func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string) error {
 	l := contract.Layout{StateDir: env.StateDir}
 	var errs []error
 	for _, svc := range services {
-		if err := os.RemoveAll(l.VMWorkDir(contract.Label(env.Namespace, svc))); err != nil {
+		label := contract.Label(env.Namespace, svc)
+		if pids := namingProcesses(l.VMSpecFile(label), l.VMWorkDir(label)); len(pids) > 0 {
+			if err := procfs.WaitGone(ctx, pids, sweepWait); err != nil {
+				errs = append(errs, fmt.Errorf("sweep %s: its vm leaf or qemu is still running: %w", svc, err))
+				continue
+			}
+		}
+		if err := os.RemoveAll(l.VMWorkDir(label)); err != nil {
 			errs = append(errs, fmt.Errorf("sweep %s: %w", svc, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// sweepWait bounds how long Sweep waits for a dying leaf.
+const sweepWait = 30 * time.Second
+
+// namingProcesses lists the processes (other than this one) whose argv names
+// one of paths: a vm leaf (its spec file) and its qemu (the initramfs in the
+// scratch dir).
+func namingProcesses(paths ...string) []int {
+	procs, err := procfs.Processes()
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, p := range procs {
+		if p.Pid == os.Getpid() {
+			continue
+		}
+		cmd := p.Cmdline()
+		for _, path := range paths {
+			if strings.Contains(cmd, path) {
+				out = append(out, p.Pid)
+				break
+			}
+		}
+	}
+	return out
 }
