@@ -24,9 +24,11 @@ import (
 	"github.com/orchd/orchd/orchd/supervise"
 )
 
-// firstStatusTimeout bounds how long tend waits for a new supervisor's first
-// status write.
-const firstStatusTimeout = 15 * time.Second
+// firstStatusTimeout bounds how long tend waits for a new, still running
+// supervisor's first status write. One that exits fails the wait at once, so
+// the bound only matters for a slow one: six supervisors starting at once in a
+// VM under TCG on a loaded host took more than 15 s.
+const firstStatusTimeout = 2 * time.Minute
 
 // Tend implements platform.Platform.
 func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.TendOptions) (platform.TendResult, error) {
