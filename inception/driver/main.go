@@ -72,6 +72,10 @@ func run(ctx context.Context, out io.Writer) int {
 		return fail(fmt.Errorf("toolchain in %s: %w", bin, err))
 	}
 	env.ContainerdVersion, env.RuncVersion = tc.Containerd.Version, tc.Runc.Version
+	env.OCIRuntime = m.OCIRuntime
+	if env.OCIRuntime == "" {
+		env.OCIRuntime = "runc"
+	}
 	start := time.Now()
 	// Debug: the leak suite counts the daemon's goroutines through pprof.
 	dmn, err := daemon.Start(ctx, tc, daemon.Options{Debug: true})
@@ -89,10 +93,6 @@ func run(ctx context.Context, out io.Writer) int {
 	d.logf("containerd %s up at %s in %v", tc.Containerd.Version, dmn.Address(), time.Since(start).Round(time.Millisecond))
 	d.emit(inception.Event{Type: inception.EventEnv, Env: &env})
 
-	env.OCIRuntime = m.OCIRuntime
-	if env.OCIRuntime == "" {
-		env.OCIRuntime = "runc"
-	}
 	if err := os.MkdirAll(inception.ReportsDir, 0o755); err != nil {
 		return fail(fmt.Errorf("reports: %w", err))
 	}
