@@ -282,7 +282,7 @@ func (r *runner) stage(ctx context.Context, work string, res *Result) (kernel.Ke
 
 	root := r.o.ModuleRoot
 	if root == "" {
-		if root, err = images.FindModuleRoot(ctx); err != nil {
+		if root, err = gobuild.ModuleRoot(ctx); err != nil {
 			return k, "", "", err
 		}
 	}

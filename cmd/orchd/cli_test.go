@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orchd/orchd/harness/gobuild"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/platform"
 )
@@ -30,13 +31,14 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "github.com/orchd/orchd/cmd/orchd", "github.com/orchd/orchd/cmd/orchd-supervise")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "orchd cli tests: go build ./cmd/orchd ./cmd/orchd-supervise:", err)
+	root, err := gobuild.ModuleRoot(context.Background())
+	if err == nil {
+		orchdBin, err = gobuild.Orchd(context.Background(), root, dir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "orchd cli tests: build orchd and orchd-supervise:", err)
 		return 1
 	}
-	orchdBin = filepath.Join(dir, "orchd")
 	return m.Run()
 }
 

@@ -57,7 +57,7 @@ func Main(ctx context.Context, s Setup, stdout, progress io.Writer) (err error) 
 		return err
 	}
 	fmt.Fprintln(progress, "building orchd and the probe image...")
-	root, err := images.FindModuleRoot(ctx)
+	root, err := gobuild.ModuleRoot(ctx)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 
 // static is the environment for binaries that run where no libc can be assumed
 // (inside containers and VM guests, or re-exec'd by the orchdi platform).
-var static = []string{"CGO_ENABLED=0"}
+const static = "CGO_ENABLED=0"
 
 // Go runs `go args...` in the module root with env added to the environment;
 // on failure the error carries go's output.
@@ -27,22 +27,64 @@ func Go(ctx context.Context, root string, env []string, args ...string) error {
 	return nil
 }
 
+// Option changes how a binary is built.
+type Option func(*build)
+
+type build struct {
+	env   []string // after static: later entries win (os/exec keeps the last)
+	flags []string // go build flags before -o
+}
+
+func newBuild(opts []Option) build {
+	var b build
+	for _, o := range opts {
+		o(&b)
+	}
+	return b
+}
+
+func (b build) args(out string, pkgs ...string) []string {
+	return append(append(append([]string{"build"}, b.flags...), "-o", out), pkgs...)
+}
+
+// Race builds with the race detector (which needs cgo): processes a test
+// starts from the binary then report their races too.
+func Race() Option {
+	return func(b *build) {
+		b.env = append(b.env, "CGO_ENABLED=1")
+		b.flags = append(b.flags, "-race")
+	}
+}
+
+// ForArch builds for linux/goarch (a fixture image's architecture).
+func ForArch(goarch string) Option {
+	return func(b *build) { b.env = append(b.env, "GOOS=linux", "GOARCH="+goarch) }
+}
+
+// Stripped leaves out paths, VCS stamps and symbols, so the binary depends
+// only on its sources (images keyed by a source hash stay reproducible).
+func Stripped() Option {
+	return func(b *build) { b.flags = append(b.flags, "-trimpath", "-buildvcs=false", "-ldflags=-s -w") }
+}
+
 // Orchd builds static orchd and orchd-supervise into dir and returns the path
 // of orchd. orchd-supervise must sit beside orchd: the orchdi platform runs
 // supervisors as it.
-func Orchd(ctx context.Context, root, dir string) (string, error) {
+func Orchd(ctx context.Context, root, dir string, opts ...Option) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("build orchd: %w", err)
 	}
-	if err := Go(ctx, root, static, "build", "-o", dir+string(filepath.Separator), "./cmd/orchd", "./cmd/orchd-supervise"); err != nil {
+	b := newBuild(opts)
+	if err := Go(ctx, root, append([]string{static}, b.env...), b.args(dir+string(filepath.Separator), "./cmd/orchd", "./cmd/orchd-supervise")...); err != nil {
 		return "", err
 	}
 	return filepath.Join(dir, "orchd"), nil
 }
 
 // StaticBinary builds one static binary of pkg (a path relative to root, "./...") at out.
-func StaticBinary(ctx context.Context, root, pkg, out string) error {
-	return Go(ctx, root, static, "build", "-o", out, pkg)
+func StaticBinary(ctx context.Context, root, pkg, out string, opts ...Option) error {
+	b := newBuild(opts)
+	return Go(ctx, root, append([]string{static}, b.env...), b.args(out, pkg)...)
 }
 
 // SuiteBinary is the file name of a compiled suite ("inception/inner" ->
@@ -62,7 +104,7 @@ type SuiteOptions struct {
 func Suites(ctx context.Context, root, dir string, o SuiteOptions, names ...string) (map[string]string, error) {
 	var env []string
 	if o.Static {
-		env = static
+		env = []string{static}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("build suites: %w", err)

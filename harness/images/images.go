@@ -36,6 +36,8 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/orchd/orchd/harness/gobuild"
 )
 
 // Image names.
@@ -163,7 +165,7 @@ func Build(ctx context.Context, outDir string, opts ...Option) (*Set, error) {
 	bin := o.probeBinary
 	if bin == "" {
 		if o.moduleRoot == "" {
-			if o.moduleRoot, err = FindModuleRoot(ctx); err != nil {
+			if o.moduleRoot, err = gobuild.ModuleRoot(ctx); err != nil {
 				return nil, fmt.Errorf("build images: %w", err)
 			}
 		}

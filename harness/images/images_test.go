@@ -222,16 +222,6 @@ func TestVerifyDetectsCorruption(t *testing.T) {
 	}
 }
 
-func TestFindModuleRoot(t *testing.T) {
-	root, err := FindModuleRoot(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, probePackage, "main.go")); err != nil {
-		t.Errorf("module root %s: %v", root, err)
-	}
-}
-
 func names(s *Set) []string {
 	var n []string
 	for _, l := range s.Layouts {

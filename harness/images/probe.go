@@ -1,29 +1,21 @@
 package images
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 
 	"github.com/orchd/orchd/harness/gobuild"
 )
-
-var errNoModule = errors.New("module root not found")
-
-// ModulePath is the module the probe is built from.
-const ModulePath = "github.com/orchd/orchd"
 
 // probePackage is the probe's package directory relative to the module root.
 const probePackage = "fixtures/probe"
@@ -63,8 +55,7 @@ func BuildProbe(ctx context.Context, moduleRoot, cacheDir, arch string) (string,
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
-	if err := gobuild.Go(ctx, moduleRoot, []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + arch},
-		"build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", tmp.Name(), "./"+probePackage); err != nil {
+	if err := gobuild.StaticBinary(ctx, moduleRoot, "./"+probePackage, tmp.Name(), gobuild.ForArch(arch), gobuild.Stripped()); err != nil {
 		return "", fmt.Errorf("build probe: %w", err)
 	}
 	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
@@ -108,50 +99,6 @@ func sourceKey(moduleRoot, goVersion, arch string) (string, error) {
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:20], nil
-}
-
-// FindModuleRoot locates the orchd module source: `go env GOMOD` from the
-// working directory, else the directory this file was compiled from (absent
-// in -trimpath builds). It checks the module path so another module's root
-// is never mistaken for ours.
-func FindModuleRoot(ctx context.Context) (string, error) {
-	var tried []string
-	if goBin, err := exec.LookPath("go"); err == nil {
-		if gomod, err := output(ctx, "", goBin, "env", "GOMOD"); err == nil && gomod != "" && gomod != os.DevNull {
-			root := filepath.Dir(gomod)
-			if isOurModule(root) {
-				return root, nil
-			}
-			tried = append(tried, root)
-		}
-	}
-	if _, self, _, ok := runtime.Caller(0); ok && filepath.IsAbs(self) {
-		for d := filepath.Dir(self); ; d = filepath.Dir(d) {
-			if isOurModule(d) {
-				return d, nil
-			}
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-		tried = append(tried, filepath.Dir(self))
-	}
-	return "", fmt.Errorf("%w: no %s go.mod found (tried %v); run from the source tree or pass the module root", errNoModule, ModulePath, tried)
-}
-
-func isOurModule(dir string) bool {
-	f, err := os.Open(filepath.Join(dir, "go.mod"))
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) == 2 && fields[0] == "module" {
-			return strings.Trim(fields[1], `"`) == ModulePath
-		}
-	}
-	return false
 }
 
 func output(ctx context.Context, dir, name string, args ...string) (string, error) {

@@ -84,7 +84,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 	}
 
 	orchd := o.Orchd
-	modRoot, merr := images.FindModuleRoot(ctx)
+	modRoot, merr := gobuild.ModuleRoot(ctx)
 	if orchd == "" {
 		if merr != nil {
 			return fmt.Errorf("stress: %w (or pass --orchd)", merr)

@@ -133,7 +133,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	if o.Jobs < 1 {
 		o.Jobs = 1
 	}
-	root, err := images.FindModuleRoot(ctx)
+	root, err := gobuild.ModuleRoot(ctx)
 	if err != nil {
 		return fmt.Errorf("suites: %w (run from the orchd source tree)", err)
 	}

@@ -25,7 +25,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -279,24 +278,15 @@ func ociBinary(name, dir string) string {
 // buildOrchd compiles orchd statically (supervisors and containerd-run leaves
 // re-exec it) into dir.
 func buildOrchd(ctx context.Context, dir string) string {
-	goBin, err := exec.LookPath("go")
+	root, err := gobuild.ModuleRoot(ctx)
 	if err != nil {
-		Fail(fmt.Sprintf("building orchd needs the Go toolchain on PATH (or set %s to a prebuilt CGO_ENABLED=0 orchd): %v", EnvOrchd, err))
+		Fail(fmt.Sprintf("building orchd needs the Go toolchain on PATH and the orchd source tree (or set %s to a prebuilt CGO_ENABLED=0 orchd): %v", EnvOrchd, err))
 	}
-	root := moduleRoot(ctx, goBin)
 	out, err := gobuild.Orchd(ctx, root, dir)
 	if err != nil {
 		Fail(fmt.Sprintf("in %s: %v", root, err))
 	}
 	return out
-}
-
-func moduleRoot(ctx context.Context, goBin string) string {
-	b, err := exec.CommandContext(ctx, goBin, "env", "GOMOD").Output()
-	Expect(err).NotTo(HaveOccurred(), "go env GOMOD")
-	gomod := strings.TrimSpace(string(b))
-	Expect(gomod).NotTo(Or(BeEmpty(), Equal(os.DevNull)), "the suites must run inside the orchd module")
-	return filepath.Dir(gomod)
 }
 
 func tailFile(path string, n int) string {

@@ -8,9 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 
 	"github.com/orchd/orchd/harness/daemon"
+	"github.com/orchd/orchd/harness/gobuild"
 	"github.com/orchd/orchd/harness/toolchain"
 	"github.com/orchd/orchd/orchd/procfs"
 )
@@ -119,16 +118,13 @@ func Leftovers(d *daemon.Daemon) error {
 // Sleeper builds testdata/sleeper statically into a temp dir.
 func Sleeper(t testing.TB) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("sleeper: no caller info")
+	root, err := gobuild.ModuleRoot(context.Background())
+	if err != nil {
+		t.Fatalf("build sleeper: %v", err)
 	}
 	out := filepath.Join(t.TempDir(), "sleeper")
-	cmd := exec.Command("go", "build", "-o", out, ".")
-	cmd.Dir = filepath.Join(filepath.Dir(file), "testdata", "sleeper")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build sleeper (needs Go on PATH): %v\n%s", err, b)
+	if err := gobuild.StaticBinary(context.Background(), root, "./harness/daemon/daemontest/testdata/sleeper", out); err != nil {
+		t.Fatalf("build sleeper (needs Go on PATH): %v", err)
 	}
 	return out
 }

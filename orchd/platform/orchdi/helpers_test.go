@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orchd/orchd/harness/gobuild"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/platform"
 	"github.com/orchd/orchd/orchd/platform/orchdi"
@@ -37,15 +37,17 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	orchdBin, superviseBin = filepath.Join(dir, "orchd"), filepath.Join(dir, orchdi.SuperviseBinary)
-	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	var opts []gobuild.Option
 	if raceBuild || os.Getenv("ORCHDI_TEST_RACE") != "" {
 		// Supervisors built with the race detector; worlds check their logs.
-		args = append(args, "-race")
+		opts = append(opts, gobuild.Race())
 	}
-	build := exec.Command("go", append(args, "github.com/orchd/orchd/cmd/orchd", "github.com/orchd/orchd/cmd/orchd-supervise")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "orchdi tests: build orchd (go build ./cmd/orchd ./cmd/orchd-supervise):", err)
+	root, err := gobuild.ModuleRoot(context.Background())
+	if err == nil {
+		_, err = gobuild.Orchd(context.Background(), root, dir, opts...)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "orchdi tests: build orchd and orchd-supervise:", err)
 		return 1
 	}
 	return m.Run()

@@ -59,7 +59,7 @@ func prepareBoot(t *testing.T) bootEnv {
 			bootErr = err
 			return
 		}
-		root, err := images.FindModuleRoot(ctx)
+		root, err := gobuild.ModuleRoot(ctx)
 		if err != nil {
 			bootErr = err
 			return
