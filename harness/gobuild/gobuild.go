@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 )
 
 // static is the environment for binaries that run where no libc can be assumed
@@ -145,4 +146,19 @@ func testArgs(tags []string, out string, pkgs ...string) []string {
 		args = append(args, "-tags", strings.Join(tags, ","))
 	}
 	return append(append(args, "-o", out), pkgs...)
+}
+
+// OrchdT is Orchd for a test: it builds into t's temp dir from this module
+// and fails t when it cannot.
+func OrchdT(t testing.TB, opts ...Option) string {
+	t.Helper()
+	root, err := ModuleRoot(context.Background())
+	if err != nil {
+		t.Fatalf("build orchd: %v", err)
+	}
+	out, err := Orchd(context.Background(), root, t.TempDir(), opts...)
+	if err != nil {
+		t.Fatalf("build orchd: %v", err)
+	}
+	return out
 }

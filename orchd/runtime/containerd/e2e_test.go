@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,15 +37,7 @@ type project struct {
 	state string
 }
 
-func buildOrchd(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	out, err := gobuild.Orchd(context.Background(), filepath.Join(filepath.Dir(file), "..", "..", ".."), t.TempDir())
-	if err != nil {
-		t.Fatalf("build orchd: %v", err)
-	}
-	return out
-}
+func buildOrchd(t *testing.T) string { return gobuild.OrchdT(t) }
 
 func newProject(t *testing.T, bin string, d *daemon.Daemon, ns, orchfile string) *project {
 	t.Helper()

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -681,16 +680,7 @@ func (f *fixture) testBadInput(t *testing.T) {
 }
 
 // orchdBinary builds cmd/orchd.
-func orchdBinary(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..", "..", "..")
-	out, err := gobuild.Orchd(context.Background(), root, t.TempDir())
-	if err != nil {
-		t.Fatalf("build orchd: %v", err)
-	}
-	return out
-}
+func orchdBinary(t *testing.T) string { return gobuild.OrchdT(t) }
 
 // startLeafProcess runs `orchd containerd-run --spec-file` as its own process,
 // the way a supervisor does.
