@@ -20,6 +20,7 @@ import (
 	"github.com/orchd/orchd/harness/daemon/daemontest"
 	"github.com/orchd/orchd/harness/images"
 	"github.com/orchd/orchd/harness/images/imagestest"
+	crd "github.com/orchd/orchd/orchd/runtime/containerd"
 )
 
 // testNamespace is unique per test process: runc state and cgroups are
@@ -56,8 +57,8 @@ func TestContainerdImportAndRun(t *testing.T) {
 				oci.WithMemoryLimit(memLimit),
 				oci.WithCPUCFS(50000, 100000),
 				oci.WithPidsLimit(64),
-				imagestest.WithBlkioWeight(300),
-				imagestest.WithRlimit("RLIMIT_NOFILE", 512, 2048),
+				crd.WithBlkioWeight(300),
+				crd.WithRlimit("RLIMIT_NOFILE", 512, 2048),
 				oci.WithHostname("fixture-host"),
 				oci.WithEnv([]string{"FIXTURE=yes"}),
 			)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -52,41 +51,6 @@ var CgroupMount = specs.Mount{
 
 // WithCgroupfs adds CgroupMount to the spec.
 func WithCgroupfs() oci.SpecOpts { return oci.WithMounts([]specs.Mount{CgroupMount}) }
-
-// WithRlimit sets one POSIX rlimit (e.g. "RLIMIT_NOFILE"), replacing the default.
-func WithRlimit(typ string, soft, hard uint64) oci.SpecOpts {
-	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
-		if s.Process == nil {
-			s.Process = &specs.Process{}
-		}
-		var kept []specs.POSIXRlimit
-		for _, r := range s.Process.Rlimits {
-			if r.Type != typ {
-				kept = append(kept, r)
-			}
-		}
-		s.Process.Rlimits = append(kept, specs.POSIXRlimit{Type: typ, Soft: soft, Hard: hard})
-		return nil
-	}
-}
-
-// WithBlkioWeight sets the block IO weight (runc writes blkio.weight or
-// blkio.bfq.weight on v1, io.bfq.weight or io.weight on v2).
-func WithBlkioWeight(w uint16) oci.SpecOpts {
-	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
-		if s.Linux == nil {
-			s.Linux = &specs.Linux{}
-		}
-		if s.Linux.Resources == nil {
-			s.Linux.Resources = &specs.LinuxResources{}
-		}
-		if s.Linux.Resources.BlockIO == nil {
-			s.Linux.Resources.BlockIO = &specs.LinuxBlockIO{}
-		}
-		s.Linux.Resources.BlockIO.Weight = &w
-		return nil
-	}
-}
 
 // Run unpacks img, runs a container named id with the image's entrypoint
 // and args in place of its Cmd (plus extra spec options), waits for it to

@@ -92,55 +92,19 @@ func specOpts(rs *crd.RunSpec, img oci.Image, cfg ocispec.ImageConfig, cgroup cg
 		opts = append(opts, oci.WithPidsLimit(res.LimitNproc))
 	}
 	if res.LimitNofile > 0 {
-		opts = append(opts, withRlimit("RLIMIT_NOFILE", uint64(res.LimitNofile)))
+		opts = append(opts, crd.WithRlimit("RLIMIT_NOFILE", uint64(res.LimitNofile), uint64(res.LimitNofile)))
 	}
 	if res.LimitNproc > 0 {
-		opts = append(opts, withRlimit("RLIMIT_NPROC", uint64(res.LimitNproc)))
+		opts = append(opts, crd.WithRlimit("RLIMIT_NPROC", uint64(res.LimitNproc), uint64(res.LimitNproc)))
 	}
 	if res.IOWeight > 0 {
 		if why := cgroup.ioWeightUnsupported(); why != "" {
 			log.Warn("IO_WEIGHT not applied: "+why, "service", svc.Name, "io_weight", res.IOWeight)
 		} else {
-			opts = append(opts, withBlkioWeight(uint16(res.IOWeight)))
+			opts = append(opts, crd.WithBlkioWeight(uint16(res.IOWeight)))
 		}
 	}
 	return opts, nil
-}
-
-// withRlimit sets one rlimit (soft = hard), replacing the default spec's value.
-func withRlimit(typ string, v uint64) oci.SpecOpts {
-	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
-		if s.Process == nil {
-			s.Process = &specs.Process{}
-		}
-		rl := specs.POSIXRlimit{Type: typ, Soft: v, Hard: v}
-		for i := range s.Process.Rlimits {
-			if s.Process.Rlimits[i].Type == typ {
-				s.Process.Rlimits[i] = rl
-				return nil
-			}
-		}
-		s.Process.Rlimits = append(s.Process.Rlimits, rl)
-		return nil
-	}
-}
-
-// withBlkioWeight sets the block IO weight; runc writes it to blkio.weight
-// (v1) or io.weight / io.bfq.weight (v2).
-func withBlkioWeight(w uint16) oci.SpecOpts {
-	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
-		if s.Linux == nil {
-			s.Linux = &specs.Linux{}
-		}
-		if s.Linux.Resources == nil {
-			s.Linux.Resources = &specs.LinuxResources{}
-		}
-		if s.Linux.Resources.BlockIO == nil {
-			s.Linux.Resources.BlockIO = &specs.LinuxBlockIO{}
-		}
-		s.Linux.Resources.BlockIO.Weight = &w
-		return nil
-	}
 }
 
 // withCgroupMount mounts the container's cgroup read-only at /sys/fs/cgroup.
