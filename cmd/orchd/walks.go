@@ -202,34 +202,3 @@ arguments.`,
 	cmd.Flags().BoolVar(&opts.Volumes, "volumes", false, "also remove this namespace's named volumes (<data-dir>/volumes/<namespace>)")
 	return cmd
 }
-
-func newLogsCmd(a *app) *cobra.Command {
-	var opts orchard.LogsOptions
-	var lines string
-	cmd := &cobra.Command{
-		Use:   "logs [SERVICE...]",
-		Short: "Print the services' output, each line prefixed with its service",
-		Long: `Print the output (STDOUT and STDERR) of the SERVICEs named, or of every service
-of the namespace, including logs kept after fell. Each line starts with its
-service's name, coloured on a terminal. -f follows the logs and ends when every
-followed service has ended (exited, failed or felled).`,
-		ValidArgsFunction: a.completeServices,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := orchard.ParseLines(lines)
-			if err != nil {
-				return err
-			}
-			opts.Lines = n
-			cfg, err := a.config()
-			if err != nil {
-				return err
-			}
-			opts.Color = isTerminal(cmd.OutOrStdout())
-			return orchard.Logs(cmd.Context(), cfg, args, cmd.OutOrStdout(), opts)
-		},
-	}
-	cmd.Flags().BoolVarP(&opts.Follow, "follow", "f", false, "follow until the services end")
-	cmd.Flags().StringVarP(&lines, "lines", "n", "all", "print only the last N lines of each log (0: none)")
-	cmd.Flags().BoolVar(&opts.NoPrefix, "no-log-prefix", false, "do not prefix lines with the service name")
-	return cmd
-}

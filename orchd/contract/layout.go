@@ -19,6 +19,7 @@ import (
 //	<state>/status/<label>.ready     the ready marker (oneshot exit 0 / healthy)
 //	<state>/logs/<label>.log         the service's output (default STDOUT/STDERR)
 //	<state>/logs/<label>.supervise.log  the supervisor's own log
+//	<state>/logs/<label>.paths.json  a service's own STDOUT/STDERR paths (kept after fell)
 //	<state>/notify/<label>.sock      the supervisor's sd_notify socket (dir 0700)
 //	<state>/run/.<ns>.image.lock     the containerd leaves' image import lock
 //	<state>/run/<label>.vm.json      a vm-run spec (0600)
@@ -39,6 +40,12 @@ func (l Layout) ReadyFile(label string) string  { return filepath.Join(l.StatusD
 func (l Layout) LogFile(label string) string    { return filepath.Join(l.LogDir(), label+".log") }
 func (l Layout) SuperviseLog(label string) string {
 	return filepath.Join(l.LogDir(), label+".supervise.log")
+}
+
+// LogPaths records where a service's STDOUT and STDERR go when the Orchfile
+// names paths, so its logs stay readable after fell removed its unit.
+func (l Layout) LogPaths(label string) string {
+	return filepath.Join(l.LogDir(), label+".paths.json")
 }
 
 // ImageLock serializes the containerd leaves' image imports of a namespace; it

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/orchd/orchd/orchd/config"
 	"github.com/orchd/orchd/orchd/contract"
@@ -46,6 +47,16 @@ func Logs(ctx context.Context, c *config.Config, services []string, w io.Writer,
 	}
 	if len(services) == 0 {
 		services = known
+	}
+	if opts.NeedsTimes() {
+		// Refuse before printing anything: a service whose output has no
+		// per-line times fails a zero-line read with the reason.
+		check := platform.LogOptions{Timestamps: opts.Timestamps, Since: opts.Since}
+		for _, n := range services {
+			if err := p.Logs(ctx, env, n, io.Discard, check); err != nil {
+				return err
+			}
+		}
 	}
 	width := 0
 	for _, n := range services {
@@ -90,11 +101,15 @@ func logServices(ctx context.Context, p platform.Platform, env contract.Env) ([]
 		out = append(out, r.Name)
 	}
 	l := contract.Layout{StateDir: env.StateDir}
-	logs, _ := filepath.Glob(filepath.Join(l.LogDir(), env.Namespace+".*.log"))
-	for _, f := range logs {
-		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), env.Namespace+"."), ".log")
-		if !strings.Contains(name, ".") { // not <svc>.supervise.log
-			out = append(out, name)
+	// <ns>.<svc>.log (not <svc>.supervise.log), and <ns>.<svc>.paths.json
+	// for a service whose STDOUT/STDERR went to its own files.
+	for _, suffix := range []string{".log", ".paths.json"} {
+		logs, _ := filepath.Glob(filepath.Join(l.LogDir(), env.Namespace+".*"+suffix))
+		for _, f := range logs {
+			name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), env.Namespace+"."), suffix)
+			if !strings.Contains(name, ".") {
+				out = append(out, name)
+			}
 		}
 	}
 	slices.Sort(out)
@@ -154,4 +169,22 @@ func ParseLines(s string) (int, error) {
 		return 0, fmt.Errorf("-n %q: want a number of lines >= 0, or all", s)
 	}
 	return n, nil
+}
+
+// ParseSince reads --since as compose does: an RFC 3339 time, or a Go
+// duration counted back from now. "" is no bound.
+func ParseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("--since %q: a duration counts back from now and cannot be negative (write 10m for ten minutes ago)", s)
+		}
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: want an RFC 3339 time (2026-12-01T14:00:00Z) or a duration before now (10m, 1h30m)", s)
 }

@@ -63,6 +63,10 @@ type FellOptions struct {
 type LogOptions struct {
 	Follow bool
 	Lines  int // the last N lines; negative = all, 0 = none (with Follow: only new lines)
+	// Timestamps prefixes each line with the time orchd read it.
+	Timestamps bool
+	// Since, when set, keeps only lines read at or after it.
+	Since time.Time
 }
 
 // ServiceStatus is one survey row.

@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/logline"
 )
 
 // Why an init of our own: the service (and pre_start, post_stop) is started
@@ -58,7 +60,16 @@ type initSpec struct {
 	Groups      []uint32          `json:"groups,omitempty"`
 	TimeoutStop time.Duration     `json:"timeout_stop"`
 	Cgroups     []string          `json:"cgroups,omitempty"`
+	// StampStdout and StampStderr: the stream is orchd's service log; the
+	// init relays it through a pipe and writes logline records.
+	StampStdout bool `json:"stamp_stdout,omitempty"`
+	StampStderr bool `json:"stamp_stderr,omitempty"`
 }
+
+// drainBound bounds how long a command's output is still read after the
+// command exited (the rest of its namespace killed, or a joined command's
+// leftovers): normally the pipes end at once.
+const drainBound = 2 * time.Second
 
 // InitMain is the init's entry point (`orchd supervise --init --spec UNIT`);
 // it returns the exit status: the child's, or 128+signal when it was killed.
@@ -73,6 +84,16 @@ func InitMain() int {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGCHLD)
 
+	// Why the init relays the service log and not the supervisor: the init
+	// outlives a SIGKILLed supervisor until its child has stopped, so what
+	// the service prints while stopping is still written.
+	rel, err := startRelays(sp)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "orchd init: %v\n", err)
+		return exitCannotStart
+	}
+	stderr := rel.stderr
+
 	parentGone := make(chan struct{})
 	go func() {
 		f := os.NewFile(parentFD, "supervisor")
@@ -83,23 +104,23 @@ func InitMain() int {
 	}()
 
 	if err := joinCgroups(sp.Cgroups); err != nil {
-		fmt.Fprintf(os.Stderr, "orchd init: %v\n", err)
+		fmt.Fprintf(stderr, "orchd init: %v\n", err)
 		return exitCannotStart
 	}
 	for _, rl := range sp.Rlimits {
 		res, ok := rlimitResource(rl.Type)
 		if !ok {
-			fmt.Fprintf(os.Stderr, "orchd init: unknown rlimit %s\n", rl.Type)
+			fmt.Fprintf(stderr, "orchd init: unknown rlimit %s\n", rl.Type)
 			return exitCannotStart
 		}
 		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
-			fmt.Fprintf(os.Stderr, "orchd init: set %s=%d:%d: %v\n", rl.Type, rl.Soft, rl.Hard, err)
+			fmt.Fprintf(stderr, "orchd init: set %s=%d:%d: %v\n", rl.Type, rl.Soft, rl.Hard, err)
 			return exitCannotStart
 		}
 	}
 	path, err := exec.LookPath(sp.Argv[0])
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "orchd init: %v\n", err)
+		fmt.Fprintf(stderr, "orchd init: %v\n", err)
 		return exitCannotStart
 	}
 	attr := &syscall.SysProcAttr{Setpgid: true}
@@ -108,13 +129,14 @@ func InitMain() int {
 	}
 	p, err := os.StartProcess(path, sp.Argv, &os.ProcAttr{
 		Env:   os.Environ(),
-		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		Files: rel.files,
 		Sys:   attr,
 	})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "orchd init: start %s: %v\n", sp.Argv[0], err)
+		fmt.Fprintf(stderr, "orchd init: start %s: %v\n", sp.Argv[0], err)
 		return exitCannotStart
 	}
+	rel.started()
 	child := p.Pid
 	reportChild()
 
@@ -145,7 +167,13 @@ func InitMain() int {
 					break
 				}
 				if pid == child {
-					// Returning ends PID 1: the kernel kills the rest.
+					// Returning ends PID 1 and the kernel kills the rest;
+					// kill it first so its ends of the log pipes close and
+					// the relays drain all that was written.
+					if os.Getpid() == 1 {
+						syscall.Kill(-1, syscall.SIGKILL)
+					}
+					rel.drain(drainBound)
 					return exitStatus(ws)
 				}
 			}
@@ -231,8 +259,8 @@ type spawner struct {
 
 // spawnOpts are the per-command settings of spawn.
 type spawnOpts struct {
-	timeoutStop    time.Duration
-	stdout, stderr *os.File // nil = /dev/null
+	timeoutStop time.Duration
+	out         outputs
 	// join, when non-zero, is the service init whose PID namespace the command
 	// joins: STOP and HEALTHCHECK commands must see the service's pids (a
 	// pidfile written by the service holds them).
@@ -263,7 +291,9 @@ func (s spawner) spawn(argv []string, pc procCtx, o spawnOpts) (*proc, error) {
 			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: pc.cred.uid, Gid: pc.cred.gid, Groups: pc.cred.groups}
 		}
 	} else {
-		sp := initSpec{Argv: argv, Rlimits: pc.rlimits, TimeoutStop: o.timeoutStop, Cgroups: o.cgroups}
+		sp := initSpec{Argv: argv, Rlimits: pc.rlimits, TimeoutStop: o.timeoutStop, Cgroups: o.cgroups,
+			StampStdout: o.out.stdout.f != nil && o.out.stdout.stamp,
+			StampStderr: o.out.stderr.f != nil && o.out.stderr.stamp}
 		if pc.cred != nil {
 			uid := pc.cred.uid
 			sp.UID, sp.GID, sp.Groups = &uid, pc.cred.gid, pc.cred.groups
@@ -290,11 +320,23 @@ func (s spawner) spawn(argv []string, pc procCtx, o spawnOpts) (*proc, error) {
 		}
 	}
 	// A typed nil *os.File must not become a non-nil io.Writer.
-	if o.stdout != nil {
-		cmd.Stdout = o.stdout
+	for _, st := range []struct {
+		o      output
+		stream string
+		dst    *io.Writer
+	}{{o.out.stdout, logline.Stdout, &cmd.Stdout}, {o.out.stderr, logline.Stderr, &cmd.Stderr}} {
+		switch {
+		case st.o.f == nil:
+		case direct:
+			// No init to relay: exec's own copy goroutine stamps the
+			// records, bounded after exit by WaitDelay.
+			*st.dst = st.o.writer(st.stream)
+		default:
+			*st.dst = st.o.f
+		}
 	}
-	if o.stderr != nil {
-		cmd.Stderr = o.stderr
+	if direct {
+		cmd.WaitDelay = drainBound
 	}
 	closeAll := func(fs ...*os.File) {
 		for _, f := range fs {
@@ -336,7 +378,7 @@ func (s spawner) spawn(argv []string, pc procCtx, o spawnOpts) (*proc, error) {
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
 			p.code = exitStatus(ws)
 		}
-		if _, isExit := werr.(*exec.ExitError); werr != nil && !isExit {
+		if _, isExit := werr.(*exec.ExitError); werr != nil && !isExit && !errors.Is(werr, exec.ErrWaitDelay) {
 			p.err = werr
 		}
 		close(p.done)

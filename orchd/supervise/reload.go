@@ -24,37 +24,23 @@ func Reload(ctx context.Context, u contract.Unit, servicePid int) error {
 		return fmt.Errorf("reload %s: %w", u.Service, err)
 	}
 	l := contract.Layout{StateDir: u.StateDir}
-	stdoutPath, stderrPath := u.Stdout, u.Stderr
-	if stdoutPath == "" {
-		stdoutPath = l.LogFile(u.Label)
-	}
-	if stderrPath == "" {
-		stderrPath = l.LogFile(u.Label)
-	}
-	stdout, err := openLog(stdoutPath)
+	out, err := openOutputs(l, u)
 	if err != nil {
-		return fmt.Errorf("reload %s: stdout %s: %w", u.Service, stdoutPath, err)
+		return fmt.Errorf("reload %s: %w", u.Service, err)
 	}
-	defer stdout.Close()
-	stderr := stdout
-	if stderrPath != stdoutPath {
-		if stderr, err = openLog(stderrPath); err != nil {
-			return fmt.Errorf("reload %s: stderr %s: %w", u.Service, stderrPath, err)
-		}
-		defer stderr.Close()
-	}
+	defer out.Close()
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("locate orchd binary: %w", err)
 	}
 	s := &supervisor{unit: u, layout: l, log: slog.Default().With("service", u.Service),
 		sp: spawner{exe: "/proc/self/exe", argv0: exe, unitPath: l.UnitFile(u.Label)}}
-	code, err := s.runCommand(ctx, u.Exec.Reload, pc, s.timeoutStart(), spawnOpts{stdout: stdout, stderr: stderr, join: servicePid})
+	code, err := s.runCommand(ctx, u.Exec.Reload, pc, s.timeoutStart(), spawnOpts{out: out, join: servicePid})
 	if err != nil {
 		return fmt.Errorf("reload %s: %w", u.Service, err)
 	}
 	if code != 0 {
-		return fmt.Errorf("reload %s: RELOAD exited with code %d (its output is in %s)", u.Service, code, stderrPath)
+		return fmt.Errorf("reload %s: RELOAD exited with code %d (see orchd logs %s)", u.Service, code, u.Service)
 	}
 	return nil
 }

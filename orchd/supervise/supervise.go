@@ -72,8 +72,7 @@ type supervisor struct {
 	layout contract.Layout
 	log    *slog.Logger
 	sp     spawner
-	stdout *os.File
-	stderr *os.File
+	out    outputs
 	// notify receives the start command's sd_notify notices (Exec.Notify).
 	notify *notifySocket
 
@@ -129,25 +128,13 @@ func (s *supervisor) fail(msg string) error {
 }
 
 func (s *supervisor) run(ctx context.Context) error {
-	u := s.unit
-	stdoutPath, stderrPath := u.Stdout, u.Stderr
-	if stdoutPath == "" {
-		stdoutPath = s.layout.LogFile(u.Label)
-	}
-	if stderrPath == "" {
-		stderrPath = s.layout.LogFile(u.Label)
-	}
 	var err error
-	if s.stdout, err = openLog(stdoutPath); err != nil {
-		return s.fail(fmt.Sprintf("stdout %s: %v", stdoutPath, err))
+	if s.out, err = openOutputs(s.layout, s.unit); err != nil {
+		return s.fail(err.Error())
 	}
-	defer s.stdout.Close()
-	s.stderr = s.stdout
-	if stderrPath != stdoutPath {
-		if s.stderr, err = openLog(stderrPath); err != nil {
-			return s.fail(fmt.Sprintf("stderr %s: %v", stderrPath, err))
-		}
-		defer s.stderr.Close()
+	defer s.out.Close()
+	if err := keepLogPaths(s.layout, s.unit); err != nil {
+		s.log.Warn("keep log paths", "err", err)
 	}
 
 	if err := s.waitDeps(ctx); err != nil {
@@ -208,7 +195,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 			return s.fail(err.Error())
 		}
 		if len(u.Exec.PreStart) > 0 {
-			code, err := s.runCommand(ctx, u.Exec.PreStart, pc, s.timeoutStart(), spawnOpts{stdout: s.stdout, stderr: s.stderr})
+			code, err := s.runCommand(ctx, u.Exec.PreStart, pc, s.timeoutStart(), spawnOpts{out: s.out})
 			if ctx.Err() != nil {
 				s.setState(contract.StateStopped, "stopped during pre_start")
 				return nil
@@ -234,7 +221,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 			// READY=1 the supervisor waits for.
 			startPc.env = append(append([]string(nil), pc.env...), NotifySocketEnv+"="+s.notify.path)
 		}
-		p, err := s.sp.spawn(u.Exec.Start, startPc, spawnOpts{timeoutStop: KillAfter(u), stdout: s.stdout, stderr: s.stderr, cgroups: cgDirs})
+		p, err := s.sp.spawn(u.Exec.Start, startPc, spawnOpts{timeoutStop: KillAfter(u), out: s.out, cgroups: cgDirs})
 		if err != nil {
 			cg.remove()
 			return s.fail(err.Error())
@@ -251,7 +238,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 		s.update(func(st *contract.Status) { st.ExitCode = &code; st.Healthy = false; st.Health = "" })
 		if len(u.Exec.PostStop) > 0 {
 			// post_stop runs even while stopping; it gets its own bounded context.
-			if c, err := s.runCommand(context.Background(), u.Exec.PostStop, pc, s.timeoutStop(), spawnOpts{stdout: s.stdout, stderr: s.stderr}); err != nil || c != 0 {
+			if c, err := s.runCommand(context.Background(), u.Exec.PostStop, pc, s.timeoutStop(), spawnOpts{out: s.out}); err != nil || c != 0 {
 				s.log.Warn("post_stop failed", "code", c, "err", err)
 			}
 		}
@@ -338,7 +325,7 @@ func (s *supervisor) stop(p *proc, pc procCtx) {
 	grace := s.timeoutStop()
 	deadline := time.Now().Add(grace)
 	if len(s.unit.Exec.Stop) > 0 {
-		code, err := s.runCommand(context.Background(), s.unit.Exec.Stop, pc, grace, spawnOpts{stdout: s.stdout, stderr: s.stderr, join: p.pid})
+		code, err := s.runCommand(context.Background(), s.unit.Exec.Stop, pc, grace, spawnOpts{out: s.out, join: p.pid})
 		if err != nil || code != 0 {
 			s.log.Warn("stop command failed; sending SIGTERM", "code", code, "err", err)
 			p.sig(syscall.SIGTERM)

@@ -279,86 +279,62 @@ func scanUnits(marker string) map[int]scanned {
 }
 
 // Logs implements platform.Platform: the service's STDOUT and, when it goes
-// elsewhere, STDERR (by default both are the service log), the last
-// opts.Lines lines of each (all when negative), then with opts.Follow what is
-// appended, until the service has ended (a final state, or felled) or ctx ends.
-// A felled service's unit is gone; its default log is still read.
+// elsewhere, STDERR (by default both are orchd's service log, whose records
+// carry each line's time and stream), per opts, then with opts.Follow what is
+// appended until the service has ended (a final state, or felled) or ctx
+// ends. A felled service's unit is gone; its log is still read (its own
+// STDOUT/STDERR paths were recorded beside the log by its supervisor).
 func (*Platform) Logs(ctx context.Context, env contract.Env, service string, w io.Writer, opts platform.LogOptions) error {
 	l := contract.Layout{StateDir: env.StateDir}
 	label := contract.Label(env.Namespace, service)
-	paths := []string{l.LogFile(label)}
-	if b, err := contract.ReadPrivate(l.UnitFile(label)); err == nil {
-		var u contract.Unit
-		if json.Unmarshal(b, &u) == nil {
-			paths = nil
-			for _, p := range []string{u.Stdout, u.Stderr} {
-				if p == "" {
-					p = l.LogFile(label)
-				}
-				if !slices.Contains(paths, p) {
-					paths = append(paths, p)
-				}
+	srcs := logSources(l, label)
+	if opts.NeedsTimes() {
+		for _, s := range srcs {
+			if !s.Records {
+				return fmt.Errorf("logs %s: -t and --since need per-line times, and %s's output goes to %s, which orchd keeps exactly as the service wrote it (no times): drop -t/--since for %s, or remove STDOUT/STDERR from its SERVICE block so orchd keeps its log", service, service, s.Path, service)
 			}
 		}
 	}
-	offs := make([]int64, len(paths))
 	found := fileExists(l.StatusFile(label))
-	for i, path := range paths {
-		f, err := os.Open(path)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // nothing written yet
-		}
-		found = true
-		if err != nil {
-			return fmt.Errorf("logs %s: %w", service, err)
-		}
-		fi, err := f.Stat()
-		if err == nil {
-			offs[i] = fi.Size()
-			if opts.Lines < 0 {
-				offs[i] = 0
-			} else if opts.Lines > 0 {
-				offs[i], err = tailOffset(f, opts.Lines)
-			}
-		}
-		if err == nil {
-			var n int64
-			n, err = copyFrom(f, offs[i], w)
-			offs[i] += n
-		}
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("logs %s: %w", service, err)
-		}
+	for _, s := range srcs {
+		found = found || fileExists(s.Path)
 	}
 	if !found {
 		return fmt.Errorf("logs %s: no status and no log in %s", service, l.LogDir())
 	}
-	if !opts.Follow {
-		return nil
+	ended := func() bool { return serviceEnded(l, label) }
+	if err := platform.ReadLogs(ctx, srcs, w, opts, ended); err != nil {
+		return fmt.Errorf("logs %s: %w", service, err)
 	}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		// Read the state before draining: what the service wrote before it
-		// ended is then always printed.
-		ended := serviceEnded(l, label)
-		for i, path := range paths {
-			n, err := copyNew(path, offs[i], w)
-			if err != nil {
-				return fmt.Errorf("logs %s: %w", service, err)
-			}
-			offs[i] = n
+	return nil
+}
+
+// logSources are the files a service's output is in: its unit's STDOUT and
+// STDERR, or after fell what its supervisor recorded, or orchd's log.
+func logSources(l contract.Layout, label string) []platform.LogSource {
+	def := l.LogFile(label)
+	var paths []string
+	if b, err := contract.ReadPrivate(l.UnitFile(label)); err == nil {
+		var u contract.Unit
+		if json.Unmarshal(b, &u) == nil {
+			paths = []string{u.Stdout, u.Stderr}
 		}
-		if ended {
-			return nil
+	} else if lp, err := supervise.ReadLogPaths(l, label); err == nil {
+		paths = []string{lp.Stdout, lp.Stderr}
+	}
+	srcs := []platform.LogSource{}
+	for _, p := range paths {
+		if p == "" {
+			p = def
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
+		if !slices.ContainsFunc(srcs, func(s platform.LogSource) bool { return s.Path == p }) {
+			srcs = append(srcs, platform.LogSource{Path: p, Records: p == def})
 		}
 	}
+	if len(srcs) == 0 {
+		srcs = append(srcs, platform.LogSource{Path: def, Records: true})
+	}
+	return srcs
 }
 
 // serviceEnded reports whether a followed service will write no more: felled
@@ -368,74 +344,6 @@ func serviceEnded(l contract.Layout, label string) bool {
 	return err != nil || supervise.Final(st.State) || !alive
 }
 
-// copyNew writes what was appended to path since off and returns the new
-// offset; a file shorter than off was truncated or replaced and is read anew.
-func copyNew(path string, off int64, w io.Writer) (int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return off, nil // not there (yet): nothing new
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() < off {
-		off = 0
-	}
-	n, err := copyFrom(f, off, w)
-	return off + n, err
-}
-
-func copyFrom(f *os.File, off int64, w io.Writer) (int64, error) {
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return 0, err
-	}
-	return io.Copy(w, f)
-}
-
-// tailOffset finds where the last n lines of f start, reading backwards in
-// blocks so a large log is not read whole.
-func tailOffset(f *os.File, n int) (int64, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	end := fi.Size()
-	if end == 0 {
-		return 0, nil
-	}
-	const block = 32 * 1024
-	buf := make([]byte, block)
-	pos := end
-	seen := 0
-	// A final newline ends the last line; it does not start another.
-	last := make([]byte, 1)
-	if _, err := f.ReadAt(last, end-1); err != nil {
-		return 0, err
-	}
-	skip := last[0] == '\n'
-	for pos > 0 {
-		size := int64(block)
-		if pos < size {
-			size = pos
-		}
-		pos -= size
-		if _, err := f.ReadAt(buf[:size], pos); err != nil && !errors.Is(err, io.EOF) {
-			return 0, err
-		}
-		for i := size - 1; i >= 0; i-- {
-			if buf[i] != '\n' {
-				continue
-			}
-			if skip && pos+i == end-1 {
-				continue
-			}
-			seen++
-			if seen == n {
-				return pos + i + 1, nil
-			}
-		}
-	}
-	return 0, nil
-}
-
 // tail writes the last n lines of a file.
 func tail(path string, n int, w io.Writer) error {
 	f, err := os.Open(path)
@@ -443,10 +351,13 @@ func tail(path string, n int, w io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	off, err := tailOffset(f, n)
+	off, err := platform.TailOffset(f, n, nil)
 	if err != nil {
 		return err
 	}
-	_, err = copyFrom(f, off, w)
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	_, err = io.Copy(w, f)
 	return err
 }
