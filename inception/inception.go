@@ -21,6 +21,7 @@ import (
 	"github.com/orchd/orchd/harness/suiterun"
 	"github.com/orchd/orchd/harness/toolchain"
 	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/logline"
 	"github.com/orchd/orchd/orchd/runtime/vm/kernel"
 	"github.com/orchd/orchd/orchd/supervise"
 )
@@ -418,6 +419,7 @@ func (r *runner) boot(ctx context.Context, work string, k kernel.Kernel, tools, 
 func (r *runner) follow(ctx context.Context, layout contract.Layout, label, reports string, res *Result) error {
 	var off int64
 	var partial []byte
+	var lines logline.Assembler
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	booted := false
@@ -433,13 +435,18 @@ func (r *runner) follow(ctx context.Context, layout contract.Layout, label, repo
 				if i < 0 {
 					break
 				}
-				line := partial[:i]
+				// The service log is logline records: join a line's
+				// partial records before looking at it.
+				line, whole := lines.Add(partial[:i])
 				partial = partial[i+1:]
-				if !booted && bytes.Contains(line, []byte("vm: service process started")) {
+				if !whole {
+					continue
+				}
+				if !booted && bytes.Contains(line.Text, []byte("vm: service process started")) {
 					booted = true
 					r.progress("guest up; the driver is running")
 				}
-				ev, ok, perr := ParseLine(line)
+				ev, ok, perr := ParseLine(line.Text)
 				if !ok || perr != nil {
 					continue
 				}
@@ -458,8 +465,12 @@ func (r *runner) follow(ctx context.Context, layout contract.Layout, label, repo
 		if st, err := readStatus(layout.StatusFile(label)); err == nil && (st.State == contract.StateExited || st.State == contract.StateFailed) {
 			// One more read so the last lines are not missed.
 			if b, _ := readFrom(layout.LogFile(label), off); len(b) > 0 {
-				for _, line := range bytes.Split(append(partial, b...), []byte("\n")) {
-					if ev, ok, perr := ParseLine(line); ok && perr == nil && r.handle(ev, res) {
+				for _, phys := range bytes.Split(append(partial, b...), []byte("\n")) {
+					line, whole := lines.Add(phys)
+					if !whole {
+						continue
+					}
+					if ev, ok, perr := ParseLine(line.Text); ok && perr == nil && r.handle(ev, res) {
 						return nil
 					}
 				}

@@ -533,7 +533,7 @@ STDERR a.err
 TIMEOUT_STOP 2s
 
 SERVICE bee
-RUN sh -c 'echo bee-line1; echo bee-line2 >&2'
+RUN sh -c 'echo bee-line1 >&2; echo bee-line2 >&2'
 `)
 	h.must(proj, "grow")
 	h.waitState(proj, "bee", contract.StateExited, 15*time.Second)
