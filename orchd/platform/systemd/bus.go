@@ -57,6 +57,19 @@ func answers(ctx context.Context, scope string) error {
 // Available reports, as one line that names the way out, why the systemd
 // platform cannot work on h for scope; nil when the manager answers.
 func Available(ctx context.Context, h Host, scope string) error {
+	if err := h.managed(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	if err := h.Answers(ctx, scope); err != nil {
+		return silent(scope, err)
+	}
+	return nil
+}
+
+// managed refuses a host whose PID 1 is not systemd.
+func (h Host) managed() error {
 	if h.PID1 != "systemd" {
 		pid1 := h.PID1
 		if pid1 == "" {
@@ -64,16 +77,16 @@ func Available(ctx context.Context, h Host, scope string) error {
 		}
 		return fmt.Errorf("platform systemd: PID 1 here is %q, not systemd, so there is no service manager to hand units to; pass --platform orchdi (or set ORCH_PLATFORM=orchdi)", pid1)
 	}
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	defer cancel()
-	if err := h.Answers(ctx, scope); err != nil {
-		other := "--system"
-		if scope == "system" {
-			other = "--user"
-		}
-		return fmt.Errorf("platform systemd: the %s manager does not answer on D-Bus (%s); pass %s, or --platform orchdi", managerName(scope), oneLine(err), other)
-	}
 	return nil
+}
+
+// silent is the one line for a manager that does not answer.
+func silent(scope string, err error) error {
+	other := "--system"
+	if scope == "system" {
+		other = "--user"
+	}
+	return fmt.Errorf("platform systemd: the %s manager does not answer on D-Bus (%s); pass %s, or --platform orchdi", managerName(scope), oneLine(err), other)
 }
 
 func managerName(scope string) string {

@@ -22,16 +22,43 @@ import (
 
 // open checks that systemd can work here (one line saying why not and what
 // to pass instead) and connects to the scope's manager.
+// A platform chosen by flag, env or .orchrc gets connectTimeout, not
+// the 2 s detection probe: on a loaded host the bus answers slowly.
 func (p *Platform) open(ctx context.Context) (manager, error) {
-	if err := Available(ctx, p.host, p.scope); err != nil {
+	if err := p.host.managed(); err != nil {
 		return nil, err
 	}
-	m, err := p.connect(ctx, p.scope)
-	if err != nil {
-		return nil, fmt.Errorf("platform systemd: connect to the %s manager: %s", managerName(p.scope), oneLine(err))
+	type dialed struct {
+		m   manager
+		err error
 	}
-	return m, nil
+	ch := make(chan dialed, 1)
+	// The connection lives as long as ctx, so the dial is not bounded by a
+	// derived context; a late dial is closed when it finally returns.
+	go func() {
+		m, err := p.connect(ctx, p.scope)
+		ch <- dialed{m, err}
+	}()
+	t := time.NewTimer(connectTimeout)
+	defer t.Stop()
+	select {
+	case d := <-ch:
+		if d.err != nil {
+			return nil, silent(p.scope, d.err)
+		}
+		return d.m, nil
+	case <-t.C:
+		go func() {
+			if d := <-ch; d.m != nil {
+				d.m.Close()
+			}
+		}()
+		return nil, silent(p.scope, fmt.Errorf("no answer within %s", connectTimeout))
+	}
 }
+
+// connectTimeout bounds connecting to the manager of a chosen platform.
+const connectTimeout = 30 * time.Second
 
 // Tend implements platform.Platform: it writes the units and env files,
 // reloads the manager and starts (or, when its unit changed, restarts) each
