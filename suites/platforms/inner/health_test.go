@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -25,9 +26,10 @@ type gateState struct {
 }
 
 // whileGated waits (in the background, beside grow) until dep's unit is
-// held in held (its SubState) with survey HEALTH starting, records the state,
-// runs release and sends what it saw on the returned channel.
-func whileGated(ctx context.Context, s *framework.Spec, dep, held, dependent string, release func()) <-chan gateState {
+// held in held (its SubState) with survey HEALTH starting and, for a
+// container, its task running; then records the state, runs release and
+// sends what it saw on the returned channel.
+func whileGated(ctx context.Context, s *framework.Spec, dep, held, dependent string, container bool, release func()) <-chan gateState {
 	seen := make(chan gateState, 1)
 	go func() {
 		defer GinkgoRecover()
@@ -39,6 +41,9 @@ func whileGated(ctx context.Context, s *framework.Spec, dep, held, dependent str
 			r, ok := framework.FindRow(rows, dep)
 			g.Expect(ok).To(BeTrue())
 			g.Expect(r.Health).To(Equal("starting"))
+			if container {
+				g.Expect(strings.ToLower(r.TaskStatus)).To(Equal("running"), "db's task")
+			}
 			row = r
 		}).WithTimeout(4*time.Minute).Should(Succeed(), "%s's start job never waited for its HEALTHCHECK", dep)
 		st := gateState{dependent: show(ctx, unit(s, dependent), "ActiveState")["ActiveState"], row: row}
@@ -57,7 +62,7 @@ var _ = Describe("HEALTHCHECK on systemd", Label("platforms", "vm", "health"), S
 		url := fmt.Sprintf("http://127.0.0.1:%d/health", port)
 		s.WriteOrchfile(fmt.Sprintf("SERVICE api\nRUN exec busybox httpd -f -p 127.0.0.1:%d -h %s\nHEALTHCHECK %s\nREADINESS_TIMEOUT 240s\n\n"+
 			"SERVICE web\nRUN exec sleep 1000\nREQUIRES api\n", port, www, url))
-		seen := whileGated(ctx, s, "api", "start-post", "web", func() {
+		seen := whileGated(ctx, s, "api", "start-post", "web", false, func() {
 			// The server answers, but 404: the gate is the 2xx, not a socket.
 			resp, err := http.Get(url)
 			Expect(err).NotTo(HaveOccurred())
@@ -85,14 +90,15 @@ var _ = Describe("HEALTHCHECK on systemd", Label("platforms", "vm", "health"), S
 		ready := filepath.Join(flag, "ready")
 		// Type=notify: the start job is held in "start" until notify-relay
 		// passes READY=1 on.
-		seen := whileGated(ctx, s, "db", "start", "web", func() {
+		seen := whileGated(ctx, s, "db", "start", "web", true, func() {
 			Expect(os.WriteFile(ready, nil, 0o644)).To(Succeed())
 		})
 		grow(ctx, s)
 		var st gateState
 		Eventually(ctx, seen).Should(Receive(&st))
 		Expect(st.dependent).To(Equal("inactive"), "web's state while db was not yet healthy")
-		Expect(st.row.ContainerID).NotTo(BeEmpty(), "db's container ran while its start job was held")
+		Expect(st.row.ContainerID).NotTo(BeEmpty(), "db's container while its start job was held")
+		Expect(st.row.State).To(Equal("starting"))
 		s.EventuallyRow(ctx, "web", func(g Gomega, r framework.Row) { g.Expect(r.State).To(Equal("running")) })
 		s.EventuallyRow(ctx, "db", func(g Gomega, r framework.Row) {
 			g.Expect(r.State).To(Equal("running"))
