@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAvailable(t *testing.T) {
@@ -45,5 +46,33 @@ func TestAvailable(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A chosen platform waits longer than the detection probe for a slow bus,
+// and a manager that cannot be reached is still one line naming the way out.
+func TestOpenWaitsPastTheProbe(t *testing.T) {
+	slow := func(ctx context.Context, _ string) (manager, error) {
+		select {
+		case <-time.After(probeTimeout + 500*time.Millisecond):
+			return newRecordingManager(), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	host := Host{PID1: "systemd", Answers: func(context.Context, string) error { return errors.New("must not be probed") }}
+	p := New("system", WithHost(host), withManager(slow))
+	m, err := p.open(context.Background())
+	if err != nil {
+		t.Fatalf("a bus slower than the probe: %v", err)
+	}
+	m.Close()
+	p = New("system", WithHost(host), withManager(func(context.Context, string) (manager, error) {
+		return nil, errors.New("dial unix /run/systemd/private: connect: no such file or directory")
+	}))
+	_, err = p.open(context.Background())
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "system manager does not answer") ||
+		!strings.Contains(err.Error(), "pass --user, or --platform orchdi") {
+		t.Errorf("unreachable manager: %v", err)
 	}
 }
