@@ -81,8 +81,23 @@ func WriteFiles(files []File) error {
 	return nil
 }
 
+// Replace writes one file atomically but not durably: a reader sees the old
+// content or the new, never a torn file, but nothing is synced, so after a
+// crash or power loss the file may hold older content, or none. It is for
+// state a crash makes stale anyway (the status of a live supervisor, which a
+// crash ends), rewritten often on the start path: each durable write costs
+// two journal commits that concurrent starts, and containerd's own metadata
+// commits on the same disk, queue behind.
+func Replace(path string, data []byte, mode os.FileMode) error {
+	return replaceWith(File{Path: path, Data: data, Mode: mode}, false)
+}
+
 // replace writes f through a synced temp file renamed over f.Path.
-func replace(f File) error {
+func replace(f File) error { return replaceWith(f, true) }
+
+// replaceWith writes f through a temp file renamed over f.Path, synced
+// before the rename when sync is set.
+func replaceWith(f File, sync bool) error {
 	dir := filepath.Dir(f.Path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
@@ -92,7 +107,7 @@ func replace(f File) error {
 		return fmt.Errorf("write %s: %w", f.Path, err)
 	}
 	tmp := tf.Name()
-	err = fill(tf, f)
+	err = fill(tf, f, sync)
 	if cerr := tf.Close(); err == nil {
 		err = cerr
 	}
@@ -106,7 +121,7 @@ func replace(f File) error {
 	return nil
 }
 
-func fill(tf *os.File, f File) error {
+func fill(tf *os.File, f File, sync bool) error {
 	mode := f.Mode
 	if mode == 0 {
 		mode = 0o600
@@ -116,6 +131,9 @@ func fill(tf *os.File, f File) error {
 	}
 	if _, err := tf.Write(f.Data); err != nil {
 		return err
+	}
+	if !sync {
+		return nil
 	}
 	return tf.Sync()
 }

@@ -31,8 +31,12 @@ func TestMain(m *testing.M) {
 func writer(path string) int {
 	seed, _ := strconv.ParseUint(os.Getenv(writerEnv+"_SEED"), 10, 64)
 	r := rand.New(rand.NewPCG(seed, 1))
+	write := WriteFile
+	if os.Getenv(writerEnv+"_REPLACE") != "" {
+		write = Replace
+	}
 	for seq := 0; ; seq++ {
-		if err := WriteFile(path, payload(seq, 1+r.IntN(256<<10)), 0o600); err != nil {
+		if err := write(path, payload(seq, 1+r.IntN(256<<10)), 0o600); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
@@ -70,8 +74,14 @@ func check(b []byte) string {
 
 // TestReaderNeverSeesATornFile SIGKILLs a writer process at random moments,
 // over and over, while a reader re-reads the file as fast as it can: every
-// read must be a whole file, never empty or partial.
+// read must be a whole file, never empty or partial. It holds for WriteFile
+// and for Replace (atomic, not synced) alike.
 func TestReaderNeverSeesATornFile(t *testing.T) {
+	t.Run("WriteFile", func(t *testing.T) { readerNeverSeesATornFile(t, "") })
+	t.Run("Replace", func(t *testing.T) { readerNeverSeesATornFile(t, "1") })
+}
+
+func readerNeverSeesATornFile(t *testing.T, replace string) {
 	path := filepath.Join(t.TempDir(), "state", "status.json")
 	if err := WriteFile(path, payload(0, 10), 0o600); err != nil {
 		t.Fatal(err)
@@ -106,7 +116,7 @@ func TestReaderNeverSeesATornFile(t *testing.T) {
 	writes := 0
 	for i := 0; i < kills; i++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), writerEnv+"="+path, writerEnv+"_SEED="+strconv.Itoa(i))
+		cmd.Env = append(os.Environ(), writerEnv+"="+path, writerEnv+"_SEED="+strconv.Itoa(i), writerEnv+"_REPLACE="+replace)
 		var errOut bytes.Buffer
 		cmd.Stderr = &errOut
 		stdout, err := cmd.StdoutPipe()
@@ -211,5 +221,26 @@ func TestWriteFilesMany(t *testing.T) {
 		if len(ents) != 25 {
 			t.Errorf("%s holds %d entries, want 25 (no temp files left)", sub, len(ents))
 		}
+	}
+}
+
+// TestReplace: the content and mode land under the name, the parent is made
+// 0700, and no temp file is left.
+func TestReplace(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "sub", "status.json")
+	for _, c := range []string{"one", "two"} {
+		if err := Replace(p, []byte(c), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fi, err := os.Stat(p)
+	if b, _ := os.ReadFile(p); string(b) != "two" || err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("content %q, mode %v, err %v; want \"two\", 0640", b, fi.Mode(), err)
+	}
+	if dfi, _ := os.Stat(filepath.Dir(p)); dfi.Mode().Perm() != 0o700 {
+		t.Errorf("parent dir mode %v, want 0700", dfi.Mode())
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(p)); len(ents) != 1 {
+		t.Errorf("temp files left: %v", ents)
 	}
 }

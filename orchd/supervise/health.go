@@ -91,7 +91,10 @@ func (s *supervisor) writeReady() {
 	if _, err := os.Stat(ready); err == nil {
 		return
 	}
-	if err := durable.WriteFile(ready, []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
+	// Only a running service gets this marker (a completed oneshot's is
+	// written durably by the loop): it lives as long as the supervisor, so,
+	// like its status, it is replaced atomically but not synced.
+	if err := durable.Replace(ready, []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
 		s.log.Error("ready marker", "err", err)
 	}
 }

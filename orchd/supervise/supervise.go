@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,13 +44,19 @@ func Run(ctx context.Context, unitPath string) error {
 	if err != nil {
 		return fmt.Errorf("locate orchd binary: %w", err)
 	}
+	// A unit without dependencies starts at once: its first status says so,
+	// which spares the start path a second status write.
+	first := contract.StateStarting
+	if len(u.Requires)+len(u.After) > 0 {
+		first = contract.StateWaiting
+	}
 	s := &supervisor{
 		unit:   u,
 		layout: contract.Layout{StateDir: u.StateDir},
 		log:    slog.Default().With("service", u.Service),
 		sp:     spawner{exe: "/proc/self/exe", argv0: exe, unitPath: unitPath},
 		st: contract.Status{
-			Label: u.Label, Service: u.Service, State: contract.StateWaiting,
+			Label: u.Label, Service: u.Service, State: first,
 			SupervisorPid: os.Getpid(), UnitHash: UnitHash(raw), Since: time.Now().UTC(),
 		},
 	}
@@ -78,10 +85,21 @@ type supervisor struct {
 
 	mu sync.Mutex
 	st contract.Status
+	// written is the status as last written: an unchanged status is not
+	// written again.
+	written []byte
 }
 
 // update changes the status under the lock and writes it.
 func (s *supervisor) update(f func(st *contract.Status)) {
+	s.mutate(f)
+	s.flush()
+}
+
+// mutate changes the status under the lock without writing it; flush
+// writes. Changes that arrive together (a notice with MAINPID and READY=1,
+// readiness and health) become one write.
+func (s *supervisor) mutate(f func(st *contract.Status)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	prev := s.st.State
@@ -89,7 +107,11 @@ func (s *supervisor) update(f func(st *contract.Status)) {
 	if s.st.State != prev {
 		s.st.Since = time.Now().UTC()
 	}
-	if err := s.writeLocked(); err != nil {
+}
+
+// flush writes the status if it changed since the last write.
+func (s *supervisor) flush() {
+	if err := s.write(); err != nil {
 		s.log.Error("write status", "err", err)
 	}
 }
@@ -100,12 +122,31 @@ func (s *supervisor) write() error {
 	return s.writeLocked()
 }
 
+// writeLocked writes the status file. A final state outlives the supervisor
+// (survey and tend read it once it is gone): it is written durably. Any
+// other state describes a live supervisor, which a crash ends anyway, so it
+// is only replaced atomically (never torn, not synced): those writes are on
+// every service's start path.
 func (s *supervisor) writeLocked() error {
 	b, err := json.MarshalIndent(s.st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode status: %w", err)
 	}
-	return durable.WriteFile(s.layout.StatusFile(s.unit.Label), append(b, '\n'), 0o600)
+	b = append(b, '\n')
+	if bytes.Equal(b, s.written) {
+		return nil
+	}
+	path := s.layout.StatusFile(s.unit.Label)
+	if Final(s.st.State) {
+		err = durable.WriteFile(path, b, 0o600)
+	} else {
+		err = durable.Replace(path, b, 0o600)
+	}
+	if err != nil {
+		return err
+	}
+	s.written = b
+	return nil
 }
 
 func (s *supervisor) setState(state, msg string) {

@@ -54,9 +54,11 @@ func (s *supervisor) watch(ctx context.Context, p *proc, pc procCtx) (stopped, t
 	defer timer.Stop()
 	deadline := timer.C
 
+	// The handlers below only change the status; each event's changes are
+	// written once, by flush, after it is handled.
 	onReady := func() {
 		ready = true
-		s.update(func(st *contract.Status) { st.State, st.Pid = contract.StateRunning, mainPid })
+		s.mutate(func(st *contract.Status) { st.State, st.Pid = contract.StateRunning, mainPid })
 		s.log.Info("running", "pid", mainPid)
 		if checksHere {
 			hdone = make(chan struct{})
@@ -71,7 +73,9 @@ func (s *supervisor) watch(ctx context.Context, p *proc, pc procCtx) (stopped, t
 		complete = true
 		if !u.Oneshot {
 			deadline = nil // TIMEOUT_START bounds a oneshot until it exits
-			s.update(func(st *contract.Status) { st.Healthy = true })
+			s.mutate(func(st *contract.Status) { st.Healthy = true })
+			// Dependents trust the marker: the status saying healthy goes first.
+			s.flush()
 			s.writeReady()
 		}
 	}
@@ -84,7 +88,7 @@ func (s *supervisor) watch(ctx context.Context, p *proc, pc procCtx) (stopped, t
 			}
 		}
 		healthy, judged = v.ok, true
-		s.update(func(st *contract.Status) {
+		s.mutate(func(st *contract.Status) {
 			st.Health = contract.HealthUnhealthy
 			if v.ok {
 				st.Health = contract.HealthHealthy
@@ -99,6 +103,7 @@ func (s *supervisor) watch(ctx context.Context, p *proc, pc procCtx) (stopped, t
 	if !u.Exec.Notify {
 		onReady()
 		settle()
+		s.flush()
 	}
 	var notices <-chan notice
 	if s.notify != nil {
@@ -117,6 +122,7 @@ func (s *supervisor) watch(ctx context.Context, p *proc, pc procCtx) (stopped, t
 			return false, true
 		case v := <-verdicts:
 			onVerdict(v)
+			s.flush()
 		case n, ok := <-notices:
 			if !ok {
 				notices = nil
@@ -131,14 +137,14 @@ func (s *supervisor) watch(ctx context.Context, p *proc, pc procCtx) (stopped, t
 			}
 			if pid := n.mainPid(); pid > 0 {
 				mainPid = pid
-				s.update(func(st *contract.Status) { st.Pid = pid })
+				s.mutate(func(st *contract.Status) { st.Pid = pid })
 			}
 			if msg, ok := n.fields["STATUS"]; ok {
-				s.update(func(st *contract.Status) { st.Message = msg })
+				s.mutate(func(st *contract.Status) { st.Message = msg })
 			}
 			if n.fields["STOPPING"] == "1" {
 				s.log.Info("service reports it is stopping")
-				s.update(func(st *contract.Status) { st.Message = "stopping" })
+				s.mutate(func(st *contract.Status) { st.Message = "stopping" })
 			}
 			if n.ready() && !ready {
 				onReady()
@@ -147,6 +153,7 @@ func (s *supervisor) watch(ctx context.Context, p *proc, pc procCtx) (stopped, t
 				onVerdict(verdict{ok: h == contract.HealthHealthy, detail: n.fields["STATUS"]})
 			}
 			settle()
+			s.flush()
 		}
 	}
 }

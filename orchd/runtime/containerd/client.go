@@ -92,6 +92,18 @@ func Teardown(ctx context.Context, c *client.Client, id, service, snapshotter st
 
 // TeardownFound is Teardown that also reports whether the container existed.
 func TeardownFound(ctx context.Context, c *client.Client, id, service, snapshotter string) (found bool, _ error) {
+	return teardown(ctx, c, id, service, snapshotter, true)
+}
+
+// TeardownAbsent is Teardown for a container the caller has just found
+// absent: only a snapshot left under its key and the service's leases go.
+// It spares a leaf's start a second container lookup.
+func TeardownAbsent(ctx context.Context, c *client.Client, id, service, snapshotter string) error {
+	_, err := teardown(ctx, c, id, service, snapshotter, false)
+	return err
+}
+
+func teardown(ctx context.Context, c *client.Client, id, service, snapshotter string, lookup bool) (found bool, _ error) {
 	var errs []error
 	if snapshotter == "" {
 		snapshotter = DefaultSnapshotter
@@ -107,7 +119,13 @@ func TeardownFound(ctx context.Context, c *client.Client, id, service, snapshott
 		ns, _ := namespaces.Namespace(ctx)
 		leaseErr <- deleteLeases(ctx, c, fmt.Sprintf("labels.%q==%q,labels.%q==%q", LabelNamespace, ns, LabelService, service))
 	}()
-	ctr, err := c.LoadContainer(ctx, id)
+	var (
+		ctr client.Container
+		err error = errdefs.ErrNotFound
+	)
+	if lookup {
+		ctr, err = c.LoadContainer(ctx, id)
+	}
 	switch {
 	case errdefs.IsNotFound(err):
 	case err != nil:

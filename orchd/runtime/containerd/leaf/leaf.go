@@ -134,7 +134,7 @@ func (l *leaf) run(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("service %s: %w", rs.Service.Name, err)
 	}
-	ctr, err := l.reusable(ctx, hash)
+	ctr, absent, err := l.reusable(ctx, hash)
 	if err != nil {
 		l.log.Warn("cannot reuse the container; making a fresh one", "err", err)
 		ctr = nil
@@ -147,7 +147,7 @@ func (l *leaf) run(ctx context.Context) (int, error) {
 		}
 	}
 	if ctr == nil {
-		if ctr, err = l.fresh(ctx, socket, hash); err != nil {
+		if ctr, err = l.fresh(ctx, socket, hash, absent); err != nil {
 			return 0, err
 		}
 	}
@@ -174,8 +174,9 @@ func (l *leaf) run(ctx context.Context) (int, error) {
 }
 
 // fresh removes whatever a previous leaf left under the service's container
-// id and creates a new container and snapshot.
-func (l *leaf) fresh(ctx context.Context, socket, hash string) (client.Container, error) {
+// id and creates a new container and snapshot. absent says the container
+// was just looked up and not found.
+func (l *leaf) fresh(ctx context.Context, socket, hash string, absent bool) (client.Container, error) {
 	rs := l.rs
 	// Idempotent start: whatever a previous leaf left goes first, including a
 	// half-made shim the daemon is still cleaning up (it would race the new
@@ -185,7 +186,13 @@ func (l *leaf) fresh(ctx context.Context, socket, hash string) (client.Container
 	// one runs only when a stale container was found: N leaves starting at once
 	// would otherwise each read every process's command line.
 	tctx, cancel := l.cleanupCtx()
-	stale, err := crd.TeardownFound(tctx, l.client(), rs.ContainerID, rs.Service.Name, l.snapshotter)
+	stale := false
+	var err error
+	if absent {
+		err = crd.TeardownAbsent(tctx, l.client(), rs.ContainerID, rs.Service.Name, l.snapshotter)
+	} else {
+		stale, err = crd.TeardownFound(tctx, l.client(), rs.ContainerID, rs.Service.Name, l.snapshotter)
+	}
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("remove stale container %s: %w", rs.ContainerID, err)

@@ -56,33 +56,34 @@ func specHash(rs *crd.RunSpec) (string, error) {
 
 // reusable returns the container a previous start left for this service,
 // its stale task removed, when RECREATE never applies and it was made from
-// the same spec; nil when a fresh one is needed.
-func (l *leaf) reusable(ctx context.Context, hash string) (client.Container, error) {
+// the same spec; nil when a fresh one is needed. absent says the lookup
+// found no container at all.
+func (l *leaf) reusable(ctx context.Context, hash string) (_ client.Container, absent bool, _ error) {
 	if !l.keeps() {
-		return nil, nil
+		return nil, false, nil
 	}
 	ctr, err := l.client().LoadContainer(ctx, l.rs.ContainerID)
 	if errdefs.IsNotFound(err) {
-		return nil, nil
+		return nil, true, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load container %s: %w", l.rs.ContainerID, err)
+		return nil, false, fmt.Errorf("load container %s: %w", l.rs.ContainerID, err)
 	}
 	labels, err := ctr.Labels(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("labels of %s: %w", l.rs.ContainerID, err)
+		return nil, false, fmt.Errorf("labels of %s: %w", l.rs.ContainerID, err)
 	}
 	if labels[LabelSpecHash] != hash {
 		l.log.Info("service definition changed: a fresh container", "was", labels[LabelSpecHash], "now", hash)
-		return nil, nil
+		return nil, false, nil
 	}
 	cctx, cancel := l.cleanupCtx()
 	defer cancel()
 	if err := crd.KillTask(cctx, ctr); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	l.log.Info("reusing the container and its snapshot (RECREATE never)")
-	return ctr, nil
+	return ctr, false, nil
 }
 
 // withLabel returns a copy of labels with k=v added.
