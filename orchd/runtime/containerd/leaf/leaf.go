@@ -134,6 +134,7 @@ func (l *leaf) run(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("service %s: %w", rs.Service.Name, err)
 	}
+	prep := l.prepare(ctx)
 	ctr, absent, err := l.reusable(ctx, hash)
 	if err != nil {
 		l.log.Warn("cannot reuse the container; making a fresh one", "err", err)
@@ -147,9 +148,11 @@ func (l *leaf) run(ctx context.Context) (int, error) {
 		}
 	}
 	if ctr == nil {
-		if ctr, err = l.fresh(ctx, socket, hash, absent); err != nil {
+		if ctr, err = l.fresh(ctx, socket, hash, absent, prep); err != nil {
 			return 0, err
 		}
+	} else {
+		prep.stop()
 	}
 	if rs.StateDir != "" {
 		if err := os.RemoveAll(fifoDir); err != nil {
@@ -176,7 +179,7 @@ func (l *leaf) run(ctx context.Context) (int, error) {
 // fresh removes whatever a previous leaf left under the service's container
 // id and creates a new container and snapshot. absent says the container
 // was just looked up and not found.
-func (l *leaf) fresh(ctx context.Context, socket, hash string, absent bool) (client.Container, error) {
+func (l *leaf) fresh(ctx context.Context, socket, hash string, absent bool, prep *preparation) (client.Container, error) {
 	rs := l.rs
 	// Idempotent start: whatever a previous leaf left goes first, including a
 	// half-made shim the daemon is still cleaning up (it would race the new
@@ -195,6 +198,7 @@ func (l *leaf) fresh(ctx context.Context, socket, hash string, absent bool) (cli
 	}
 	cancel()
 	if err != nil {
+		prep.stop()
 		return nil, fmt.Errorf("remove stale container %s: %w", rs.ContainerID, err)
 	}
 	mine := func(id string) bool { return id == rs.ContainerID }
@@ -202,11 +206,12 @@ func (l *leaf) fresh(ctx context.Context, socket, hash string, absent bool) (cli
 		if err := crd.WaitShims(ctx, socket, rs.Namespace, mine); err != nil {
 			l.log.Warn("ending a shim the daemon lost track of", "err", err)
 			if err := crd.ReapOrphanShims(l.bg(), socket, rs.Namespace, mine); err != nil {
+				prep.stop()
 				return nil, fmt.Errorf("stale container %s: %w", rs.ContainerID, err)
 			}
 		}
 	}
-	ctr, err := l.create(ctx, hash)
+	ctr, err := l.create(ctx, hash, prep)
 	if err != nil {
 		if cerr := l.teardown(); cerr != nil {
 			l.log.Warn("cleanup after failed create", "err", cerr)
@@ -224,12 +229,14 @@ func (l *leaf) teardown() error {
 
 // create gets the image and creates container + snapshot under a labeled,
 // expiring lease, released once the container (which then holds its snapshot
-// and image) exists.
-func (l *leaf) create(ctx context.Context, hash string) (client.Container, error) {
+// and image) exists. prep has looked the image up meanwhile; only when it
+// was not ready is it got here, under the lease.
+func (l *leaf) create(ctx context.Context, hash string, prep *preparation) (client.Container, error) {
 	rs := l.rs
-	labels := crd.Labels(rs.Namespace, rs.Service.Name)
+	labels := labelsOf(rs)
 	lctx, release, err := l.client().WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(leaseExpiry), leases.WithLabels(labels))
 	if err != nil {
+		prep.stop()
 		return nil, fmt.Errorf("create lease: %w", err)
 	}
 	defer func() {
@@ -240,18 +247,18 @@ func (l *leaf) create(ctx context.Context, hash string) (client.Container, error
 		}
 	}()
 
-	g := &imageGetter{c: l.client(), snapshotter: l.snapshotter, projectDir: rs.ProjectDir, labels: labels, log: l.log}
-	img, err := l.image(lctx, g)
-	if err != nil {
-		return nil, err
+	p := prep.wait()
+	img, sopts := p.img, p.sopts
+	if p.err != nil {
+		return nil, p.err
 	}
-	ispec, err := img.Spec(lctx)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: read config: %w", img.Name(), err)
-	}
-	sopts, err := specOpts(rs, img, ispec.Config, cgroupHost{root: l.opts.CgroupRoot}, l.log)
-	if err != nil {
-		return nil, fmt.Errorf("service %s: %w", rs.Service.Name, err)
+	if !p.ok {
+		if img, err = l.image(lctx, l.getter()); err != nil {
+			return nil, err
+		}
+		if sopts, err = l.specFor(lctx, img); err != nil {
+			return nil, err
+		}
 	}
 	copts := []client.NewContainerOpts{
 		client.WithImage(img),
@@ -406,6 +413,9 @@ func stopGrace(timeout time.Duration) time.Duration {
 	margin := min(timeout/3, 3*time.Second)
 	return timeout - margin
 }
+
+// labelsOf are the labels of a service's container, lease and images.
+func labelsOf(rs *crd.RunSpec) map[string]string { return crd.Labels(rs.Namespace, rs.Service.Name) }
 
 func exitCode(st client.ExitStatus) (int, error) {
 	code, _, err := st.Result()
