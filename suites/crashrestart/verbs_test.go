@@ -1,6 +1,7 @@
 package crashrestart
 
 import (
+	"os"
 	"strings"
 	"time"
 
@@ -58,4 +59,47 @@ var _ = Describe("per-service verbs on a container", Label("containerd", "verbs"
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
 	}, framework.SpecDeadline(4*time.Minute))
+})
+
+var _ = Describe("logs of a container", Label("containerd", "verbs", "logs"), func() {
+	var s *framework.Spec
+	BeforeEach(func() { s = fw.NewSpec() })
+
+	It("-t shows when each line of the task's stdout and stderr was written; --since keeps the later ones", func(ctx SpecContext) {
+		s.WriteOrchfile(service(s.Image("probe"), "ticker", "tick 700ms"))
+		s.Grow(ctx)
+		s.EventuallyState(ctx, "ticker", contract.StateRunning)
+		Eventually(ctx, func() string { return s.Logs(ctx, "ticker") }).Should(ContainSubstring("tick 3\n"))
+
+		res := s.Orchd(ctx, "logs", "-t", "--no-log-prefix", "ticker")
+		Expect(res.ExitCode).To(BeZero(), "%s", res)
+		times := map[string]time.Time{}
+		for _, line := range strings.Split(strings.TrimSuffix(res.Stdout, "\n"), "\n") {
+			ts, text, _ := strings.Cut(line, " ")
+			tm, err := time.Parse(time.RFC3339Nano, ts)
+			Expect(err).NotTo(HaveOccurred(), "line %q of logs -t has no time first:\n%s", line, res.Stdout)
+			if strings.HasPrefix(text, "probe: tick: ready") {
+				text = "ready"
+			}
+			times[text] = tm
+		}
+		Expect(times).To(HaveKey("ready"), "the task's stderr line:\n%s", res.Stdout)
+		Expect(times).To(HaveKey("tick 1"))
+		Expect(times).To(HaveKey("tick 3"))
+		Expect(times["tick 3"].Sub(times["tick 1"])).To(BeNumerically(">=", time.Second), "two 700ms ticks apart:\n%s", res.Stdout)
+
+		By("--since the second tick: the first is left out")
+		res = s.Orchd(ctx, "logs", "--no-log-prefix", "--since", times["tick 2"].Format(time.RFC3339Nano), "ticker")
+		Expect(res.ExitCode).To(BeZero(), "%s", res)
+		Expect(res.Stdout).To(HavePrefix("tick 2\ntick 3\n"))
+
+		By("on disk the streams stay apart")
+		raw, err := os.ReadFile(s.Layout.LogFile(s.Label("ticker")))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(raw)).To(ContainSubstring(" stderr F probe: tick: ready"))
+		Expect(string(raw)).To(ContainSubstring(" stdout F tick 1\n"))
+
+		s.Fell(ctx)
+		s.ExpectNoLeaks(ctx)
+	}, framework.SpecDeadline(3*time.Minute))
 })
