@@ -718,7 +718,7 @@ func TestReadmeTourMatchesHelp(t *testing.T) {
 		verb := fields[1]
 		help := h.must(h.dir, verb, "--help").stdout
 		usage := strings.Join(fields[1:], " ")
-		usage = strings.NewReplacer("[--json]", "", "[--watch]", "", "[-f]", "", "[-n N]", "", "--wait", "", "--remove-orphans", "", "--volumes", "").Replace(usage)
+		usage = strings.NewReplacer("[--json]", "", "[--watch]", "", "[-f]", "", "[-n N]", "", "[-t]", "", "[--since 10m]", "", "--wait", "", "--remove-orphans", "", "--volumes", "").Replace(usage)
 		if words := strings.Fields(usage); len(words) > 1 && !strings.Contains(usage, "Orchfile") && !strings.Contains(help, "orchd "+strings.Join(words, " ")) {
 			t.Errorf("README shows %q; orchd %s --help has no usage %q:\n%s", cmdline, verb, "orchd "+strings.Join(words, " "), help)
 		}
