@@ -314,6 +314,17 @@ func TestPerServiceVerbs(t *testing.T) {
 	if r.code != 7 || strings.TrimSpace(r.stdout) != "hello-from-web "+filepath.Join(proj, "sub") {
 		t.Fatalf("exec web: want exit 7 and \"hello-from-web %s/sub\", got %s", proj, r)
 	}
+	// exec runs in the service's PID namespace (as root; unprivileged, on the host).
+	wantNS, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", web.Pid))
+	if os.Geteuid() != 0 {
+		wantNS, err = os.Readlink("/proc/self/ns/pid")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := h.must(proj, "exec", "web", "--", "readlink", "/proc/self/ns/pid"); strings.TrimSpace(r.stdout) != wantNS {
+		t.Fatalf("exec web: PID namespace %q, want the service's %q", strings.TrimSpace(r.stdout), wantNS)
+	}
 
 	// kill: the signal reaches the process; RESTART always brings it back.
 	h.must(proj, "kill", "-s", "TERM", "web")

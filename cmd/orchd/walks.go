@@ -117,8 +117,9 @@ func newExecCmd(a *app) *cobra.Command {
 
 A container service runs it inside its container (a containerd task exec, with
 the container's environment, user and working dir), with a terminal when stdin
-is one. A host service runs it as a host process with the service's ENV,
-ENV_FILE, WORKDIR and USER.`,
+is one. A host service runs it in the service's PID namespace (it sees the
+service's processes and ends with the service; run unprivileged, orchd runs it
+on the host instead) with the service's ENV, ENV_FILE, WORKDIR and USER.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 {
 				return fmt.Errorf("want SERVICE -- COMMAND [ARG...]")

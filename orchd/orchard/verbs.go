@@ -115,8 +115,8 @@ func Kill(ctx context.Context, c *config.Config, services []string, sig syscall.
 }
 
 // Exec runs req in a running service and returns the command's exit code: in
-// its container (runtime task exec), or for a host service as a host process
-// with the service's environment, WORKDIR and USER.
+// its container (runtime task exec), or for a host service in its PID
+// namespace with its environment, WORKDIR and USER.
 func Exec(ctx context.Context, c *config.Config, service string, req runtime.ExecRequest) (int, error) {
 	targets, env, err := running(ctx, c, []string{service})
 	if err != nil {
@@ -135,7 +135,7 @@ func Exec(ctx context.Context, c *config.Config, service string, req runtime.Exe
 		return 0, fmt.Errorf("exec %s: %w", service, err)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = req.Stdin, req.Stdout, req.Stderr
-	err = cmd.Run()
+	err = supervise.RunIn(cmd, t.row.Pid)
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode(), nil
 	}
