@@ -121,3 +121,24 @@ func tailOf(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Show prints res to w (the table, or JSON with asJSON) and, when
+// reportDir is set, also writes it there as inception.json.
+func Show(w io.Writer, res *Result, asJSON bool, reportDir string) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		fmt.Fprintf(w, "%s\n", b)
+	} else {
+		PrintTable(w, res)
+	}
+	if reportDir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(reportDir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(reportDir, "inception.json"), append(b, '\n'), 0o644)
+}

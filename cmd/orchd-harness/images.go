@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -52,12 +51,7 @@ Import one into containerd from a tar of the layout; the index names it, e.g.
 				enc.SetIndent("", "  ")
 				return enc.Encode(set)
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tREF\tDIR\tDIGEST")
-			for _, l := range set.Layouts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Name, l.Ref, l.Dir, l.ManifestDigest)
-			}
-			return tw.Flush()
+			return set.WriteTable(cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "output directory (required)")

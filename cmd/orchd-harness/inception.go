@@ -1,11 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -43,20 +40,9 @@ it passed and nothing leaked inside or outside the VM.`,
 			}
 			res, err := inception.Run(cmd.Context(), o)
 			if res != nil {
-				b, _ := json.MarshalIndent(res, "", "  ")
-				if asJSON {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
-				} else {
-					inception.PrintTable(cmd.OutOrStdout(), res)
-				}
-				if o.ReportDir != "" {
-					werr := os.MkdirAll(o.ReportDir, 0o755)
-					if werr == nil {
-						werr = os.WriteFile(filepath.Join(o.ReportDir, "inception.json"), append(b, '\n'), 0o644)
-					}
-					if werr != nil && err == nil {
-						err = werr
-					}
+				// A failed run's result still says what ran and why it failed.
+				if werr := inception.Show(cmd.OutOrStdout(), res, asJSON, o.ReportDir); werr != nil && err == nil {
+					err = werr
 				}
 			}
 			if err != nil {

@@ -3,11 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 
 	"github.com/orchd/orchd/harness/toolchain"
-	"github.com/spf13/cobra"
 )
 
 func newStageCmd() *cobra.Command {
@@ -44,7 +43,7 @@ func newStageCmd() *cobra.Command {
 				}
 				return enc.Encode(tcs[0])
 			}
-			return printToolchains(cmd.OutOrStdout(), tcs)
+			return toolchain.WriteTable(cmd.OutOrStdout(), tcs)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "build cache dir (default $XDG_CACHE_HOME/orchd-harness/toolchain)")
@@ -52,26 +51,4 @@ func newStageCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&all, "all", false, "list every toolchain present (no build)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-// printToolchains prints COMPONENT VERSION PATH SOURCE, with a leading
-// TOOLCHAIN column when several toolchains are listed.
-func printToolchains(w io.Writer, tcs []*toolchain.Toolchain) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	many := len(tcs) > 1
-	if many {
-		fmt.Fprint(tw, "TOOLCHAIN\t")
-	} else {
-		fmt.Fprintf(w, "toolchain %s\n", tcs[0].Name)
-	}
-	fmt.Fprintln(tw, "COMPONENT\tVERSION\tPATH\tSOURCE")
-	for _, tc := range tcs {
-		for _, c := range tc.Components() {
-			if many {
-				fmt.Fprintf(tw, "%s\t", tc.Name)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Version, c.Path, c.Source)
-		}
-	}
-	return tw.Flush()
 }

@@ -27,11 +27,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"text/tabwriter"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -401,4 +403,14 @@ func LoadLayout(dir string) (Layout, error) {
 		l.Platform = md.Platform.OS + "/" + md.Platform.Architecture
 	}
 	return l, nil
+}
+
+// WriteTable prints NAME REF DIR DIGEST, one layout a line.
+func (s *Set) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tREF\tDIR\tDIGEST")
+	for _, l := range s.Layouts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Name, l.Ref, l.Dir, l.ManifestDigest)
+	}
+	return tw.Flush()
 }

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 )
 
@@ -503,4 +504,26 @@ func Matrix(ctx context.Context, opts Options) ([]*Toolchain, error) {
 		return nil, fmt.Errorf("toolchain matrix: %w", errors.Join(errs...))
 	}
 	return out, nil
+}
+
+// WriteTable prints COMPONENT VERSION PATH SOURCE of each toolchain, with a
+// leading TOOLCHAIN column when there are several (one: a title line).
+func WriteTable(w io.Writer, tcs []*Toolchain) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	many := len(tcs) > 1
+	if many {
+		fmt.Fprint(tw, "TOOLCHAIN\t")
+	} else if len(tcs) == 1 {
+		fmt.Fprintf(w, "toolchain %s\n", tcs[0].Name)
+	}
+	fmt.Fprintln(tw, "COMPONENT\tVERSION\tPATH\tSOURCE")
+	for _, tc := range tcs {
+		for _, c := range tc.Components() {
+			if many {
+				fmt.Fprintf(tw, "%s\t", tc.Name)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Version, c.Path, c.Source)
+		}
+	}
+	return tw.Flush()
 }
