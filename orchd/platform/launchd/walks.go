@@ -18,7 +18,6 @@ import (
 	"howett.net/plist"
 
 	"github.com/orchd/orchd/orchd/contract"
-	"github.com/orchd/orchd/orchd/durable"
 	"github.com/orchd/orchd/orchd/platform"
 )
 
@@ -115,27 +114,9 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 			return res, fmt.Errorf("tend: %w", err)
 		}
 	}
-	changed := map[string]bool{}
-	plists := map[string]string{}
-	for _, b := range beds.Beds {
-		for _, a := range b.Artifacts {
-			if a.Kind == KindPlist {
-				plists[b.Service] = a.Path
-				if err := os.MkdirAll(filepath.Dir(a.Path), 0o755); err != nil {
-					return res, fmt.Errorf("tend %s: %w", b.Service, err)
-				}
-				if old, err := os.ReadFile(a.Path); err != nil || string(old) != a.Content {
-					changed[b.Service] = true
-				}
-			}
-			mode := os.FileMode(a.Mode)
-			if mode == 0 {
-				mode = 0o600
-			}
-			if err := durable.WriteFile(a.Path, []byte(a.Content), mode); err != nil {
-				return res, fmt.Errorf("tend %s: %w", b.Service, err)
-			}
-		}
+	changed, plists, err := platform.WriteArtifacts(beds, KindPlist)
+	if err != nil {
+		return res, err
 	}
 	if opts.NoStart {
 		return res, nil

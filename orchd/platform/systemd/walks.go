@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/orchd/orchd/orchd/contract"
-	"github.com/orchd/orchd/orchd/durable"
 	"github.com/orchd/orchd/orchd/platform"
 	"github.com/orchd/orchd/orchd/runtime/healthcheck"
 )
@@ -91,25 +90,9 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 			return res, fmt.Errorf("tend: %w", err)
 		}
 	}
-	changed := map[string]bool{}
-	for _, b := range beds.Beds {
-		for _, a := range b.Artifacts {
-			if a.Kind == KindUnit {
-				if err := os.MkdirAll(filepath.Dir(a.Path), 0o755); err != nil {
-					return res, fmt.Errorf("tend %s: %w", b.Service, err)
-				}
-				if old, err := os.ReadFile(a.Path); err != nil || string(old) != a.Content {
-					changed[b.Service] = true
-				}
-			}
-			mode := os.FileMode(a.Mode)
-			if mode == 0 {
-				mode = 0o600
-			}
-			if err := durable.WriteFile(a.Path, []byte(a.Content), mode); err != nil {
-				return res, fmt.Errorf("tend %s: %w", b.Service, err)
-			}
-		}
+	changed, _, err := platform.WriteArtifacts(beds, KindUnit)
+	if err != nil {
+		return res, err
 	}
 	if err := m.Reload(ctx); err != nil {
 		return res, fmt.Errorf("tend: daemon-reload: %w", err)
