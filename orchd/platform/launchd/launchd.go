@@ -81,15 +81,9 @@ func (p *Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, erro
 		dir = JobDir(scope, p.home)
 	}
 	l := contract.Layout{StateDir: env.StateDir}
-	beds := contract.Beds{Version: contract.Version, Platform: "launchd", Namespace: env.Namespace, Scope: scope, StateDir: env.StateDir, Beds: []contract.Bed{}}
-	for _, cut := range c.Cuttings {
+	return platform.PlantBeds(c, "launchd", scope, func(cut contract.Cutting, label string) ([]contract.Artifact, error) {
 		svc := cut.Service
-		bed := platform.NewBed(env.Namespace, cut)
-		label := bed.Label
-		if cut.Skip != "" {
-			beds.Beds = append(beds.Beds, bed)
-			continue
-		}
+		var arts []contract.Artifact
 		args := cut.Exec.Start
 		// ENV_FILE files, then ENV (later wins), read by `orchd env-exec`
 		// just before it execs the service.
@@ -98,11 +92,11 @@ func (p *Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, erro
 		if len(cut.Process.Env) > 0 {
 			text, err := envText(cut.Process.Env)
 			if err != nil {
-				return contract.Beds{}, fmt.Errorf("plant %s: %w", svc.Name, err)
+				return nil, err
 			}
 			path := envFile(l, label)
 			files = append(files, path)
-			bed.Artifacts = append(bed.Artifacts, contract.Artifact{Kind: KindEnv, Path: path, Content: text, Mode: 0o600})
+			arts = append(arts, contract.Artifact{Kind: KindEnv, Path: path, Content: text, Mode: 0o600})
 		}
 		if len(files) > 0 {
 			wrap := []string{env.Orchd, "env-exec"}
@@ -129,7 +123,7 @@ func (p *Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, erro
 		for _, rl := range cut.Process.Rlimits {
 			key := map[string]string{"RLIMIT_NOFILE": "NumberOfFiles", "RLIMIT_NPROC": "NumberOfProcesses"}[rl.Type]
 			if key == "" {
-				return contract.Beds{}, fmt.Errorf("plant %s: rlimit %s has no launchd key", svc.Name, rl.Type)
+				return nil, fmt.Errorf("rlimit %s has no launchd key", rl.Type)
 			}
 			if job.SoftResourceLimits == nil {
 				job.SoftResourceLimits, job.HardResourceLimits = map[string]int{}, map[string]int{}
@@ -140,17 +134,11 @@ func (p *Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, erro
 		enc := plist.NewEncoderForFormat(&b, plist.XMLFormat)
 		enc.Indent("\t")
 		if err := enc.Encode(job); err != nil {
-			return contract.Beds{}, fmt.Errorf("plant %s: %w", svc.Name, err)
+			return nil, err
 		}
-		bed.Artifacts = append(bed.Artifacts, contract.Artifact{Kind: KindPlist, Path: filepath.Join(dir, job.Label+".plist"), Content: b.String() + "\n", Mode: 0o644})
-		artifacts, err := cut.FileArtifacts()
-		if err != nil {
-			return contract.Beds{}, fmt.Errorf("plant %s: %w", svc.Name, err)
-		}
-		bed.Artifacts = append(bed.Artifacts, artifacts...)
-		beds.Beds = append(beds.Beds, bed)
-	}
-	return beds, nil
+		arts = append(arts, contract.Artifact{Kind: KindPlist, Path: filepath.Join(dir, job.Label+".plist"), Content: b.String() + "\n", Mode: 0o644})
+		return arts, nil
+	})
 }
 
 // keepAlive maps RESTART: always restarts on any exit, on-failure only on a

@@ -71,7 +71,6 @@ func (*Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, error)
 		return contract.Beds{}, fmt.Errorf("plant: state dir %q must be absolute", env.StateDir)
 	}
 	l := contract.Layout{StateDir: env.StateDir}
-	beds := contract.Beds{Version: contract.Version, Platform: "orchdi", Namespace: env.Namespace, Scope: scope, StateDir: env.StateDir, Beds: []contract.Bed{}}
 	byName := make(map[string]contract.Cutting, len(c.Cuttings))
 	for _, cut := range c.Cuttings {
 		byName[cut.Service.Name] = cut
@@ -90,14 +89,9 @@ func (*Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, error)
 		}
 		return out
 	}
-	for _, cut := range c.Cuttings {
+	return platform.PlantBeds(c, "orchdi", scope, func(cut contract.Cutting, label string) ([]contract.Artifact, error) {
 		svc := cut.Service
-		bed := platform.NewBed(env.Namespace, cut)
-		label := bed.Label
-		if cut.Skip != "" {
-			beds.Beds = append(beds.Beds, bed)
-			continue
-		}
+		var arts []contract.Artifact
 		u := contract.Unit{
 			Version: contract.Version, Label: label, Service: svc.Name, Namespace: env.Namespace,
 			ProjectDir: env.ProjectDir, Runtime: c.Runtime, StateDir: env.StateDir, Exec: cut.Exec, Process: cut.Process,
@@ -109,15 +103,9 @@ func (*Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, error)
 		}
 		b, err := json.MarshalIndent(u, "", "  ")
 		if err != nil {
-			return contract.Beds{}, fmt.Errorf("plant %s: %w", svc.Name, err)
+			return nil, err
 		}
-		bed.Artifacts = append(bed.Artifacts, contract.Artifact{Kind: contract.KindUnit, Path: l.UnitFile(label), Content: string(b) + "\n", Mode: 0o600})
-		files, err := cut.FileArtifacts()
-		if err != nil {
-			return contract.Beds{}, fmt.Errorf("plant %s: %w", svc.Name, err)
-		}
-		bed.Artifacts = append(bed.Artifacts, files...)
-		beds.Beds = append(beds.Beds, bed)
-	}
-	return beds, nil
+		arts = append(arts, contract.Artifact{Kind: contract.KindUnit, Path: l.UnitFile(label), Content: string(b) + "\n", Mode: 0o600})
+		return arts, nil
+	})
 }

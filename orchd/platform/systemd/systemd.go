@@ -79,19 +79,13 @@ func (p *Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, erro
 		return contract.Beds{}, fmt.Errorf("plant: cuttings carry no absolute orchd path (env.orchd %q); produce them with `orchd sow`", orchd)
 	}
 	l := contract.Layout{StateDir: env.StateDir}
-	beds := contract.Beds{Version: contract.Version, Platform: "systemd", Namespace: env.Namespace, Scope: scope, StateDir: env.StateDir, Beds: []contract.Bed{}}
-	for _, cut := range c.Cuttings {
+	return platform.PlantBeds(c, "systemd", scope, func(cut contract.Cutting, label string) ([]contract.Artifact, error) {
 		svc := cut.Service
-		bed := platform.NewBed(env.Namespace, cut)
-		label := bed.Label
-		if cut.Skip != "" {
-			beds.Beds = append(beds.Beds, bed)
-			continue
-		}
+		var arts []contract.Artifact
 		var envPath string
 		if len(cut.Process.Env) > 0 {
 			envPath = envFile(l, label)
-			bed.Artifacts = append(bed.Artifacts, contract.Artifact{Kind: KindEnv, Path: envPath, Content: envText(cut.Process.Env), Mode: 0o600})
+			arts = append(arts, contract.Artifact{Kind: KindEnv, Path: envPath, Content: envText(cut.Process.Env), Mode: 0o600})
 		}
 		logs := [2]string{
 			platform.LogPath(svc.Logging.Stdout, svc.Name, env, l.LogFile(label)),
@@ -99,15 +93,9 @@ func (p *Platform) Plant(c contract.Cuttings, scope string) (contract.Beds, erro
 		}
 		text, err := render(env, orchd, cut, logs, envPath)
 		if err != nil {
-			return contract.Beds{}, fmt.Errorf("plant %s: %w", svc.Name, err)
+			return nil, err
 		}
-		bed.Artifacts = append(bed.Artifacts, contract.Artifact{Kind: KindUnit, Path: filepath.Join(unitDir, UnitName(env.Namespace, svc.Name)), Content: text, Mode: 0o644})
-		files, err := cut.FileArtifacts()
-		if err != nil {
-			return contract.Beds{}, fmt.Errorf("plant %s: %w", svc.Name, err)
-		}
-		bed.Artifacts = append(bed.Artifacts, files...)
-		beds.Beds = append(beds.Beds, bed)
-	}
-	return beds, nil
+		arts = append(arts, contract.Artifact{Kind: KindUnit, Path: filepath.Join(unitDir, UnitName(env.Namespace, svc.Name)), Content: text, Mode: 0o644})
+		return arts, nil
+	})
 }
