@@ -173,10 +173,32 @@ func KillTask(ctx context.Context, ctr client.Container) error {
 	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
 		slog.Debug("kill stale task", "id", ctr.ID(), "err", err)
 	}
-	if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+	if _, err := DeleteProcess(ctx, task); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete task %s: %w", ctr.ID(), err)
 	}
 	return nil
+}
+
+// DeleteProcess deletes a task or an exec'd process, killing it first while
+// it still runs. One that has exited is deleted without the kill: runc
+// answers a kill of a stopped container "not running", which the runc shim
+// maps to not-found, but gVisor's runsc answers "sandbox is not running",
+// which the shim passes on as an unknown error and the delete would fail.
+func DeleteProcess(ctx context.Context, p client.Process) (*client.ExitStatus, error) {
+	if exited(ctx, p) {
+		return p.Delete(ctx)
+	}
+	st, err := p.Delete(ctx, client.WithProcessKill)
+	if err != nil && !errdefs.IsNotFound(err) && exited(ctx, p) {
+		// It exited between the status and the kill.
+		return p.Delete(ctx)
+	}
+	return st, err
+}
+
+func exited(ctx context.Context, p client.Process) bool {
+	st, err := p.Status(ctx)
+	return err == nil && st.Status == client.Stopped
 }
 
 func deleteLeases(ctx context.Context, c *client.Client, filter string) error {

@@ -69,7 +69,7 @@ func (r *Runtime) Exec(ctx context.Context, env contract.Env, service string, re
 	defer func() {
 		dctx, cancel := context.WithTimeout(bg, 10*time.Second)
 		defer cancel()
-		proc.Delete(dctx, client.WithProcessKill)
+		DeleteProcess(dctx, proc)
 	}()
 	exitC, err := proc.Wait(bg)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/coreos/go-systemd/v22/daemon"
 
+	crd "github.com/orchd/orchd/orchd/runtime/containerd"
 	"github.com/orchd/orchd/orchd/runtime/healthcheck"
 )
 
@@ -91,7 +92,7 @@ func (l *leaf) check(ctx context.Context, ctr client.Container, task client.Task
 	defer func() {
 		dctx, dcancel := l.cleanupCtx()
 		defer dcancel()
-		if _, err := proc.Delete(dctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		if _, err := crd.DeleteProcess(dctx, proc); err != nil && !errdefs.IsNotFound(err) {
 			l.log.Warn("delete healthcheck process", "exec", id, "err", err)
 		}
 	}()

@@ -215,7 +215,7 @@ func (h *taskHold) kill(ctx context.Context, sig syscall.Signal, opts ...client.
 func (h *taskHold) delete() {
 	cctx, cancel := h.l.cleanupCtx()
 	defer cancel()
-	if _, err := h.Task().Delete(cctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+	if _, err := crd.DeleteProcess(cctx, h.Task()); err != nil && !errdefs.IsNotFound(err) {
 		h.l.log.Warn("delete task", "err", err)
 	}
 }
