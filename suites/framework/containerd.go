@@ -6,11 +6,15 @@ import (
 	"os"
 	"strings"
 
-	. "github.com/onsi/gomega" //nolint:revive
+	. "github.com/onsi/ginkgo/v2" //nolint:revive
+	. "github.com/onsi/gomega"    //nolint:revive
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
+
+	"github.com/orchd/orchd/fixtures/probe/report"
+	crd "github.com/orchd/orchd/orchd/runtime/containerd"
 )
 
 // Container is what containerd itself holds for one service's container:
@@ -128,4 +132,22 @@ func (s *Spec) InFlight(ctx context.Context) (Flight, error) {
 		return Flight{}, fmt.Errorf("list containers of %s: %w", s.Namespace, err)
 	}
 	return Flight{Leases: len(ls), Ingests: len(st), Containers: len(cs)}, nil
+}
+
+// HostCgroup reads the limits of service svc's container from the host
+// side: the cgroup the task's init is in, as this process sees it, through
+// the same reader the probe uses inside. For a sandboxed runtime (gVisor)
+// whose container sees the sandbox kernel's cgroups, not the host's.
+func (s *Spec) HostCgroup(ctx context.Context, svc string) report.Cgroup {
+	GinkgoHelper()
+	c := s.Container(ctx, Default, crd.ContainerID(s.Namespace, svc))
+	Expect(c.TaskPid).NotTo(BeZero(), "container of %s has no task", svc)
+	entries, err := report.ReadFile(fmt.Sprintf("/proc/%d/cgroup", c.TaskPid), report.ParseProcCgroup)
+	Expect(err).NotTo(HaveOccurred())
+	mounts, err := report.ReadFile("/proc/self/mountinfo", report.ParseMountinfo)
+	Expect(err).NotTo(HaveOccurred())
+	cg, errs := report.ReadCgroup("/", entries, mounts)
+	Expect(errs).To(BeEmpty(), "read the cgroup of task pid %d from the host", c.TaskPid)
+	AddReportEntry("cgroup read from the host", fmt.Sprintf("task pid %d: %s", c.TaskPid, cg.Path))
+	return cg
 }

@@ -32,25 +32,41 @@ type Stack struct {
 	// IOWeight is true when the kernel offers a block IO weight to a
 	// container's cgroup (v2 io controller; v1 CFQ or BFQ).
 	IOWeight bool
+	// OCIRuntime names the runtime containers run with (runc, crun, runsc).
+	OCIRuntime string
 }
 
 // Deviations is the one list the specs consult.
 func Deviations() []Deviation {
 	return []Deviation{{
 		Name:    "io-weight-no-scheduler",
-		When:    "cgroup v1 host whose blkio controller has neither CFQ's blkio.weight nor BFQ's blkio.bfq.* files",
+		When:    "cgroup v1 host whose blkio controller has neither CFQ's blkio.weight nor BFQ's blkio.bfq.* files (with runsc: no CFQ blkio.weight, the only weight file runsc writes)",
 		Reason:  "the kernel offers no weight to write; runc would fail the container, so orchd starts it without IO_WEIGHT and logs \"IO_WEIGHT not applied\"",
 		applies: func(s Stack) bool { return s.CgroupVersion == 1 && !s.IOWeight },
+	}, {
+		Name: "runsc-cgroups-from-host",
+		When: "OCI runtime runsc (gVisor)",
+		Reason: "the container's kernel is gVisor's Sentry: its /proc/self/cgroup and cgroup files are the sandbox's own, " +
+			"not the host's, so the probe cannot read the limits from inside; runsc applies them to the sandbox's cgroup " +
+			"on the host, and the spec reads them there (from the task's init, the sandbox process)",
+		applies: func(s Stack) bool { return s.OCIRuntime == "runsc" },
+	}, {
+		Name: "runsc-netns-is-the-sandboxs",
+		When: "OCI runtime runsc (gVisor)",
+		Reason: "with --network=host gVisor passes the host's network through, but /proc/self/ns/net inside is the Sentry's " +
+			"own namespace inode, never the host's; the spec proves host networking instead by reaching a port the container " +
+			"listens on at the host's 127.0.0.1 without PUBLISH",
+		applies: func(s Stack) bool { return s.OCIRuntime == "runsc" },
 	}}
 }
 
 // HostStack describes the machine the suite runs on.
 func HostStack() Stack {
-	return hostStack("/sys/fs/cgroup")
+	return hostStack("/sys/fs/cgroup", OCIRuntime())
 }
 
-func hostStack(root string) Stack {
-	s := Stack{CgroupVersion: 1}
+func hostStack(root, ociRuntime string) Stack {
+	s := Stack{CgroupVersion: 1, OCIRuntime: ociRuntime}
 	if b, err := os.ReadFile(filepath.Join(root, "cgroup.controllers")); err == nil {
 		s.CgroupVersion = 2
 		s.IOWeight = slices.Contains(strings.Fields(string(b)), "io")
@@ -61,8 +77,9 @@ func hostStack(root string) Stack {
 		s.IOWeight = true
 	}
 	// BFQ shows no weight on the root cgroup, but any blkio.bfq.* file there
-	// means child cgroups (the containers') have blkio.bfq.weight.
-	if m, _ := filepath.Glob(filepath.Join(blkio, "blkio.bfq.*")); len(m) > 0 {
+	// means child cgroups (the containers') have blkio.bfq.weight; runsc
+	// writes only CFQ's blkio.weight, so orchd leaves the weight out there.
+	if m, _ := filepath.Glob(filepath.Join(blkio, "blkio.bfq.*")); len(m) > 0 && ociRuntime != "runsc" {
 		s.IOWeight = true
 	}
 	return s

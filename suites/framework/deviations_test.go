@@ -19,17 +19,20 @@ func TestHostStackIOWeight(t *testing.T) {
 	}
 	v2 := t.TempDir()
 	write(v2, "cgroup.controllers")
-	if s := hostStack(v2); s.CgroupVersion != 2 || !s.IOWeight {
+	if s := hostStack(v2, "runc"); s.CgroupVersion != 2 || !s.IOWeight {
 		t.Errorf("v2 with io: %+v", s)
 	}
 	bfq := t.TempDir()
 	write(bfq, "blkio/blkio.bfq.io_serviced")
-	if s := hostStack(bfq); s.CgroupVersion != 1 || !s.IOWeight {
+	if s := hostStack(bfq, "runc"); s.CgroupVersion != 1 || !s.IOWeight {
 		t.Errorf("v1 with BFQ: %+v", s)
+	}
+	if s := hostStack(bfq, "runsc"); s.IOWeight {
+		t.Errorf("v1 with BFQ under runsc (which writes only blkio.weight): %+v", s)
 	}
 	none := t.TempDir()
 	write(none, "blkio/blkio.throttle.io_serviced")
-	s := hostStack(none)
+	s := hostStack(none, "runc")
 	if s.CgroupVersion != 1 || s.IOWeight {
 		t.Errorf("v1 without a scheduler weight: %+v", s)
 	}

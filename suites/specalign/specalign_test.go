@@ -1,6 +1,7 @@
 package specalign
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -53,16 +54,28 @@ func hostCgroupVersion() int {
 	return 1
 }
 
-// expectCgroupVersion asserts the report read its limits from the host's
-// kind of cgroup files (v1 per-controller dirs, v2 the unified dir).
-func expectCgroupVersion(r *report.Report, controllerV1 string) {
+// expectCgroupVersion asserts the limits were read from the host's kind of
+// cgroup files (v1 per-controller dirs, v2 the unified dir).
+func expectCgroupVersion(cg *report.Cgroup, controllerV1 string) {
 	GinkgoHelper()
-	Expect(r.Cgroup.Version).To(Equal(hostCgroupVersion()), "cgroup version inside the container")
-	if r.Cgroup.Version == 1 {
-		Expect(r.Cgroup.Dirs).To(HaveKey(controllerV1), "v1 %s controller dir", controllerV1)
+	Expect(cg.Version).To(Equal(hostCgroupVersion()), "cgroup version of the container")
+	if cg.Version == 1 {
+		Expect(cg.Dirs).To(HaveKey(controllerV1), "v1 %s controller dir", controllerV1)
 	} else {
-		Expect(r.Cgroup.Dirs).To(HaveKey("unified"))
+		Expect(cg.Dirs).To(HaveKey("unified"))
 	}
+}
+
+// containerCgroup is the container's cgroup as the probe read it from
+// inside or, where the container's kernel is not the host's (the documented
+// deviation runsc-cgroups-from-host), as the host sees the task's cgroup.
+func containerCgroup(ctx context.Context, s *framework.Spec, r *report.Report) *report.Cgroup {
+	GinkgoHelper()
+	if fw.Deviates("runsc-cgroups-from-host") {
+		cg := s.HostCgroup(ctx, svc)
+		return &cg
+	}
+	return &r.Cgroup
 }
 
 func freePort() int {
@@ -191,30 +204,34 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 				Expect(filepath.Join(vol, "report.json")).To(BeAnExistingFile(), "the container's file on the host")
 			}
 		}), framework.SpecDeadline(3*time.Minute)),
-		Entry("MEMORY", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
+		Entry("MEMORY", alignCase(func(ctx SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "MEMORY 96M\n", func(r *report.Report) {
-				expectCgroupVersion(r, "memory")
-				Expect(r.Cgroup.MemoryLimitBytes).To(HaveValue(Equal(int64(96 << 20))))
+				cg := containerCgroup(ctx, s, r)
+				expectCgroupVersion(cg, "memory")
+				Expect(cg.MemoryLimitBytes).To(HaveValue(Equal(int64(96 << 20))))
 			}
 		}), framework.SpecDeadline(3*time.Minute)),
-		Entry("CPUS", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
+		Entry("CPUS", alignCase(func(ctx SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "CPUS 0.5\n", func(r *report.Report) {
-				expectCgroupVersion(r, "cpu")
-				Expect(r.Cgroup.CPUQuotaUS).To(HaveValue(Equal(int64(50000))))
-				Expect(r.Cgroup.CPUPeriodUS).To(HaveValue(Equal(int64(100000))))
+				cg := containerCgroup(ctx, s, r)
+				expectCgroupVersion(cg, "cpu")
+				Expect(cg.CPUQuotaUS).To(HaveValue(Equal(int64(50000))))
+				Expect(cg.CPUPeriodUS).To(HaveValue(Equal(int64(100000))))
 			}
 		}), framework.SpecDeadline(3*time.Minute)),
-		Entry("CPU_QUOTA (above 100%)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
+		Entry("CPU_QUOTA (above 100%)", alignCase(func(ctx SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "CPU_QUOTA 150%\n", func(r *report.Report) {
-				expectCgroupVersion(r, "cpu")
-				Expect(r.Cgroup.CPUQuotaUS).To(HaveValue(Equal(int64(150000))))
-				Expect(r.Cgroup.CPUPeriodUS).To(HaveValue(Equal(int64(100000))))
+				cg := containerCgroup(ctx, s, r)
+				expectCgroupVersion(cg, "cpu")
+				Expect(cg.CPUQuotaUS).To(HaveValue(Equal(int64(150000))))
+				Expect(cg.CPUPeriodUS).To(HaveValue(Equal(int64(100000))))
 			}
 		}), framework.SpecDeadline(3*time.Minute)),
-		Entry("TASKS_MAX", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
+		Entry("TASKS_MAX", alignCase(func(ctx SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "TASKS_MAX 64\n", func(r *report.Report) {
-				expectCgroupVersion(r, "pids")
-				Expect(r.Cgroup.PidsMax).To(HaveValue(Equal(int64(64))))
+				cg := containerCgroup(ctx, s, r)
+				expectCgroupVersion(cg, "pids")
+				Expect(cg.PidsMax).To(HaveValue(Equal(int64(64))))
 			}
 		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("LIMIT_NOFILE", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
@@ -222,23 +239,25 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 				Expect(r.Rlimits).To(HaveKeyWithValue("NOFILE", report.Rlimit{Soft: 1024, Hard: 1024}))
 			}
 		}), framework.SpecDeadline(3*time.Minute)),
-		Entry("LIMIT_NPROC (rlimit and pids limit)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
+		Entry("LIMIT_NPROC (rlimit and pids limit)", alignCase(func(ctx SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "LIMIT_NPROC 77\n", func(r *report.Report) {
+				cg := containerCgroup(ctx, s, r)
 				Expect(r.Rlimits).To(HaveKeyWithValue("NPROC", report.Rlimit{Soft: 77, Hard: 77}))
-				Expect(r.Cgroup.PidsMax).To(HaveValue(Equal(int64(77))))
+				Expect(cg.PidsMax).To(HaveValue(Equal(int64(77))))
 			}
 		}), framework.SpecDeadline(3*time.Minute)),
-		Entry("IO_WEIGHT (read from inside: 300 on the blkio scale, 2930 in v2 io.weight)", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
+		Entry("IO_WEIGHT (read from inside: 300 on the blkio scale, 2930 in v2 io.weight)", alignCase(func(ctx SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "IO_WEIGHT 300\n", func(r *report.Report) {
-				Expect(r.Cgroup.Path).NotTo(BeEmpty(), "the container's cgroup path")
+				cg := containerCgroup(ctx, s, r)
+				Expect(cg.Path).NotTo(BeEmpty(), "the container's cgroup path")
 				if fw.Deviates("io-weight-no-scheduler") {
-					Expect(r.Cgroup.IOWeight).To(BeNil(), "no weight file, yet the probe read %s", r.Cgroup.IOWeightFile)
+					Expect(cg.IOWeight).To(BeNil(), "no weight file, yet the probe read %s", cg.IOWeightFile)
 					Expect(logsMention(s, "IO_WEIGHT not applied")).To(BeTrue(), "no log line under %s says IO_WEIGHT was not applied", s.Layout.LogDir())
 					return
 				}
-				Expect(r.Cgroup.IOWeight).NotTo(BeNil(), "the kernel offers a weight here, but the container sees no weight file (cgroup dirs %v)", r.Cgroup.Dirs)
-				By(fmt.Sprintf("the container reads %s = %d", r.Cgroup.IOWeightFile, *r.Cgroup.IOWeight))
-				Expect(*r.Cgroup.IOWeight).To(Equal(expectedIOWeight(r.Cgroup.IOWeightFile, 300)), "weight file %s", r.Cgroup.IOWeightFile)
+				Expect(cg.IOWeight).NotTo(BeNil(), "the kernel offers a weight here, but the container sees no weight file (cgroup dirs %v)", cg.Dirs)
+				By(fmt.Sprintf("the container reads %s = %d", cg.IOWeightFile, *cg.IOWeight))
+				Expect(*cg.IOWeight).To(Equal(expectedIOWeight(cg.IOWeightFile, 300)), "weight file %s", cg.IOWeightFile)
 			}
 		}), framework.SpecDeadline(3*time.Minute)),
 		Entry("hostname is the service name", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
@@ -246,7 +265,14 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 				Expect(r.Hostname).To(Equal(svc))
 			}
 		}), framework.SpecDeadline(3*time.Minute)),
-		Entry("host network namespace", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
+		Entry("host network namespace", alignCase(func(ctx SpecContext, s *framework.Spec) (string, func(*report.Report)) {
+			if fw.Deviates("runsc-netns-is-the-sandboxs") {
+				// No PUBLISH: only the host's network makes the port answer on the host.
+				p := freePort()
+				return probeFrom(s, fmt.Sprintf("report --then http %d", p)), func(*report.Report) {
+					expectHTTP(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+				}
+			}
 			link, err := os.Readlink("/proc/self/ns/net")
 			Expect(err).NotTo(HaveOccurred())
 			ino, err := report.ParseNSLink(link)
@@ -294,16 +320,17 @@ var _ = Describe("spec alignment", Label("containerd"), func() {
 				}
 			}
 		}), framework.SpecDeadline(3*time.Minute)),
-		Entry("cgroup: the container has its own cgroup of the host's version", alignCase(func(_ SpecContext, s *framework.Spec) (string, func(*report.Report)) {
+		Entry("cgroup: the container has its own cgroup of the host's version", alignCase(func(ctx SpecContext, s *framework.Spec) (string, func(*report.Report)) {
 			return probeFrom(s, "report "+keep) + "MEMORY 128M\nTASKS_MAX 100\n", func(r *report.Report) {
-				expectCgroupVersion(r, "memory")
-				if r.Cgroup.Version == 1 {
+				cg := containerCgroup(ctx, s, r)
+				expectCgroupVersion(cg, "memory")
+				if cg.Version == 1 {
 					// No cgroup namespace on v1: the path names the namespace and container.
-					Expect(r.Cgroup.Path).To(HavePrefix("/"+s.Namespace+"/"), "cgroup path")
+					Expect(cg.Path).To(HavePrefix("/"+s.Namespace+"/"), "cgroup path")
 				}
-				Expect(r.Cgroup.MemoryLimitBytes).To(HaveValue(Equal(int64(128 << 20))))
-				Expect(r.Cgroup.PidsMax).To(HaveValue(Equal(int64(100))))
-				Expect(r.Cgroup.CPUQuotaUS).To(Or(BeNil(), HaveValue(Equal(report.Unlimited))), "no CPU limit was asked for")
+				Expect(cg.MemoryLimitBytes).To(HaveValue(Equal(int64(128 << 20))))
+				Expect(cg.PidsMax).To(HaveValue(Equal(int64(100))))
+				Expect(cg.CPUQuotaUS).To(Or(BeNil(), HaveValue(Equal(report.Unlimited))), "no CPU limit was asked for")
 			}
 		}), framework.SpecDeadline(3*time.Minute)),
 	)

@@ -3,6 +3,7 @@ package leaf
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -74,7 +75,7 @@ func (l *leaf) specFor(ctx context.Context, img client.Image) ([]oci.SpecOpts, e
 	if err != nil {
 		return nil, fmt.Errorf("image %s: read config: %w", img.Name(), err)
 	}
-	sopts, err := specOpts(l.rs, img, ispec.Config, cgroupHost{root: l.opts.CgroupRoot}, l.log)
+	sopts, err := specOpts(l.rs, img, ispec.Config, cgroupHost{root: l.opts.CgroupRoot, cfqWeightOnly: filepath.Base(l.rs.OCIRuntime) == "runsc"}, l.log)
 	if err != nil {
 		return nil, fmt.Errorf("service %s: %w", l.rs.Service.Name, err)
 	}

@@ -135,7 +135,12 @@ func withCgroupMount(unified bool) oci.SpecOpts {
 
 // cgroupHost describes the host's cgroup filesystem, for limits runc would
 // otherwise fail on.
-type cgroupHost struct{ root string }
+type cgroupHost struct {
+	root string
+	// cfqWeightOnly: the OCI runtime writes a v1 weight only to CFQ's
+	// blkio.weight (gVisor's runsc), never BFQ's blkio.bfq.weight as runc does.
+	cfqWeightOnly bool
+}
 
 func (h cgroupHost) dir() string {
 	if h.root == "" {
@@ -163,12 +168,13 @@ func (h cgroupHost) ioWeightUnsupported() string {
 	// CFQ; with BFQ, any blkio.bfq.* file on the root means child cgroups
 	// (the container's) have blkio.bfq.weight, which runc then writes.
 	blkio := filepath.Join(root, "blkio")
-	for _, f := range []string{"blkio.weight", "blkio.bfq.weight"} {
-		if _, err := os.Stat(filepath.Join(blkio, f)); err == nil {
-			return ""
-		}
+	if _, err := os.Stat(filepath.Join(blkio, "blkio.weight")); err == nil {
+		return ""
 	}
 	if m, _ := filepath.Glob(filepath.Join(blkio, "blkio.bfq.*")); len(m) > 0 {
+		if h.cfqWeightOnly {
+			return "the host's cgroup v1 blkio weight is BFQ's blkio.bfq.weight, and the OCI runtime writes only CFQ's blkio.weight"
+		}
 		return ""
 	}
 	return "the host's cgroup v1 blkio controller has no weight (neither CFQ nor BFQ is loaded)"
