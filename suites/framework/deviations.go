@@ -57,6 +57,13 @@ func Deviations() []Deviation {
 			"own namespace inode, never the host's; the spec proves host networking instead by reaching a port the container " +
 			"listens on at the host's 127.0.0.1 without PUBLISH",
 		applies: func(s Stack) bool { return s.OCIRuntime == "runsc" },
+	}, {
+		Name: "runsc-id-prefix",
+		When: "OCI runtime runsc (gVisor 20221219)",
+		Reason: "runsc resolves a container id by prefix, so with services loop and loop2 (ids <ns>-loop, <ns>-loop2) " +
+			"every start, kill and delete of <ns>-loop fails as \"ambiguous and could refer to multiple containers\"; " +
+			"the spec names its services so that no id is a prefix of another",
+		applies: func(s Stack) bool { return s.OCIRuntime == "runsc" },
 	}}
 }
 

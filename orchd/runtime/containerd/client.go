@@ -180,25 +180,27 @@ func KillTask(ctx context.Context, ctr client.Container) error {
 }
 
 // DeleteProcess deletes a task or an exec'd process, killing it first while
-// it still runs. One that has exited is deleted without the kill: runc
-// answers a kill of a stopped container "not running", which the runc shim
-// maps to not-found, but gVisor's runsc answers "sandbox is not running",
-// which the shim passes on as an unknown error and the delete would fail.
+// it runs. One that has exited, or was created and never started, is
+// deleted without the kill: runc answers such a kill "not running", which
+// the runc shim maps to not-found, but gVisor's runsc answers "sandbox is
+// not running" or "cannot signal container ... in state created", which the
+// shim passes on as an unknown error, and the delete would fail. Deleting a
+// created task ends its init with runc and runsc alike.
 func DeleteProcess(ctx context.Context, p client.Process) (*client.ExitStatus, error) {
-	if exited(ctx, p) {
+	if notRunning(ctx, p) {
 		return p.Delete(ctx)
 	}
 	st, err := p.Delete(ctx, client.WithProcessKill)
-	if err != nil && !errdefs.IsNotFound(err) && exited(ctx, p) {
+	if err != nil && !errdefs.IsNotFound(err) && notRunning(ctx, p) {
 		// It exited between the status and the kill.
 		return p.Delete(ctx)
 	}
 	return st, err
 }
 
-func exited(ctx context.Context, p client.Process) bool {
+func notRunning(ctx context.Context, p client.Process) bool {
 	st, err := p.Status(ctx)
-	return err == nil && st.Status == client.Stopped
+	return err == nil && (st.Status == client.Stopped || st.Status == client.Created)
 }
 
 func deleteLeases(ctx context.Context, c *client.Client, filter string) error {
