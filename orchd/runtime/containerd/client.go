@@ -10,10 +10,12 @@ import (
 	"syscall"
 	"time"
 
+	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 )
 
 // Addresses, names and labels shared by the leaf and the runtime.
@@ -132,7 +134,7 @@ func teardown(ctx context.Context, c *client.Client, id, service, snapshotter st
 		errs = append(errs, fmt.Errorf("load container %s: %w", id, err))
 	default:
 		found = true
-		if err := KillTask(ctx, ctr); err != nil {
+		if err := KillTask(ctx, c, ctr); err != nil {
 			errs = append(errs, err)
 		}
 		if info, ierr := ctr.Info(ctx); ierr == nil && info.Snapshotter != "" {
@@ -160,7 +162,7 @@ func teardown(ctx context.Context, c *client.Client, id, service, snapshotter st
 }
 
 // KillTask SIGKILLs every process of the container's task and deletes it.
-func KillTask(ctx context.Context, ctr client.Container) error {
+func KillTask(ctx context.Context, c *client.Client, ctr client.Container) error {
 	task, err := ctr.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		return nil
@@ -173,34 +175,51 @@ func KillTask(ctx context.Context, ctr client.Container) error {
 	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
 		slog.Debug("kill stale task", "id", ctr.ID(), "err", err)
 	}
-	if _, err := DeleteProcess(ctx, task); err != nil && !errdefs.IsNotFound(err) {
+	if err := DeleteTask(ctx, c, task); err != nil {
 		return fmt.Errorf("delete task %s: %w", ctr.ID(), err)
 	}
 	return nil
 }
 
 // DeleteProcess deletes a task or an exec'd process, killing it first while
-// it runs. One that has exited, or was created and never started, is
-// deleted without the kill: runc answers such a kill "not running", which
-// the runc shim maps to not-found, but gVisor's runsc answers "sandbox is
-// not running" or "cannot signal container ... in state created", which the
-// shim passes on as an unknown error, and the delete would fail. Deleting a
-// created task ends its init with runc and runsc alike.
+// it runs. One that has exited is deleted without the kill: runc answers a
+// kill of a stopped container "not running", which the runc shim maps to
+// not-found, but gVisor's runsc answers "sandbox is not running", which the
+// shim passes on as an unknown error, and the delete would fail.
 func DeleteProcess(ctx context.Context, p client.Process) (*client.ExitStatus, error) {
-	if notRunning(ctx, p) {
+	if status(ctx, p) == client.Stopped {
 		return p.Delete(ctx)
 	}
 	st, err := p.Delete(ctx, client.WithProcessKill)
-	if err != nil && !errdefs.IsNotFound(err) && notRunning(ctx, p) {
+	if err != nil && !errdefs.IsNotFound(err) && status(ctx, p) == client.Stopped {
 		// It exited between the status and the kill.
 		return p.Delete(ctx)
 	}
 	return st, err
 }
 
-func notRunning(ctx context.Context, p client.Process) bool {
+// DeleteTask is DeleteProcess for a container's task, plus a task that was
+// created and never started under runsc: runsc refuses to signal it ("in
+// state created") and the client refuses to delete a created task that has
+// a pid, so it is deleted through the task service, whose runc shim then
+// deletes the created container (ending its init, as for runc).
+func DeleteTask(ctx context.Context, c *client.Client, t client.Task) error {
+	_, err := DeleteProcess(ctx, t)
+	if err == nil || errdefs.IsNotFound(err) || status(ctx, t) != client.Created {
+		return err
+	}
+	if _, derr := c.TaskService().Delete(ctx, &tasksapi.DeleteTaskRequest{ContainerID: t.ID()}); derr != nil && !errdefs.IsNotFound(errgrpc.ToNative(derr)) {
+		return errors.Join(err, fmt.Errorf("delete created task %s: %w", t.ID(), derr))
+	}
+	return nil
+}
+
+func status(ctx context.Context, p client.Process) client.ProcessStatus {
 	st, err := p.Status(ctx)
-	return err == nil && (st.Status == client.Stopped || st.Status == client.Created)
+	if err != nil {
+		return client.Unknown
+	}
+	return st.Status
 }
 
 func deleteLeases(ctx context.Context, c *client.Client, filter string) error {

@@ -215,7 +215,7 @@ func (h *taskHold) kill(ctx context.Context, sig syscall.Signal, opts ...client.
 func (h *taskHold) delete() {
 	cctx, cancel := h.l.cleanupCtx()
 	defer cancel()
-	if _, err := crd.DeleteProcess(cctx, h.Task()); err != nil && !errdefs.IsNotFound(err) {
+	if err := crd.DeleteTask(cctx, h.l.client(), h.Task()); err != nil {
 		h.l.log.Warn("delete task", "err", err)
 	}
 }

@@ -79,7 +79,7 @@ func (l *leaf) reusable(ctx context.Context, hash string) (_ client.Container, a
 	}
 	cctx, cancel := l.cleanupCtx()
 	defer cancel()
-	if err := crd.KillTask(cctx, ctr); err != nil {
+	if err := crd.KillTask(cctx, l.client(), ctr); err != nil {
 		return nil, false, err
 	}
 	l.log.Info("reusing the container and its snapshot (RECREATE never)")
