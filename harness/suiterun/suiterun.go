@@ -34,8 +34,9 @@ import (
 )
 
 // Suites that need more than a containerd socket run through their own
-// command (the inception suite boots a VM: `orchd-harness inception`).
-var ExcludedByDefault = []string{"inception"}
+// command or by name (inception and platforms boot a VM: `orchd-harness
+// inception`, `--suites platforms`).
+var ExcludedByDefault = []string{"inception", "platforms"}
 
 // Suites that measure the daemon as a whole (fds, threads, goroutines) run
 // alone, after the others, whatever --jobs says.
