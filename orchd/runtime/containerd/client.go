@@ -92,20 +92,35 @@ func Teardown(ctx context.Context, c *client.Client, id, service, snapshotter st
 	return err
 }
 
+// TeardownOpt adjusts a teardown.
+type TeardownOpt func(*teardownOpts)
+
+type teardownOpts struct {
+	keepLease string
+}
+
+// KeepLease spares the lease id from the removal of the service's leases: a
+// start creates its own lease while its clean-up runs.
+func KeepLease(id string) TeardownOpt { return func(o *teardownOpts) { o.keepLease = id } }
+
 // TeardownFound is Teardown that also reports whether the container existed.
-func TeardownFound(ctx context.Context, c *client.Client, id, service, snapshotter string) (found bool, _ error) {
-	return teardown(ctx, c, id, service, snapshotter, true)
+func TeardownFound(ctx context.Context, c *client.Client, id, service, snapshotter string, opts ...TeardownOpt) (found bool, _ error) {
+	return teardown(ctx, c, id, service, snapshotter, true, opts)
 }
 
 // TeardownAbsent is Teardown for a container the caller has just found
 // absent: only a snapshot left under its key and the service's leases go.
 // It spares a leaf's start a second container lookup.
-func TeardownAbsent(ctx context.Context, c *client.Client, id, service, snapshotter string) error {
-	_, err := teardown(ctx, c, id, service, snapshotter, false)
+func TeardownAbsent(ctx context.Context, c *client.Client, id, service, snapshotter string, opts ...TeardownOpt) error {
+	_, err := teardown(ctx, c, id, service, snapshotter, false, opts)
 	return err
 }
 
-func teardown(ctx context.Context, c *client.Client, id, service, snapshotter string, lookup bool) (found bool, _ error) {
+func teardown(ctx context.Context, c *client.Client, id, service, snapshotter string, lookup bool, opts []TeardownOpt) (found bool, _ error) {
+	var o teardownOpts
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var errs []error
 	if snapshotter == "" {
 		snapshotter = DefaultSnapshotter
@@ -119,7 +134,8 @@ func teardown(ctx context.Context, c *client.Client, id, service, snapshotter st
 			return
 		}
 		ns, _ := namespaces.Namespace(ctx)
-		leaseErr <- deleteLeases(ctx, c, fmt.Sprintf("labels.%q==%q,labels.%q==%q", LabelNamespace, ns, LabelService, service))
+		leaseErr <- deleteLeasesWhere(ctx, c, fmt.Sprintf("labels.%q==%q,labels.%q==%q", LabelNamespace, ns, LabelService, service),
+			func(l leases.Lease) bool { return l.ID != o.keepLease })
 	}()
 	var (
 		ctr client.Container
@@ -220,10 +236,6 @@ func status(ctx context.Context, p client.Process) client.ProcessStatus {
 		return client.Unknown
 	}
 	return st.Status
-}
-
-func deleteLeases(ctx context.Context, c *client.Client, filter string) error {
-	return deleteLeasesWhere(ctx, c, filter, func(leases.Lease) bool { return true })
 }
 
 // deleteLeasesOf deletes, with one list, the leases labeled for namespace ns

@@ -24,7 +24,6 @@ import (
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/plugins"
@@ -188,17 +187,20 @@ func (l *leaf) fresh(ctx context.Context, socket, hash string, absent bool, prep
 	// created before its task, and deleted after it), so the process scan for
 	// one runs only when a stale container was found: N leaves starting at once
 	// would otherwise each read every process's command line.
+	ls := l.startLease(ctx)
+	keep := crd.KeepLease(ls.id)
 	tctx, cancel := l.cleanupCtx()
 	stale := false
 	var err error
 	if absent {
-		err = crd.TeardownAbsent(tctx, l.client(), rs.ContainerID, rs.Service.Name, l.snapshotter)
+		err = crd.TeardownAbsent(tctx, l.client(), rs.ContainerID, rs.Service.Name, l.snapshotter, keep)
 	} else {
-		stale, err = crd.TeardownFound(tctx, l.client(), rs.ContainerID, rs.Service.Name, l.snapshotter)
+		stale, err = crd.TeardownFound(tctx, l.client(), rs.ContainerID, rs.Service.Name, l.snapshotter, keep)
 	}
 	cancel()
 	if err != nil {
 		prep.stop()
+		l.drop(ls)
 		return nil, fmt.Errorf("remove stale container %s: %w", rs.ContainerID, err)
 	}
 	mine := func(id string) bool { return id == rs.ContainerID }
@@ -207,11 +209,12 @@ func (l *leaf) fresh(ctx context.Context, socket, hash string, absent bool, prep
 			l.log.Warn("ending a shim the daemon lost track of", "err", err)
 			if err := crd.ReapOrphanShims(l.bg(), socket, rs.Namespace, mine); err != nil {
 				prep.stop()
+				l.drop(ls)
 				return nil, fmt.Errorf("stale container %s: %w", rs.ContainerID, err)
 			}
 		}
 	}
-	ctr, err := l.create(ctx, hash, prep)
+	ctr, err := l.create(ctx, hash, prep, ls)
 	if err != nil {
 		if cerr := l.teardown(); cerr != nil {
 			l.log.Warn("cleanup after failed create", "err", cerr)
@@ -227,25 +230,19 @@ func (l *leaf) teardown() error {
 	return crd.Teardown(ctx, l.client(), l.rs.ContainerID, l.rs.Service.Name, l.snapshotter)
 }
 
-// create gets the image and creates container + snapshot under a labeled,
-// expiring lease, released once the container (which then holds its snapshot
-// and image) exists. prep has looked the image up meanwhile; only when it
-// was not ready is it got here, under the lease.
-func (l *leaf) create(ctx context.Context, hash string, prep *preparation) (client.Container, error) {
+// create gets the image and creates container + snapshot under the labeled,
+// expiring lease ls, released once the container (which then holds its
+// snapshot and image) exists. prep has looked the image up meanwhile; only
+// when it was not ready is it got here, under the lease.
+func (l *leaf) create(ctx context.Context, hash string, prep *preparation, ls *leaseStart) (client.Container, error) {
 	rs := l.rs
 	labels := labelsOf(rs)
-	lctx, release, err := l.client().WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(leaseExpiry), leases.WithLabels(labels))
+	lctx, release, err := ls.wait()
 	if err != nil {
 		prep.stop()
-		return nil, fmt.Errorf("create lease: %w", err)
+		return nil, err
 	}
-	defer func() {
-		cctx, cancel := l.cleanupCtx()
-		defer cancel()
-		if err := release(cctx); err != nil && !errdefs.IsNotFound(err) {
-			l.log.Warn("release lease", "err", err)
-		}
-	}()
+	defer l.releaseLease(release)
 
 	p := prep.wait()
 	img, sopts := p.img, p.sopts

@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
 )
 
 // A start's reads are independent of each other: whether the image is
@@ -80,4 +82,54 @@ func (l *leaf) specFor(ctx context.Context, img client.Image) ([]oci.SpecOpts, e
 		return nil, fmt.Errorf("service %s: %w", l.rs.Service.Name, err)
 	}
 	return sopts, nil
+}
+
+// leaseStart is the create lease, made beside the start-time clean-up (which
+// spares it: crd.KeepLease) instead of after it.
+type leaseStart struct {
+	id      string
+	done    chan struct{}
+	ctx     context.Context
+	release func(context.Context) error
+	err     error
+}
+
+// startLease starts creating the labeled, expiring lease the container is
+// created under; its id is chosen here so the clean-up can spare it.
+func (l *leaf) startLease(ctx context.Context) *leaseStart {
+	var pick leases.Lease
+	leases.WithRandomID()(&pick)
+	ls := &leaseStart{id: pick.ID, done: make(chan struct{})}
+	go func() {
+		defer close(ls.done)
+		ls.ctx, ls.release, ls.err = l.client().WithLease(ctx, leases.WithID(ls.id),
+			leases.WithExpiration(leaseExpiry), leases.WithLabels(labelsOf(l.rs)))
+		if ls.err != nil {
+			ls.err = fmt.Errorf("create lease: %w", ls.err)
+		}
+	}()
+	return ls
+}
+
+// wait returns the lease's context and its release.
+func (ls *leaseStart) wait() (context.Context, func(context.Context) error, error) {
+	<-ls.done
+	return ls.ctx, ls.release, ls.err
+}
+
+// drop releases the lease of a start that ends before its create.
+func (l *leaf) drop(ls *leaseStart) {
+	if _, release, err := ls.wait(); err == nil {
+		l.releaseLease(release)
+	}
+}
+
+// releaseLease releases a create lease on a context of its own: a cancelled
+// start still releases it.
+func (l *leaf) releaseLease(release func(context.Context) error) {
+	ctx, cancel := l.cleanupCtx()
+	defer cancel()
+	if err := release(ctx); err != nil && !errdefs.IsNotFound(err) {
+		l.log.Warn("release lease", "err", err)
+	}
 }
