@@ -45,7 +45,7 @@ func whileGated(ctx context.Context, s *framework.Spec, dep, held, dependent str
 				g.Expect(strings.ToLower(r.TaskStatus)).To(Equal("running"), "db's task")
 			}
 			row = r
-		}).WithTimeout(4*time.Minute).Should(Succeed(), "%s's start job never waited for its HEALTHCHECK", dep)
+		}).WithTimeout(framework.Scaled(4*time.Minute)).Should(Succeed(), "%s's start job never waited for its HEALTHCHECK", dep)
 		st := gateState{dependent: show(ctx, unit(s, dependent), "ActiveState")["ActiveState"], row: row}
 		release()
 		seen <- st
@@ -79,7 +79,7 @@ var _ = Describe("HEALTHCHECK on systemd", Label("platforms", "vm", "health"), S
 		Expect(api.Health).To(Equal("healthy"))
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
-	}, SpecTimeout(8*time.Minute))
+	}, framework.SpecDeadline(8*time.Minute))
 
 	It("gates a container's readiness on its in-container HEALTHCHECK through notify-relay and reports later verdicts", func(ctx SpecContext) {
 		s := systemdSpec("containerd")
@@ -115,7 +115,7 @@ var _ = Describe("HEALTHCHECK on systemd", Label("platforms", "vm", "health"), S
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(10*time.Minute))
+	}, framework.SpecDeadline(10*time.Minute))
 })
 
 // freePort is a TCP port nothing listens on right now.

@@ -87,7 +87,7 @@ var _ = Describe("the systemd platform", Label("platforms", "vm"), Serial, func(
 		Expect(string(environ)).To(ContainSubstring("TOKEN=never-in-a-unit"))
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
-	}, SpecTimeout(6*time.Minute))
+	}, framework.SpecDeadline(6*time.Minute))
 
 	It("restarts on failure and gives up at the start limit", func(ctx SpecContext) {
 		s := systemdSpec("bare")
@@ -105,7 +105,7 @@ var _ = Describe("the systemd platform", Label("platforms", "vm"), Serial, func(
 		Expect(strings.Count(s.Logs(ctx, "crash"), "attempt")).To(Equal(3), "runs of the service")
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
-	}, SpecTimeout(6*time.Minute))
+	}, framework.SpecDeadline(6*time.Minute))
 
 	It("never restarts with RESTART no, and always restarts with RESTART always", func(ctx SpecContext) {
 		s := systemdSpec("bare")
@@ -116,7 +116,7 @@ var _ = Describe("the systemd platform", Label("platforms", "vm"), Serial, func(
 		Expect(once.Restarts).To(BeZero())
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
-	}, SpecTimeout(6*time.Minute))
+	}, framework.SpecDeadline(6*time.Minute))
 
 	It("starts a REQUIRES dependent only once the dependency's HEALTHCHECK passes", func(ctx SpecContext) {
 		s := systemdSpec("bare")
@@ -129,7 +129,7 @@ var _ = Describe("the systemd platform", Label("platforms", "vm"), Serial, func(
 			defer GinkgoRecover()
 			Eventually(ctx, func(g Gomega) {
 				g.Expect(show(ctx, unit(s, "db"), "SubState")["SubState"]).To(Equal("start-post"))
-			}).WithTimeout(3*time.Minute).Should(Succeed(), "db's start job never waited for its HEALTHCHECK")
+			}).WithTimeout(framework.Scaled(3*time.Minute)).Should(Succeed(), "db's start job never waited for its HEALTHCHECK")
 			webWhileDBUnhealthy <- show(ctx, unit(s, "web"), "ActiveState")["ActiveState"]
 			Expect(os.WriteFile(ready, nil, 0o600)).To(Succeed())
 		}()
@@ -139,7 +139,7 @@ var _ = Describe("the systemd platform", Label("platforms", "vm"), Serial, func(
 		Expect(show(ctx, unit(s, "web"), "NRestarts")["NRestarts"]).To(Equal("0"))
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
-	}, SpecTimeout(6*time.Minute))
+	}, framework.SpecDeadline(6*time.Minute))
 
 	It("runs a ONESHOT to completion before its dependents", func(ctx SpecContext) {
 		s := systemdSpec("bare")
@@ -153,7 +153,7 @@ var _ = Describe("the systemd platform", Label("platforms", "vm"), Serial, func(
 		Expect(show(ctx, unit(s, "migrate"), "ActiveState", "SubState")).To(Equal(map[string]string{"ActiveState": "active", "SubState": "exited"}))
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
-	}, SpecTimeout(6*time.Minute))
+	}, framework.SpecDeadline(6*time.Minute))
 
 	It("puts MEMORY and CPUS on the unit's cgroup", func(ctx SpecContext) {
 		s := systemdSpec("bare")
@@ -172,7 +172,7 @@ var _ = Describe("the systemd platform", Label("platforms", "vm"), Serial, func(
 		Expect(read("pids.max")).To(Equal("77"))
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
-	}, SpecTimeout(6*time.Minute))
+	}, framework.SpecDeadline(6*time.Minute))
 
 	It("runs a containerd service as a unit and fell leaves no unit and no containerd object", func(ctx SpecContext) {
 		s := systemdSpec("containerd")
@@ -186,5 +186,5 @@ var _ = Describe("the systemd platform", Label("platforms", "vm"), Serial, func(
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(8*time.Minute))
+	}, framework.SpecDeadline(8*time.Minute))
 })

@@ -57,8 +57,8 @@ var _ = Describe("the systemd user manager", Label("platforms", "vm", "user"), S
 		s.Fell(ctx)
 		Expect(file).NotTo(BeAnExistingFile())
 		Eventually(ctx, func() error { return syscall.Kill(row.Pid, 0) }).
-			WithTimeout(time.Minute).Should(HaveOccurred(), "the --user service's process outlived fell")
+			WithTimeout(framework.Scaled(time.Minute)).Should(HaveOccurred(), "the --user service's process outlived fell")
 		left, _ := filepath.Glob(filepath.Join(configHome, "systemd", "user", "orch-*"))
 		Expect(left).To(BeEmpty())
-	}, SpecTimeout(6*time.Minute))
+	}, framework.SpecDeadline(6*time.Minute))
 })

@@ -34,7 +34,7 @@ var _ = Describe("orchd verbs on systemd", Label("platforms", "vm", "verbs"), Se
 		Expect(show(ctx, unit(s, "r"), "NRestarts", "ActiveState")).To(Equal(map[string]string{"NRestarts": "0", "ActiveState": "active"}))
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
-	}, SpecTimeout(6*time.Minute))
+	}, framework.SpecDeadline(6*time.Minute))
 
 	It("fells one service and leaves the others running, and `logs -f` of a felled service ends", func(ctx SpecContext) {
 		s := systemdSpec("bare")
@@ -54,7 +54,7 @@ var _ = Describe("orchd verbs on systemd", Label("platforms", "vm", "verbs"), Se
 		Consistently(followed).WithTimeout(2*time.Second).ShouldNot(Receive(), "logs -f ended while a was running")
 		res := s.Orchd(ctx, "fell", "a")
 		Expect(res.ExitCode).To(BeZero(), "%s", res)
-		Eventually(ctx, followed).WithTimeout(time.Minute).Should(Receive(ContainSubstring("a up")), "logs -f of the felled service")
+		Eventually(ctx, followed).WithTimeout(framework.Scaled(time.Minute)).Should(Receive(ContainSubstring("a up")), "logs -f of the felled service")
 		rows := s.Survey(ctx)
 		Expect(rows).To(HaveLen(1), "survey after fell a: %+v", rows)
 		Expect(rows[0].Name).To(Equal("b"))
@@ -66,7 +66,7 @@ var _ = Describe("orchd verbs on systemd", Label("platforms", "vm", "verbs"), Se
 		Expect(err).To(MatchError(os.ErrNotExist))
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
-	}, SpecTimeout(6*time.Minute))
+	}, framework.SpecDeadline(6*time.Minute))
 
 	It("puts LIMIT_NOFILE and LIMIT_NPROC on the process and IO_WEIGHT on the unit's cgroup", func(ctx SpecContext) {
 		s := systemdSpec("bare")
@@ -84,7 +84,7 @@ var _ = Describe("orchd verbs on systemd", Label("platforms", "vm", "verbs"), Se
 		Expect(strings.TrimSpace(string(w))).To(Equal("default 300"))
 		s.Fell(ctx)
 		expectNoUnits(ctx, s)
-	}, SpecTimeout(6*time.Minute))
+	}, framework.SpecDeadline(6*time.Minute))
 })
 
 // limitOf returns the soft and hard value of one /proc/<pid>/limits row.
