@@ -415,7 +415,7 @@ func (r *runner) boot(ctx context.Context, work string, k kernel.Kernel, tools, 
 // driver's done line or the end of the service. Console lines and bytes
 // written to the shared reports dir count as progress; none for r.o.Stall
 // fails the run with the console's tail. The verdict is not taken here: it
-// comes from the report files (collect).
+// comes from the report files (collect), so the service's end is a normal end.
 func (r *runner) follow(ctx context.Context, layout contract.Layout, label, reports string, res *Result) error {
 	var off int64
 	var partial []byte
@@ -475,8 +475,11 @@ func (r *runner) follow(ctx context.Context, layout contract.Layout, label, repo
 					}
 				}
 			}
-			return fmt.Errorf("the inception service ended (%s, exit %v) before the driver reported done; console tail (%s):\n%s",
+			// Not an error here: the verdict comes from the files, and a
+			// driver that never finished left no driver.json.
+			r.progress("the inception service ended (%s, exit %v) without a done line; console tail (%s):\n%s",
 				st.State, exitCode(st), layout.LogFile(label), tailOf(layout.LogFile(label), 40))
+			return nil
 		}
 		// A supervisor killed mid-run leaves a non-final status behind; its
 		// service (and qemu) die with it, so waiting longer is pointless.
