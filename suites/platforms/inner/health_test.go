@@ -81,7 +81,7 @@ var _ = Describe("HEALTHCHECK on systemd", Label("platforms", "vm", "health"), S
 		expectNoUnits(ctx, s)
 	}, framework.SpecDeadline(8*time.Minute))
 
-	It("gates a container's readiness on its in-container HEALTHCHECK through notify-relay and reports later verdicts", func(ctx SpecContext) {
+	It("gates a container's readiness on its in-container HEALTHCHECK through notify-relay and reports later verdicts", Label("containerd"), func(ctx SpecContext) {
 		s := systemdSpec("containerd")
 		flag := filepath.Join(s.Dir, "flag")
 		Expect(os.MkdirAll(flag, 0o755)).To(Succeed())

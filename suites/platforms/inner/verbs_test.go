@@ -16,7 +16,7 @@ import (
 )
 
 var _ = Describe("orchd verbs on systemd", Label("platforms", "vm", "verbs"), Serial, func() {
-	It("reloads through ExecReload: the running process gets the signal and is not restarted", func(ctx SpecContext) {
+	It("reloads through ExecReload: the running process gets the signal and is not restarted", Label("reload"), func(ctx SpecContext) {
 		s := systemdSpec("bare")
 		pidf := filepath.Join(s.Dir, "pid")
 		s.WriteOrchfile(fmt.Sprintf("SERVICE r\nRUN echo $$ > %s; trap 'echo reloaded' HUP; while :; do sleep 0.2; done\nRELOAD kill -HUP $(cat %[1]s)\n", pidf))
