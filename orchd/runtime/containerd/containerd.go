@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -114,6 +115,9 @@ func (r *Runtime) Check(ctx context.Context, env contract.Env) error {
 	return c.Close()
 }
 
+// sweepers bounds the containers Sweep tears down at once.
+const sweepers = 32
+
 // Sweep implements runtime.Sweeper. After every supervisor is gone it removes
 // what a killed leaf may have left: tasks, containers and snapshots of this
 // namespace (containers labeled orchd.namespace, ids <ns>-<service>), the
@@ -140,18 +144,38 @@ func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string
 	if err != nil {
 		return fmt.Errorf("sweep: list containers: %w", err)
 	}
+	// Every container (RECREATE never keeps each service's) is torn down at
+	// once, as N separate clients would: one after another, fell paid N
+	// chains of round trips and metadata commits in a row. The list already
+	// carries the labels, and the leases go below with one list for all.
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	sem := make(chan struct{}, sweepers)
 	for _, ctr := range ctrs {
-		labels, err := ctr.Labels(ctx)
+		info, err := ctr.Info(ctx, client.WithoutRefreshedMetadata)
 		if err != nil {
+			mu.Lock()
 			errs = append(errs, fmt.Errorf("sweep: labels of %s: %w", ctr.ID(), err))
+			mu.Unlock()
 			continue
 		}
-		if svc := labels[LabelService]; want(svc) {
-			if err := Teardown(ctx, c, ctr.ID(), svc, ""); err != nil {
-				errs = append(errs, fmt.Errorf("sweep: %w", err))
-			}
+		if !want(info.Labels[LabelService]) {
+			continue
 		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := Teardown(ctx, c, ctr.ID(), "", info.Snapshotter); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("sweep: %w", err))
+				mu.Unlock()
+			}
+		}()
 	}
+	wg.Wait()
 	// A leaf killed between snapshot and container creation leaves a bare
 	// snapshot keyed by the container id (one walk finds them all), and a
 	// killed leaf its lease (one list: a per-service Teardown would cost
