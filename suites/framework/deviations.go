@@ -64,6 +64,14 @@ func Deviations() []Deviation {
 			"every start, kill and delete of <ns>-loop fails as \"ambiguous and could refer to multiple containers\"; " +
 			"the spec names its services so that no id is a prefix of another",
 		applies: func(s Stack) bool { return s.OCIRuntime == "runsc" },
+	}, {
+		Name: "runsc-thread-high-water",
+		When: "OCI runtime runsc (gVisor)",
+		Reason: "containerd's OS thread count is the Go runtime's high-water mark (idle threads are never ended); " +
+			"every runsc call from the shim takes far longer than runc's, so the peak of concurrent blocking calls after " +
+			"the warm-up varies more (25 -> 32 seen); fds and goroutines must still return to the baseline exactly, " +
+			"threads may rise by 12 instead of 4",
+		applies: func(s Stack) bool { return s.OCIRuntime == "runsc" },
 	}}
 }
 

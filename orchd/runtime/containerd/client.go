@@ -207,12 +207,28 @@ func DeleteProcess(ctx context.Context, p client.Process) (*client.ExitStatus, e
 		return p.Delete(ctx)
 	}
 	st, err := p.Delete(ctx, client.WithProcessKill)
-	if err != nil && !errdefs.IsNotFound(err) && status(ctx, p) == client.Stopped {
-		// It exited between the status and the kill.
+	if err == nil || errdefs.IsNotFound(err) {
+		return st, err
+	}
+	// It exited between the status and the kill, or is exiting: a runsc
+	// sandbox on its way out refuses the kill ("connecting to control
+	// server ... connection refused"). Its exit is waited for, bounded.
+	wctx, cancel := context.WithTimeout(ctx, exitGrace)
+	defer cancel()
+	if exitC, werr := p.Wait(wctx); werr == nil {
+		select {
+		case <-exitC:
+		case <-wctx.Done():
+		}
+	}
+	if status(ctx, p) == client.Stopped {
 		return p.Delete(ctx)
 	}
 	return st, err
 }
+
+// exitGrace bounds the wait for a process whose kill failed to end on its own.
+const exitGrace = 5 * time.Second
 
 // DeleteTask is DeleteProcess for a container's task, plus a task that was
 // created and never started under runsc: runsc refuses to signal it ("in
