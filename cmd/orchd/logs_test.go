@@ -193,3 +193,20 @@ TIMEOUT_STOP 5s
 		time.Sleep(50 * time.Millisecond) // poll interval; the deadline bounds the wait
 	}
 }
+
+func TestLogsOfAStopCommandAreRecords(t *testing.T) {
+	h := newHome(t)
+	proj := h.project("stopcmd", `SERVICE st
+RUN echo up; exec sleep 1000
+STOP echo from-stop-cmd
+TIMEOUT_STOP 1s
+`)
+	h.must(proj, "grow", "--wait")
+	h.must(proj, "fell")
+	// STOP joins the service's namespace without an init of its own; its
+	// output is stamped all the same.
+	times := stamped(t, h.must(proj, "logs", "-t", "--no-log-prefix").stdout)
+	if _, ok := times["from-stop-cmd"]; !ok {
+		t.Fatalf("logs -t after fell: no STOP output line: %v", times)
+	}
+}
