@@ -469,6 +469,9 @@ func Verdict(r *Result, runErr error) {
 	if err := countSpecs(r); err != nil {
 		r.Error = err.Error()
 	}
+	if r.Duration == 0 { // reports written elsewhere (inside the VM): their own run time
+		r.Duration = reportRunTime(r.JSON)
+	}
 	if r.Error == "" && r.Passed == 0 {
 		r.Error = "no spec passed: a run that proves nothing is a failure"
 	}
@@ -476,6 +479,20 @@ func Verdict(r *Result, runErr error) {
 	if runErr != nil && r.Error == "" && r.Failed == 0 {
 		r.Error = fmt.Sprintf("suite binary: %v", runErr)
 	}
+}
+
+// reportRunTime is the run time a Ginkgo JSON report records (0 when unreadable).
+func reportRunTime(path string) time.Duration {
+	var reports []struct{ RunTime time.Duration }
+	b, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(b, &reports) != nil {
+		return 0
+	}
+	var d time.Duration
+	for _, r := range reports {
+		d += r.RunTime
+	}
+	return d
 }
 
 // countSpecs reads the Ginkgo JSON report.

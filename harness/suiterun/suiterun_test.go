@@ -129,3 +129,16 @@ func TestTailLinesStreamsAsWritten(t *testing.T) {
 		t.Fatalf("second line %q", l)
 	}
 }
+
+func TestVerdictTakesTheReportsRunTime(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.json")
+	b, _ := json.Marshal([]types.Report{{RunTime: 3 * time.Second, SpecReports: types.SpecReports{{LeafNodeType: types.NodeTypeIt, State: types.SpecStatePassed}}}})
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := Result{JSON: path}
+	Verdict(&r, nil)
+	if !r.OK || r.Duration != 3*time.Second {
+		t.Fatalf("Verdict: ok %v duration %v, want ok 3s", r.OK, r.Duration)
+	}
+}
