@@ -1,14 +1,18 @@
 package inception
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/onsi/ginkgo/v2/types"
+
+	"github.com/orchd/orchd/orchd/contract"
 )
 
 // writeReport writes a Ginkgo JSON report with one It per entry of specs
@@ -106,5 +110,30 @@ func TestCollectVerdictFromReportFiles(t *testing.T) {
 	res = collectFrom(t, shared(t, true, false))
 	if res.Passed() || res.DriverDone {
 		t.Fatalf("no driver.json, verdict PASS (driver done %v)", res.DriverDone)
+	}
+}
+
+// A run that shows no progress (no console line, no report byte) fails once
+// the stall bound passes, with the console's tail.
+func TestFollowFailsAStalledRun(t *testing.T) {
+	state, reports := t.TempDir(), t.TempDir()
+	layout := contract.Layout{StateDir: state}
+	label := contract.Label(Namespace, ServiceName)
+	if err := os.MkdirAll(filepath.Dir(layout.LogFile(label)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(layout.LogFile(label), []byte("watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [runc:1234]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{o: Options{Stall: 300 * time.Millisecond}, out: io.Discard}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := r.follow(ctx, layout, label, reports, &Result{})
+	if err == nil || !strings.Contains(err.Error(), "stalled") || !strings.Contains(err.Error(), "soft lockup") {
+		t.Fatalf("follow: %v; want a stall error with the console tail", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("the stall was noticed after %v", time.Since(start))
 	}
 }
