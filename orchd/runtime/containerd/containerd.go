@@ -115,8 +115,9 @@ func (r *Runtime) Check(ctx context.Context, env contract.Env) error {
 	return c.Close()
 }
 
-// sweepers bounds the containers Sweep tears down at once.
-const sweepers = 32
+// sweepers bounds the containers Sweep tears down at once: each blocks a
+// thread of containerd's in unmount and fsync, and its threads never shrink.
+const sweepers = 8
 
 // Sweep implements runtime.Sweeper. After every supervisor is gone it removes
 // what a killed leaf may have left: tasks, containers and snapshots of this
