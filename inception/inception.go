@@ -41,8 +41,11 @@ const (
 	// the guest several times slower than the host.
 	DefaultTimeScale = 3
 	// DefaultStall is how long the run may show no progress (no console line,
-	// no byte written to the shared reports) before it is declared stalled.
-	DefaultStall = 6 * time.Minute
+	// no byte written to the shared reports) before it is declared stalled. It
+	// must exceed the longest silence of a spec at DefaultTimeScale: a failing
+	// Eventually (90 s x 3) and then its cleanup (fell, bounded by 3 min x 3)
+	// write nothing; 6 minutes fired on such a failing spec under crun.
+	DefaultStall = 15 * time.Minute
 	Namespace    = "inception"
 	ServiceName  = "inception"
 )
