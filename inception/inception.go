@@ -386,6 +386,13 @@ func (r *runner) boot(ctx context.Context, work string, k kernel.Kernel, tools, 
 	label := contract.Label(Namespace, ServiceName)
 	res.ServiceLog = layout.LogFile(label)
 
+	// Held until after the fell below (defers run last-in first-out).
+	unlock, err := lockVM(ctx, r.progress)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
 	// fell always runs, even when ctx is done, so nothing outlives the run.
 	defer func() {
 		fctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
