@@ -1,41 +1,23 @@
 package spec
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/orchd/orchd/internal/syncbuf"
 )
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // startShell runs cmd with /bin/sh -c in its own process group, as the bare
 // runtime does, and kills the whole group when the test ends.
-func startShell(t *testing.T, svc Service) (*exec.Cmd, *lockedBuffer) {
+func startShell(t *testing.T, svc Service) (*exec.Cmd, *syncbuf.Buffer) {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command("/bin/sh", "-c", svc.RunCommand)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -56,7 +38,7 @@ func startShell(t *testing.T, svc Service) (*exec.Cmd, *lockedBuffer) {
 }
 
 // waitFor polls until out contains want or the deadline passes.
-func waitFor(t *testing.T, ctx context.Context, name string, out *lockedBuffer, want string) {
+func waitFor(t *testing.T, ctx context.Context, name string, out *syncbuf.Buffer, want string) {
 	t.Helper()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()

@@ -1,7 +1,6 @@
 package launchd_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -17,6 +16,7 @@ import (
 
 	"howett.net/plist"
 
+	"github.com/orchd/orchd/internal/syncbuf"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/orchard"
 	"github.com/orchd/orchd/orchd/platform"
@@ -332,7 +332,7 @@ func TestLogsFollowEndsAtFell(t *testing.T) {
 	if err := os.WriteFile(log, []byte("one\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() { done <- p.Logs(ctx, e, "db", &buf, platform.LogOptions{Follow: true, Lines: -1}) }()
 	f, err := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
@@ -352,22 +352,4 @@ func TestLogsFollowEndsAtFell(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("logs -f did not end after fell")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the follower and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orchd/orchd/internal/syncbuf"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/platform"
 	"github.com/orchd/orchd/orchd/spec"
@@ -450,7 +451,7 @@ func TestLogsSplitAndFollowEnds(t *testing.T) {
 	if err := w.p.Logs(ctx, w.env, "web", &all, platform.LogOptions{Lines: -1}); err != nil || all.String() != "out 1\nerr 1\n" {
 		t.Errorf("logs: %q, %v; want stdout then stderr", all.String(), err)
 	}
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() { done <- w.p.Logs(ctx, w.env, "web", &buf, platform.LogOptions{Follow: true, Lines: -1}) }()
 	f, err := os.OpenFile(svc.Logging.Stderr, os.O_APPEND|os.O_WRONLY, 0)
@@ -468,22 +469,4 @@ func TestLogsSplitAndFollowEnds(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("logs -f did not end when the unit failed")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the follower and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
