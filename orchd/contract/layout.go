@@ -159,3 +159,18 @@ func ReadPrivate(path string) ([]byte, error) {
 	}
 	return os.ReadFile(path)
 }
+
+// Create makes the state dir and its run, status and log dirs, private to
+// the owner (also when they existed with a wider mode): they hold every
+// service's spec and log.
+func (l Layout) Create() error {
+	for _, d := range []string{l.StateDir, l.RunDir(), l.StatusDir(), l.LogDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("state dir: %w", err)
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return fmt.Errorf("state dir: %w", err)
+		}
+	}
+	return nil
+}

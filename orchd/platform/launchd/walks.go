@@ -109,10 +109,8 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 		return res, err
 	}
 	l := contract.Layout{StateDir: beds.StateDir}
-	for _, d := range []string{beds.StateDir, l.RunDir(), l.LogDir()} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return res, fmt.Errorf("tend: %w", err)
-		}
+	if err := l.Create(); err != nil {
+		return res, fmt.Errorf("tend: %w", err)
 	}
 	changed, plists, err := platform.WriteArtifacts(beds, KindPlist)
 	if err != nil {

@@ -44,13 +44,8 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 	if err := checkOwner(l, beds); err != nil {
 		return res, fmt.Errorf("tend: %w", err)
 	}
-	for _, d := range []string{beds.StateDir, l.RunDir(), l.StatusDir(), l.LogDir()} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return res, fmt.Errorf("tend: %w", err)
-		}
-		if err := os.Chmod(d, 0o700); err != nil {
-			return res, fmt.Errorf("tend: %w", err)
-		}
+	if err := l.Create(); err != nil {
+		return res, fmt.Errorf("tend: %w", err)
 	}
 	// Units and spec files are durable before any supervisor reads them.
 	var files []durable.File

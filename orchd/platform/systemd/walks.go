@@ -85,10 +85,8 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 	defer m.Close()
 
 	l := contract.Layout{StateDir: beds.StateDir}
-	for _, d := range []string{beds.StateDir, l.RunDir(), l.LogDir()} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return res, fmt.Errorf("tend: %w", err)
-		}
+	if err := l.Create(); err != nil {
+		return res, fmt.Errorf("tend: %w", err)
 	}
 	changed, _, err := platform.WriteArtifacts(beds, KindUnit)
 	if err != nil {
