@@ -1,8 +1,13 @@
 package main
 
 import (
+	"fmt"
+	"log/slog"
+	"os"
+
 	"github.com/spf13/cobra"
 
+	"github.com/orchd/orchd/orchd/logline"
 	crd "github.com/orchd/orchd/orchd/runtime/containerd"
 	"github.com/orchd/orchd/orchd/runtime/containerd/leaf"
 )
@@ -26,9 +31,17 @@ ENV values); --spec takes the same JSON base64-encoded.`,
 			if err != nil {
 				return err
 			}
-			code, err := leaf.Run(cmd.Context(), rs, leaf.Options{})
+			// Started by orchd's supervisor, stdout and stderr may be the
+			// service log: then the task's output and the leaf's own
+			// messages are written as its records.
+			stdout, stderr := logline.Streams(os.Getenv(logline.RecordsEnv), os.Stdout, os.Stderr)
+			os.Unsetenv(logline.RecordsEnv)
+			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel(cmd)}))
+			slog.SetDefault(log) // the runtime package's clean-up logs there too
+			code, err := leaf.Run(cmd.Context(), rs, leaf.Options{Stdout: stdout, Stderr: stderr, Log: log})
 			if err != nil {
-				return err
+				fmt.Fprintln(stderr, "orchd:", err)
+				return &exitError{code: 1}
 			}
 			if code != 0 {
 				return &exitError{code: code}

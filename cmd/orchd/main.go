@@ -89,6 +89,17 @@ func (a *app) completeServices(cmd *cobra.Command, args []string, _ string) ([]s
 	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
+// logLevel is the level -v and -q ask for.
+func logLevel(cmd *cobra.Command) slog.Level {
+	if v, _ := cmd.Flags().GetBool("verbose"); v {
+		return slog.LevelDebug
+	}
+	if q, _ := cmd.Flags().GetBool("quiet"); q {
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}
+
 func newRootCmd() *cobra.Command {
 	a := &app{stderr: os.Stderr}
 	root := &cobra.Command{
@@ -101,14 +112,7 @@ func newRootCmd() *cobra.Command {
 	root.SetVersionTemplate(version.Read(containerdModule).String("orchd", containerdModule))
 	a.flags = config.Bind(root.PersistentFlags())
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
-		level := slog.LevelInfo
-		if v, _ := cmd.Flags().GetBool("verbose"); v {
-			level = slog.LevelDebug
-		}
-		if q, _ := cmd.Flags().GetBool("quiet"); q {
-			level = slog.LevelWarn
-		}
-		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(cmd)})))
 		return nil
 	}
 	root.AddGroup(&cobra.Group{ID: "walks", Title: "Walks:"}, &cobra.Group{ID: "rows", Title: "Rows (JSON pipes):"})

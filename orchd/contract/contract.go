@@ -58,6 +58,12 @@ type Exec struct {
 	// lives (inside its container) and reports X_ORCHD_HEALTH=healthy|unhealthy,
 	// so the supervisor runs no command check of its own.
 	NotifyHealth bool `json:"notify_health,omitempty"`
+	// Leaf says Start owns its service elsewhere (a containerd task in its
+	// own PID namespace): the supervisor execs it with no PID-namespace init
+	// of its own, it stops what it owns on SIGTERM (sent when the supervisor
+	// dies too), and it writes orchd's service log as logline records itself
+	// (the streams named in logline.RecordsEnv).
+	Leaf bool `json:"leaf,omitempty"`
 }
 
 // Process is the host-process context the supervisor applies to Exec commands.

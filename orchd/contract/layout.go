@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -173,4 +174,14 @@ func (l Layout) Create() error {
 		}
 	}
 	return nil
+}
+
+// CrunUnit is the unit file beside a containerd-run spec file (the path a
+// leaf's argv names): what ties a leaf whose supervisor is gone to its unit.
+func CrunUnit(crunFile string) (string, bool) {
+	base, ok := strings.CutSuffix(crunFile, ".crun.json")
+	if !ok {
+		return "", false
+	}
+	return base + ".unit.json", true
 }

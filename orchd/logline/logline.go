@@ -18,6 +18,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -38,8 +40,10 @@ const (
 
 // Writer encodes what is written to it as records of one stream and writes
 // them to the underlying writer in one call per Write, so records of two
-// Writers sharing an O_APPEND file never interleave mid-record.
+// Writers sharing an O_APPEND file never interleave mid-record. It is safe
+// for concurrent use (a leaf's task output and its own messages share one).
 type Writer struct {
+	mu     sync.Mutex
 	w      io.Writer
 	stream string
 	now    func() time.Time
@@ -68,6 +72,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	ts := w.now().UTC().Format(TimeLayout)
 	b := w.buf[:0]
 	for len(p) > 0 {
@@ -90,6 +96,38 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// RecordsEnv names the environment variable through which a process gets
+// its stdout and stderr as files while being told which of them are orchd's
+// service log, to be written as records ("stdout", "stderr" or both,
+// comma-separated): a containerd leaf's supervisor runs no relay for it.
+const RecordsEnv = "ORCHD_LOG_RECORDS"
+
+// RecordsValue is RecordsEnv's value for the streams that are the log.
+func RecordsValue(stdout, stderr bool) string {
+	var s []string
+	if stdout {
+		s = append(s, Stdout)
+	}
+	if stderr {
+		s = append(s, Stderr)
+	}
+	return strings.Join(s, ",")
+}
+
+// Streams wraps stdout and stderr in Writers for the streams a RecordsEnv
+// value names; the others are returned as they are.
+func Streams(value string, stdout, stderr io.Writer) (io.Writer, io.Writer) {
+	for _, s := range strings.Split(value, ",") {
+		switch strings.TrimSpace(s) {
+		case Stdout:
+			stdout = NewWriter(stdout, Stdout)
+		case Stderr:
+			stderr = NewWriter(stderr, Stderr)
+		}
+	}
+	return stdout, stderr
 }
 
 // Relay copies src to w until src ends (EOF or an error), writing each read

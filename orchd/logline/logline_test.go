@@ -73,3 +73,31 @@ func TestRelayWritesEveryChunkAtOnce(t *testing.T) {
 		t.Fatalf("a 40 KiB line (longer than one read) and a partial one: got %d lines", len(lines))
 	}
 }
+
+func TestStreamsStampOnlyTheNamedOnes(t *testing.T) {
+	for _, c := range []struct {
+		out, err bool
+		value    string
+	}{{true, true, "stdout,stderr"}, {true, false, "stdout"}, {false, true, "stderr"}, {false, false, ""}} {
+		if got := RecordsValue(c.out, c.err); got != c.value {
+			t.Fatalf("RecordsValue(%v, %v) = %q, want %q", c.out, c.err, got, c.value)
+		}
+		var o, e bytes.Buffer
+		ow, ew := Streams(c.value, &o, &e)
+		ow.Write([]byte("to out\n"))
+		ew.Write([]byte("to err\n"))
+		for _, s := range []struct {
+			buf     *bytes.Buffer
+			stamped bool
+			stream  string
+		}{{&o, c.out, Stdout}, {&e, c.err, Stderr}} {
+			r, ok := Parse(bytes.TrimSuffix(s.buf.Bytes(), []byte("\n")))
+			if ok != s.stamped {
+				t.Fatalf("%q: %s written %q: record %v, want %v", c.value, s.stream, s.buf.String(), ok, s.stamped)
+			}
+			if ok && r.Stream != s.stream {
+				t.Fatalf("%q: %s written as stream %q", c.value, s.stream, r.Stream)
+			}
+		}
+	}
+}

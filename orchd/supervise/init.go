@@ -267,6 +267,9 @@ type spawnOpts struct {
 	join int
 	// cgroups the init joins before starting the command.
 	cgroups []string
+	// leaf: the command is a leaf (contract.Exec.Leaf) and runs without an
+	// init (see leafAttr).
+	leaf bool
 }
 
 // spawn starts argv with the process context pc: under a new init in a new
@@ -277,7 +280,11 @@ type spawnOpts struct {
 // creating thread exits, not the process, and setns(CLONE_NEWPID) applies to
 // that thread's future children only.
 func (s spawner) spawn(argv []string, pc procCtx, o spawnOpts) (*proc, error) {
-	direct := o.join != 0 && !pc.userns
+	// What an init applies before its child runs (cgroups, rlimits) keeps
+	// a leaf under one.
+	leaf := o.leaf && len(o.cgroups) == 0 && len(pc.rlimits) == 0
+	joined := o.join != 0 && !pc.userns
+	direct := joined || leaf
 	var cmd *exec.Cmd
 	var r, w, rr, rw *os.File // parent-death pipe and pid report pipe (init only)
 	if direct {
@@ -287,6 +294,12 @@ func (s spawner) spawn(argv []string, pc procCtx, o spawnOpts) (*proc, error) {
 		}
 		cmd = &exec.Cmd{Path: path, Args: argv, Env: pc.env, Dir: pc.dir,
 			SysProcAttr: &syscall.SysProcAttr{Setpgid: true}}
+		if leaf {
+			cmd.SysProcAttr = leafAttr()
+			if v := logline.RecordsValue(o.out.stdout.f != nil && o.out.stdout.stamp, o.out.stderr.f != nil && o.out.stderr.stamp); v != "" {
+				cmd.Env = append(append([]string(nil), pc.env...), logline.RecordsEnv+"="+v)
+			}
+		}
 		if pc.cred != nil {
 			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: pc.cred.uid, Gid: pc.cred.gid, Groups: pc.cred.groups}
 		}
@@ -327,6 +340,10 @@ func (s spawner) spawn(argv []string, pc procCtx, o spawnOpts) (*proc, error) {
 	}{{o.out.stdout, logline.Stdout, &cmd.Stdout}, {o.out.stderr, logline.Stderr, &cmd.Stderr}} {
 		switch {
 		case st.o.f == nil:
+		case leaf:
+			// The leaf holds the file itself and stamps the records, so
+			// its output outlives a killed supervisor.
+			*st.dst = st.o.f
 		case direct:
 			// No init to relay: exec's own copy goroutine stamps the
 			// records, bounded after exit by WaitDelay.
@@ -350,7 +367,7 @@ func (s spawner) spawn(argv []string, pc procCtx, o spawnOpts) (*proc, error) {
 	go func() {
 		runtime.LockOSThread()
 		// Never unlocked: the thread exits with this goroutine, after the child.
-		if direct {
+		if joined && !leaf {
 			if err := joinPIDNamespace(o.join); err != nil {
 				started <- err
 				return

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,6 +59,16 @@ func helper(mode string) int {
 		return 0
 	case "silent":
 		select {}
+	case "leaf":
+		return leafHelper()
+	case "supervisor":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		if err := Run(ctx, arg); err != nil {
+			fmt.Fprintln(os.Stderr, "supervisor:", err)
+			return 1
+		}
+		return 0
 	}
 	return 2
 }

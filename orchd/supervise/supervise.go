@@ -262,7 +262,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 			// READY=1 the supervisor waits for.
 			startPc.env = append(append([]string(nil), pc.env...), NotifySocketEnv+"="+s.notify.path)
 		}
-		p, err := s.sp.spawn(u.Exec.Start, startPc, spawnOpts{timeoutStop: KillAfter(u), out: s.out, cgroups: cgDirs})
+		p, err := s.sp.spawn(u.Exec.Start, startPc, spawnOpts{timeoutStop: KillAfter(u), out: s.out, cgroups: cgDirs, leaf: u.Exec.Leaf})
 		if err != nil {
 			cg.remove()
 			return s.fail(err.Error())

@@ -29,6 +29,15 @@ func initAttr(pc procCtx) *syscall.SysProcAttr {
 	return a
 }
 
+// leafAttr starts a leaf (contract.Exec.Leaf) straight from the supervisor:
+// its service lives in a containerd task with a PID namespace of its own, so
+// no init of ours is needed. PDEATHSIG delivers the SIGTERM on which the leaf
+// stops its task when the supervisor dies; its own group makes every signal
+// the supervisor sends reach all of it.
+func leafAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+}
+
 func joinPIDNamespace(initPid int) error {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/pid", initPid))
 	if err != nil {

@@ -20,6 +20,8 @@ var errLinuxOnly = errors.New("orchd's own supervisor (platform orchdi) runs onl
 
 func initAttr(procCtx) *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 
+func leafAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
 func joinPIDNamespace(int) error { return errLinuxOnly }
 
 func setPassCred(*net.UnixConn) error { return nil }

@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/logline"
 	"github.com/orchd/orchd/suites/framework"
 )
 
@@ -98,6 +99,12 @@ var _ = Describe("logs of a container", Label("containerd", "verbs", "logs"), fu
 		Expect(err).NotTo(HaveOccurred())
 		Expect(string(raw)).To(ContainSubstring(" stderr F probe: tick: ready"))
 		Expect(string(raw)).To(ContainSubstring(" stdout F tick 1\n"))
+		By("the leaf's own messages are records of the log too (no relay stamps them)")
+		Expect(string(raw)).To(ContainSubstring(" stderr F time="), "the leaf's slog lines:\n%s", raw)
+		for _, line := range strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n") {
+			_, ok := logline.Parse([]byte(line))
+			Expect(ok).To(BeTrue(), "line %q of the log is not a record:\n%s", line, raw)
+		}
 
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)

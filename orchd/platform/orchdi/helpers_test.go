@@ -26,6 +26,9 @@ import (
 var orchdBin, superviseBin string
 
 func TestMain(m *testing.M) {
+	if pidfile := os.Getenv(fakeLeafEnv); pidfile != "" {
+		fakeLeaf(pidfile)
+	}
 	os.Exit(run(m))
 }
 

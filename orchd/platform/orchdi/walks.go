@@ -233,8 +233,8 @@ func unitGrace(path string) time.Duration {
 }
 
 // scan finds live processes whose argv names a file under marker (the
-// namespace's run dir prefix): supervisors and their inits. The value says
-// whether it is an init.
+// namespace's run dir prefix): supervisors, their inits and the containerd
+// leaves they exec directly. The value says whether it is not a supervisor.
 func scan(marker string) map[int]bool {
 	out := map[int]bool{}
 	for pid, p := range scanUnits(marker) {
@@ -245,8 +245,8 @@ func scan(marker string) map[int]bool {
 
 // scanned is one process scanUnits found.
 type scanned struct {
-	init bool
-	unit string // the unit path in its argv
+	init bool   // an init or a leaf, not a supervisor
+	unit string // the unit path in its argv (a leaf's: beside its spec file)
 }
 
 // scanUnits is scan with the unit path each process names. The filter on
@@ -259,16 +259,28 @@ func scanUnits(marker string) map[int]scanned {
 	}
 	self := os.Getpid()
 	for _, proc := range procs {
-		if proc.Pid == self || !proc.Live() || len(proc.Argv) < 2 || proc.Argv[1] != "supervise" {
+		if proc.Pid == self || !proc.Live() || len(proc.Argv) < 2 {
 			continue
 		}
 		var p scanned
-		for _, a := range proc.Argv {
-			if strings.HasPrefix(a, marker) {
-				p.unit = a
+		switch proc.Argv[1] {
+		case "supervise":
+			for _, a := range proc.Argv {
+				if strings.HasPrefix(a, marker) {
+					p.unit = a
+				}
+				if a == "--init" {
+					p.init = true
+				}
 			}
-			if a == "--init" {
-				p.init = true
+		case "containerd-run":
+			// A leaf runs without an init (contract.Exec.Leaf) and names
+			// its spec file, which lies beside its unit.
+			p.init = true
+			for _, a := range proc.Argv {
+				if u, ok := contract.CrunUnit(a); ok && strings.HasPrefix(a, marker) {
+					p.unit = u
+				}
 			}
 		}
 		if p.unit != "" {

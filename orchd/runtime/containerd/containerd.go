@@ -98,6 +98,9 @@ func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, err
 	c.Exec.Start = []string{env.Orchd, "containerd-run", "--spec-file", file}
 	// The leaf sends READY=1 once containerd reports the task running.
 	c.Exec.Notify = true
+	// Its task has a PID namespace of its own: no init between it and its
+	// supervisor.
+	c.Exec.Leaf = true
 	// A command HEALTHCHECK runs inside the container, from the leaf.
 	if healthcheck.IsCommand(svc.Healthcheck) && !svc.Oneshot {
 		c.Exec.NotifyHealth = true
