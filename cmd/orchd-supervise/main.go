@@ -1,5 +1,5 @@
 // Command orchd-supervise is `orchd supervise` in a binary of its own. One runs
-// per service (plus one PID-namespace init per running command), so it links
+// per service (plus one PID-namespace init per running host command), so it links
 // only the supervisor: without the containerd client and the CLI, each process
 // starts in a fraction of the memory the full orchd needs. The orchdi platform
 // uses it when it sits next to the orchd binary, and `orchd supervise` otherwise;

@@ -37,6 +37,12 @@ import (
 // The init also applies what must be in place before the service's first
 // instruction: its cgroups (joined by the init, inherited by the child) and
 // its rlimits (set on the init, inherited: no race as with prlimit after start).
+//
+// A container service's leaf (contract.Exec.Leaf) needs none of this: its
+// processes live in a containerd task with a PID namespace of its own, it
+// stops that task on SIGTERM (PDEATHSIG sends one when the supervisor dies)
+// and it stamps the service log itself. The supervisor execs it directly:
+// one process and one exec fewer per service.
 
 const (
 	initFlag = "--init"

@@ -64,8 +64,8 @@ func leaves(s *framework.Spec, svc string) []proc {
 	})
 }
 
-// supervisors are the orchd supervise processes of one service (not the
-// `supervise --init` reaper each one runs its service under).
+// supervisors are the orchd supervise processes of one service (not a
+// `supervise --init` reaper a host command runs under).
 func supervisors(s *framework.Spec, svc string) []proc {
 	unit := s.Layout.UnitFile(s.Label(svc))
 	return procs(func(p proc) bool {

@@ -57,12 +57,9 @@ func Labels(namespace, service string) map[string]string {
 
 // Connect dials containerd and checks that it serves, within timeout.
 func Connect(ctx context.Context, socket, namespace string, timeout time.Duration) (*client.Client, error) {
-	if _, err := os.Stat(socket); err != nil {
-		return nil, fmt.Errorf("containerd socket %s: %w\n%s", socket, err, startHint(socket))
-	}
-	c, err := client.New(socket, client.WithDefaultNamespace(namespace), client.WithTimeout(timeout))
+	c, err := Dial(socket, namespace, timeout)
 	if err != nil {
-		return nil, fmt.Errorf("connect to containerd at %s: %w\n%s", socket, err, startHint(socket))
+		return nil, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -75,6 +72,31 @@ func Connect(ctx context.Context, socket, namespace string, timeout time.Duratio
 		return nil, fmt.Errorf("containerd at %s is not serving: %w\n%s", socket, err, startHint(socket))
 	}
 	return c, nil
+}
+
+// Dial is Connect without the health round trip: the connection is made by
+// the first call, which fails as IsServing would if the daemon is away. A
+// leaf dials: grow has checked the daemon before starting it, and at N
+// services starting at once the round trip is N more calls queued in
+// containerd for nothing.
+func Dial(socket, namespace string, timeout time.Duration) (*client.Client, error) {
+	if _, err := os.Stat(socket); err != nil {
+		return nil, fmt.Errorf("containerd socket %s: %w\n%s", socket, err, startHint(socket))
+	}
+	c, err := client.New(socket, client.WithDefaultNamespace(namespace), client.WithTimeout(timeout))
+	if err != nil {
+		return nil, fmt.Errorf("connect to containerd at %s: %w\n%s", socket, err, startHint(socket))
+	}
+	return c, nil
+}
+
+// Unreachable adds what to do to err when it says the daemon at socket
+// could not be reached (a dialled client's first call).
+func Unreachable(err error, socket string) error {
+	if err == nil || !errdefs.IsUnavailable(err) {
+		return err
+	}
+	return fmt.Errorf("containerd at %s is not serving: %w\n%s", socket, err, startHint(socket))
 }
 
 func startHint(socket string) string {

@@ -78,7 +78,8 @@ func Run(ctx context.Context, rs *crd.RunSpec, opts Options) (int, error) {
 	if l.snapshotter == "" {
 		l.snapshotter = crd.DefaultSnapshotter
 	}
-	return l.run(ctx)
+	code, err := l.run(ctx)
+	return code, crd.Unreachable(err, crd.ResolveSocket(rs.Socket))
 }
 
 type leaf struct {
@@ -120,7 +121,7 @@ func (l *leaf) cleanupCtx() (context.Context, context.CancelFunc) {
 func (l *leaf) run(ctx context.Context) (int, error) {
 	rs := l.rs
 	socket := crd.ResolveSocket(rs.Socket)
-	c, err := crd.Connect(ctx, socket, rs.Namespace, dialTimeout)
+	c, err := crd.Dial(socket, rs.Namespace, dialTimeout)
 	if err != nil {
 		return 0, err
 	}
