@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 
+	clog "github.com/containerd/log"
 	"github.com/spf13/cobra"
 
 	"github.com/orchd/orchd/orchd/logline"
@@ -37,7 +38,8 @@ ENV values); --spec takes the same JSON base64-encoded.`,
 			stdout, stderr := logline.Streams(os.Getenv(logline.RecordsEnv), os.Stdout, os.Stderr)
 			os.Unsetenv(logline.RecordsEnv)
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel(cmd)}))
-			slog.SetDefault(log) // the runtime package's clean-up logs there too
+			slog.SetDefault(log)            // the runtime package's clean-up logs there too
+			clog.L.Logger.SetOutput(stderr) // and so does the containerd client
 			code, err := leaf.Run(cmd.Context(), rs, leaf.Options{Stdout: stdout, Stderr: stderr, Log: log})
 			if err != nil {
 				fmt.Fprintln(stderr, "orchd:", err)

@@ -11,7 +11,7 @@
 // output is written as soon as it is read (nothing waits in memory for a
 // newline), both streams share one file yet stay apart, and a reader can
 // show times and filter on them. It imports only the standard library: the
-// writer runs in every service's init.
+// writer runs in every host command's init and in every containerd leaf.
 package logline
 
 import (
