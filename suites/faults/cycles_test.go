@@ -122,5 +122,5 @@ TIMEOUT_STOP 2s
 			Expect(withArgv("sleep", m)).To(BeEmpty(), "cycle %d: host process survived fell", i+1)
 			s.ExpectNoLeaks(ctx)
 		}
-	}, SpecTimeout(20*time.Minute))
+	}, framework.SpecDeadline(20*time.Minute))
 })

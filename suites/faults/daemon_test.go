@@ -104,7 +104,7 @@ TIMEOUT_STOP 2s
 
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(6*time.Minute))
+	}, framework.SpecDeadline(6*time.Minute))
 
 	It("before grow: a clear error naming the socket, nothing half-created; grow works once it is back", func(ctx SpecContext) {
 		s.WriteOrchfile(fmt.Sprintf("SERVICE web\nFROM %s\nCMD sleep forever\nTIMEOUT_STOP 2s\n", s.Image("probe")))
@@ -130,5 +130,5 @@ TIMEOUT_STOP 2s
 			Should(Equal([]string{containerOf(s, "web")}))
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(4*time.Minute))
+	}, framework.SpecDeadline(4*time.Minute))
 })

@@ -67,7 +67,7 @@ var _ = Describe("a state dir that cannot be written", Serial, Label("disk"), fu
 		s.EventuallyState(ctx, "web", contract.StateRunning)
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(4*time.Minute))
+	}, framework.SpecDeadline(4*time.Minute))
 
 	It("full: grow fails clearly, no status file is corrupt, nothing leaks; works once space is freed", func(ctx SpecContext) {
 		s.WriteOrchfile(orchfile())
@@ -79,7 +79,7 @@ var _ = Describe("a state dir that cannot be written", Serial, Label("disk"), fu
 		Expect(res.Stderr).To(ContainSubstring("no space left on device"))
 		Expect(res.Stderr).To(ContainSubstring(s.StateDir))
 		expectStatusFilesParse(s.StateDir)
-		Eventually(ctx, func() []proc { return orchdProcs(s) }).WithTimeout(30*time.Second).Should(BeEmpty(), "a failed grow leaves no supervisor")
+		Eventually(ctx, func() []proc { return orchdProcs(s) }).WithTimeout(framework.Scaled(30*time.Second)).Should(BeEmpty(), "a failed grow leaves no supervisor")
 
 		By("free the space: grow works, status files parse")
 		Expect(os.Remove(filler)).To(Succeed())
@@ -88,7 +88,7 @@ var _ = Describe("a state dir that cannot be written", Serial, Label("disk"), fu
 		expectStatusFilesParse(s.StateDir)
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(4*time.Minute))
+	}, framework.SpecDeadline(4*time.Minute))
 
 	It("fills up while services run: supervisors keep their status files whole, fell still cleans up", func(ctx SpecContext) {
 		s.WriteOrchfile(fmt.Sprintf("SERVICE flap\nFROM %s\nCMD exit 1\nRESTART always\nRESTART_DELAY 1s\nSTART_LIMIT_BURST 1000\nTIMEOUT_STOP 2s\n", s.Image("probe")))
@@ -101,5 +101,5 @@ var _ = Describe("a state dir that cannot be written", Serial, Label("disk"), fu
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
 		expectStatusFilesParse(s.StateDir)
-	}, SpecTimeout(4*time.Minute))
+	}, framework.SpecDeadline(4*time.Minute))
 })

@@ -93,7 +93,7 @@ TIMEOUT_STOP 2s
 		Expect(leaves(s, "crash")).To(BeEmpty(), "no leaf runs during the restart delay")
 		timedFell(ctx, s)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(4*time.Minute))
+	}, framework.SpecDeadline(4*time.Minute))
 
 	It("mid-pull from a registry on loopback: the pull is abandoned and leaves no ingest, lease or image", func(ctx SpecContext) {
 		reg, err := registry.Serve(ctx, "127.0.0.1:0", fw.Images["probe"])
@@ -106,7 +106,7 @@ TIMEOUT_STOP 2s
 		s.WriteOrchfile(fmt.Sprintf("SERVICE pulled\nFROM %s\nCMD sleep forever\nTIMEOUT_STOP 2s\n", ref))
 		s.Grow(ctx)
 		By("wait until a blob download is in flight")
-		Eventually(ctx, proxy.stalled).WithTimeout(2 * time.Minute).Should(Receive(ContainSubstring("/blobs/")))
+		Eventually(ctx, proxy.stalled).WithTimeout(framework.Scaled(2 * time.Minute)).Should(Receive(ContainSubstring("/blobs/")))
 		Expect(leaves(s, "pulled")).To(HaveLen(1), "the leaf is pulling")
 		c := connect()
 		Expect(tasks(ctx, Default, c, s.Namespace)).To(BeEmpty(), "no task can exist before the image is pulled")
@@ -115,7 +115,7 @@ TIMEOUT_STOP 2s
 		// Released only now: whatever the daemon still fetches must not land in our namespace.
 		proxy.Close()
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(5*time.Minute))
+	}, framework.SpecDeadline(5*time.Minute))
 
 	It("mid-start (grow returns, the layout import is still running): nothing leaks", func(ctx SpecContext) {
 		// A layer large enough that importing and unpacking it takes a
@@ -137,12 +137,12 @@ TIMEOUT_STOP 2s
 			}
 			g.Expect(fl.Importing()).To(BeTrue(), "%s", fl)
 			seen = fl
-		}).WithPolling(10 * time.Millisecond).WithTimeout(time.Minute).Should(Succeed())
+		}).WithPolling(10 * time.Millisecond).WithTimeout(framework.Scaled(time.Minute)).Should(Succeed())
 		AddReportEntry("in flight when fell began", seen.String())
 		timedFell(ctx, s)
 		s.ExpectNoLeaks(ctx)
 		expectStatusFilesParse(s.StateDir)
-	}, SpecTimeout(4*time.Minute))
+	}, framework.SpecDeadline(4*time.Minute))
 
 	It("right after grow, 5 times in a row: every fell is bounded and nothing leaks", func(ctx SpecContext) {
 		s.WriteOrchfile(fmt.Sprintf("SERVICE quick\nFROM %s\nCMD sleep forever\nTIMEOUT_STOP 2s\n", s.Image("probe")))
@@ -155,5 +155,5 @@ TIMEOUT_STOP 2s
 			timedFell(ctx, s)
 			s.ExpectNoLeaks(ctx)
 		}
-	}, SpecTimeout(6*time.Minute))
+	}, framework.SpecDeadline(6*time.Minute))
 })

@@ -112,5 +112,5 @@ TIMEOUT_STOP 2s
 			s.ExpectNoLeaks(ctx)
 		}
 		Expect(halfDone).To(BeNumerically(">", 0), "no round killed a fell midway: nothing was tested (seed %d)", seed)
-	}, SpecTimeout(15*time.Minute))
+	}, framework.SpecDeadline(15*time.Minute))
 })

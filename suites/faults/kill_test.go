@@ -65,7 +65,7 @@ TIMEOUT_STOP 2s
 
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(5*time.Minute))
+	}, framework.SpecDeadline(5*time.Minute))
 })
 
 var _ = Describe("the supervisor SIGKILLed", Label("supervisor"), func() {
@@ -101,12 +101,12 @@ TIMEOUT_STOP 2s
 			g.Expect(orchdProcs(s)).To(BeEmpty(), "orphan supervise/containerd-run")
 			g.Expect(withArgv("sleep", m)).To(BeEmpty(), "orphan host process")
 			g.Expect(tasks(ctx, g, c, s.Namespace)).To(BeEmpty(), "orphan task")
-		}).WithTimeout(30 * time.Second).Should(Succeed())
+		}).WithTimeout(framework.Scaled(30 * time.Second)).Should(Succeed())
 		Consistently(ctx, func(g Gomega) {
 			g.Expect(orchdProcs(s)).To(BeEmpty(), "nothing restarts the killed supervisors")
 		}).WithTimeout(2 * time.Second).Should(Succeed())
 
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(5*time.Minute))
+	}, framework.SpecDeadline(5*time.Minute))
 })

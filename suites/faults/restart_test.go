@@ -136,9 +136,9 @@ TIMEOUT_STOP 2s
 
 	It("SIGKILL and restart: RESTART no services keep running with the same task, logs continue, fell leaves nothing", func(ctx SpecContext) {
 		restarted(ctx, "SIGKILL", victim.Kill)
-	}, SpecTimeout(5*time.Minute))
+	}, framework.SpecDeadline(5*time.Minute))
 
 	It("a clean stop and restart: RESTART no services keep running with the same task, logs continue, fell leaves nothing", func(ctx SpecContext) {
 		restarted(ctx, "stop (SIGTERM)", victim.Terminate)
-	}, SpecTimeout(5*time.Minute))
+	}, framework.SpecDeadline(5*time.Minute))
 })

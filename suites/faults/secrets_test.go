@@ -96,5 +96,5 @@ TIMEOUT_STOP 2s
 
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(4*time.Minute))
+	}, framework.SpecDeadline(4*time.Minute))
 })

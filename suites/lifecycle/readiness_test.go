@@ -33,7 +33,7 @@ var _ = Describe("readiness", Label("containerd"), func() {
 		Expect(r.LeafPid).NotTo(Equal(r.Pid))
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 
 	It("starts a REQUIRES dependent only after the dependency's in-container HEALTHCHECK passes", func(ctx SpecContext) {
 		// /tmp/up appears inside db's container 3 s after it starts; the
@@ -52,7 +52,7 @@ var _ = Describe("readiness", Label("containerd"), func() {
 			"app's container was created before db could be healthy (db created %s)", dbCreated)
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 
 	It("runs a command HEALTHCHECK inside the container: healthy only there, unhealthy when it fails", func(ctx SpecContext) {
 		// /probe exists in the image, not on the host.
@@ -73,5 +73,5 @@ var _ = Describe("readiness", Label("containerd"), func() {
 		Expect(r.Message).To(ContainSubstring("exit code 1"))
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 })

@@ -47,7 +47,7 @@ var _ = Describe("RECREATE", Label("containerd"), func() {
 		_, err := c.LoadContainer(cctx, containerd.ContainerID(s.Namespace, "app"))
 		Expect(err).To(MatchError(ContainSubstring("not found")), "container after fell")
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 
 	It("always: every start gets a fresh container and snapshot", func(ctx SpecContext) {
 		s.WriteOrchfile(orchfile("always"))
@@ -62,5 +62,5 @@ var _ = Describe("RECREATE", Label("containerd"), func() {
 		}
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 })

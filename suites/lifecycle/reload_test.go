@@ -45,5 +45,5 @@ var _ = Describe("RELOAD", Label("host"), func() {
 		Expect(res.Stderr).To(ContainSubstring("service plain has no RELOAD command"))
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(2*time.Minute))
+	}, framework.SpecDeadline(2*time.Minute))
 })

@@ -30,7 +30,7 @@ var _ = Describe("TIMEOUT_START", Label("containerd"), func() {
 		Expect(r.Message).To(ContainSubstring("TIMEOUT_START 2s"))
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 
 	It("counts a start that timed out as failed for RESTART", func(ctx SpecContext) {
 		s.WriteOrchfile(fmt.Sprintf("SERVICE app\nFROM %s\nCMD sleep forever\nHEALTHCHECK /probe exists /never\n"+
@@ -44,7 +44,7 @@ var _ = Describe("TIMEOUT_START", Label("containerd"), func() {
 		Expect(r.Message).To(ContainSubstring("TIMEOUT_START 2s"))
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 
 	It("stops and fails a oneshot still running after TIMEOUT_START", func(ctx SpecContext) {
 		s.WriteOrchfile(fmt.Sprintf("SERVICE job\nFROM %s\nCMD sleep 60s\nONESHOT true\nTIMEOUT_START 2s\nTIMEOUT_STOP 2s\n", s.Image("probe")))
@@ -56,5 +56,5 @@ var _ = Describe("TIMEOUT_START", Label("containerd"), func() {
 		Expect(s.Layout.ReadyFile(s.Label("job"))).NotTo(BeAnExistingFile())
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
-	}, SpecTimeout(3*time.Minute))
+	}, framework.SpecDeadline(3*time.Minute))
 })
