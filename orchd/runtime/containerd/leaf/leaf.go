@@ -90,6 +90,9 @@ type leaf struct {
 
 	mu sync.Mutex
 	c  *client.Client // replaced when the leaf reconnects
+
+	// releasing are create leases being released in the background.
+	releasing sync.WaitGroup
 }
 
 func (l *leaf) client() *client.Client {
@@ -126,7 +129,10 @@ func (l *leaf) run(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	l.setClient(c)
-	defer func() { l.client().Close() }()
+	defer func() {
+		l.releasing.Wait()
+		l.client().Close()
+	}()
 	ctx = namespaces.WithNamespace(ctx, rs.Namespace)
 	fifoDir := contract.Layout{StateDir: rs.StateDir}.FIFODir(rs.Label)
 
@@ -243,7 +249,21 @@ func (l *leaf) create(ctx context.Context, hash string, prep *preparation, ls *l
 		prep.stop()
 		return nil, err
 	}
-	defer l.releaseLease(release)
+	created := false
+	defer func() {
+		if !created {
+			l.releaseLease(release)
+			return
+		}
+		// The container now holds its snapshot and image; the lease's
+		// deletion (one more metadata commit, serialized with every other
+		// leaf's) need not delay the task's create.
+		l.releasing.Add(1)
+		go func() {
+			defer l.releasing.Done()
+			l.releaseLease(release)
+		}()
+	}()
 
 	p := prep.wait()
 	img, sopts := p.img, p.sopts
@@ -275,6 +295,7 @@ func (l *leaf) create(ctx context.Context, hash string, prep *preparation, ls *l
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", rs.ContainerID, err)
 	}
+	created = true
 	return ctr, nil
 }
 
