@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/orchd/orchd/orchd/supervise"
@@ -38,6 +39,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "orchd-supervise: --spec UNIT is required")
 		os.Exit(2)
 	}
+	// A supervisor waits on its service nearly all the time: one P spins
+	// no idle thread looking for work while N supervisors share the cores.
+	runtime.GOMAXPROCS(1)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := supervise.Run(ctx, *unit); err != nil {
