@@ -134,9 +134,7 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 		}
 		fmt.Fprintf(logw, "started %s (supervisor pid %d)\n", b.Service, sup.Process.Pid)
 		waitFor = append(waitFor, started{b.Service, sup.Process.Pid})
-		// The pidfile's durable write (two fsyncs) runs beside the next
-		// spawns: written one after another they delay the last service's
-		// start by N of them.
+		// The pidfile's write runs beside the next spawns.
 		pidWrites.Add(1)
 		go func() {
 			defer pidWrites.Done()
@@ -223,9 +221,13 @@ func startSupervisor(bin string, l contract.Layout, label string) (*exec.Cmd, er
 	return cmd, nil
 }
 
-// writePid records a started supervisor's pid; without it the supervisor is killed.
+// writePid records a started supervisor's pid; without it the supervisor is
+// killed. Replaced atomically but not synced: it names a live process, which
+// a crash ends anyway (readers check the pid's command line), and N of them
+// synced while N services start put N more journal commits in the way of
+// containerd's own.
 func writePid(l contract.Layout, label string, sup *exec.Cmd) error {
-	if err := durable.WriteFile(l.PidFile(label), []byte(strconv.Itoa(sup.Process.Pid)+"\n"), 0o600); err != nil {
+	if err := durable.Replace(l.PidFile(label), []byte(strconv.Itoa(sup.Process.Pid)+"\n"), 0o600); err != nil {
 		sup.Process.Kill()
 		return err
 	}
