@@ -38,6 +38,9 @@ type CLI struct {
 	Platform string
 	// Env is added to the child's environment (KEY=VALUE).
 	Env []string
+	// Observe, when set, is called with every finished invocation (the
+	// suites add up where a spec's time goes).
+	Observe func(Invocation)
 }
 
 // Invocation is one finished orchd invocation.
@@ -149,6 +152,9 @@ func (c CLI) Run(ctx context.Context, sub string, args ...string) (Invocation, e
 	so, _ := os.ReadFile(out.Name())
 	se, _ := os.ReadFile(errf.Name())
 	res.Stdout, res.Stderr = string(so), string(se)
+	if c.Observe != nil {
+		c.Observe(res)
+	}
 	var ee *exec.ExitError
 	switch {
 	case runErr == nil:

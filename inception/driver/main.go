@@ -6,6 +6,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -37,6 +38,8 @@ func main() {
 
 type driver struct {
 	out io.Writer
+	// orchd is the inner orchd binary the suites run.
+	orchd string
 }
 
 func (d *driver) emit(e inception.Event) {
@@ -62,11 +65,13 @@ func run(ctx context.Context, out io.Writer) int {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return fail(fmt.Errorf("manifest: %w", err))
 	}
-	bin := filepath.Join(inception.ToolsDir, "bin")
-	os.Setenv("PATH", bin+":"+os.Getenv("PATH"))
-
 	env := guestEnv()
 	d.logf("kernel %s, cgroup %s, %d KiB, %d cpus, %s at %s", env.Kernel, env.CgroupMode, env.MemTotalKiB, env.CPUs, env.ToolsFSType, inception.ToolsDir)
+	bin, err := d.tools(ctx, m)
+	if err != nil {
+		return fail(err)
+	}
+	os.Setenv("PATH", bin+":"+os.Getenv("PATH"))
 	tc, err := toolchain.Resolve(ctx, toolchain.Options{Containerd: toolchain.System})
 	if err != nil {
 		return fail(fmt.Errorf("toolchain in %s: %w", bin, err))
@@ -166,7 +171,7 @@ func (d *driver) runSuite(ctx context.Context, m inception.Manifest, name string
 	set.DebugSocket = dmn.Address() + ".debug" // the leak suite counts goroutines
 	set.Toolchain = toolchain.System
 	set.Where = "vm"
-	set.Orchd = filepath.Join(inception.ToolsDir, "orchd")
+	set.Orchd = d.orchd
 	set.Images = filepath.Join(inception.ToolsDir, "images")
 	set.ReportDir = inception.ReportsDir // <suite>-vm-v2-...-<oci>.junit.xml/.json/.env.json
 	set.OCIRuntime = m.OCIRuntime
@@ -187,6 +192,41 @@ func (d *driver) runSuite(ctx context.Context, m inception.Manifest, name string
 		r.Tail = res.Error
 	}
 	return r
+}
+
+// localToolsDir is where the driver copies the executables (guest tmpfs).
+const localToolsDir = "/run/orchd-tools"
+
+// tools copies the executables from the share to the guest's tmpfs and logs
+// what one exec of orchd and of the OCI runtime costs from each place. It
+// returns the bin dir to put first on PATH and sets d.orchd.
+func (d *driver) tools(ctx context.Context, m inception.Manifest) (string, error) {
+	share := filepath.Join(inception.ToolsDir, "bin")
+	oci := cmp.Or(m.OCIRuntime, "runc")
+	d.logExecs(ctx, "9p share", filepath.Join(inception.ToolsDir, "orchd"), filepath.Join(share, oci))
+	start := time.Now()
+	bin, orchd, err := localTools(inception.ToolsDir, localToolsDir)
+	if err != nil {
+		return "", err
+	}
+	d.logf("copied orchd and %s to %s in %v", share, localToolsDir, time.Since(start).Round(time.Millisecond))
+	d.logExecs(ctx, "tmpfs", orchd, filepath.Join(bin, oci))
+	d.orchd = orchd
+	return bin, nil
+}
+
+// logExecs logs the median time of one exec of each binary's --version.
+func (d *driver) logExecs(ctx context.Context, where string, bins ...string) {
+	var parts []string
+	for _, b := range bins {
+		t, err := execTime(ctx, 3, b, "--version")
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("%s: %v", filepath.Base(b), err))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %v", filepath.Base(b), t.Round(time.Millisecond)))
+	}
+	d.logf("one exec (--version, median of 3) from the %s: %s", where, strings.Join(parts, ", "))
 }
 
 // inspect checks every namespace the daemon knows for leftovers.

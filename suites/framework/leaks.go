@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive
 	. "github.com/onsi/gomega"    //nolint:revive
@@ -31,6 +32,7 @@ func (f *Framework) LeakTarget(namespace, stateDir string) leaks.Target {
 // runtime files and orchd processes for this spec's namespace.
 func (s *Spec) ExpectNoLeaks(ctx context.Context) {
 	GinkgoHelper()
+	defer s.timing.since("leak inspection", time.Now())
 	r, err := leaks.Inspect(ctx, s.fw.LeakTarget(s.Namespace, s.StateDir))
 	Expect(err).NotTo(HaveOccurred(), "leak inspection of %s", s.Namespace)
 	Expect(r.Empty()).To(BeTrue(), "namespace %s leaked %d objects:\n%s", s.Namespace, r.Count(), r.String())

@@ -19,6 +19,7 @@ import (
 	"github.com/orchd/orchd/harness/cycles"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/platform"
+	"github.com/orchd/orchd/orchd/supervise"
 )
 
 // Row is one `orchd survey --json` row.
@@ -38,6 +39,7 @@ type Spec struct {
 	Layout     contract.Layout
 
 	felled bool
+	timing *timing
 }
 
 // NewSpec creates the spec's namespace and dirs and registers cleanup: on
@@ -68,6 +70,8 @@ func (f *Framework) NewSpec() *Spec {
 		ProjectDir: s.ProjectDir,
 		Home:       filepath.Join(dir, "home"),
 	}
+	s.timing = newTiming()
+	s.CLI.Observe = s.timing.observe
 	if f.shared.OCIBinary != "" {
 		s.CLI.Env = append(s.CLI.Env, EnvOCIRuntime+"="+f.shared.OCIBinary)
 	}
@@ -228,6 +232,9 @@ func (s *Spec) ProbeReport(ctx context.Context, svc string) *report.Report {
 	var rep *report.Report
 	Eventually(ctx, func(g Gomega) {
 		b, err := os.ReadFile(path)
+		if err != nil {
+			s.stopIfEnded(svc, path)
+		}
 		g.Expect(err).NotTo(HaveOccurred(), "the probe's report file (written whole, then renamed into place)")
 		rep, err = report.Parse(b)
 		g.Expect(err).NotTo(HaveOccurred(), "report file %s", path)
@@ -236,9 +243,31 @@ func (s *Spec) ProbeReport(ctx context.Context, svc string) *report.Report {
 	return rep
 }
 
+// stopIfEnded ends a wait for svc's report file early when svc's supervisor
+// reached a final state and the file is still missing: it will never come,
+// and the status message (a runtime's refusal, say) is the useful failure.
+func (s *Spec) stopIfEnded(svc, path string) {
+	st, err := supervise.ReadStatus(s.Layout.StatusFile(s.Label(svc)))
+	if err != nil || !supervise.Final(st.State) {
+		return
+	}
+	if _, err := os.Stat(path); err == nil {
+		return // written just before the end
+	}
+	StopTrying(fmt.Sprintf("%s ended (%s, exit %s) without writing its report %s: %s", svc, st.State, exitOf(st), path, st.Message)).Now()
+}
+
+func exitOf(st contract.Status) string {
+	if st.ExitCode == nil {
+		return "none"
+	}
+	return fmt.Sprint(*st.ExitCode)
+}
+
 // cleanup fells what is left, then force-cleans processes, containerd
 // objects and dirs, so a failed spec does not poison the next one.
 func (s *Spec) cleanup(ctx SpecContext) {
+	defer func() { fmt.Fprintf(GinkgoWriter, "%s: %s\n", s.Namespace, s.timing) }()
 	if !s.felled {
 		res, err := s.CLI.Run(ctx, "fell")
 		if err != nil || res.ExitCode != 0 {
@@ -246,9 +275,11 @@ func (s *Spec) cleanup(ctx SpecContext) {
 		}
 	}
 	killSupervisors(s.StateDir)
+	start := time.Now()
 	if err := s.fw.forceClean(ctx, s.Namespace, s.StateDir); err != nil {
 		fmt.Fprintf(GinkgoWriter, "cleanup of %s: %v\n", s.Namespace, err)
 	}
+	s.timing.since("clean-up (leak clean, namespace delete)", start)
 	Expect(os.RemoveAll(s.Dir)).To(Succeed())
 }
 
