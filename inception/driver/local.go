@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/orchd/orchd/orchd/platform/orchdi"
@@ -78,4 +80,35 @@ func execTime(ctx context.Context, n int, argv ...string) (time.Duration, error)
 	}
 	slices.Sort(ds)
 	return ds[len(ds)/2], nil
+}
+
+// cpuTimes are the guest's CPU counters from /proc/stat (all CPUs, in ticks).
+type cpuTimes struct{ busy, total uint64 }
+
+func readCPU() cpuTimes {
+	var c cpuTimes
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return c
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	// guest and guest_nice (after steal) are already in user and nice.
+	for i := 1; i < min(len(f), 9); i++ {
+		v, _ := strconv.ParseUint(f[i], 10, 64)
+		c.total += v
+		// user nice system idle iowait irq softirq steal: idle and iowait are not busy
+		if i != 4 && i != 5 {
+			c.busy += v
+		}
+	}
+	return c
+}
+
+// busySince is the share of CPU time spent busy since before, e.g. "73%".
+func (c cpuTimes) busySince(before cpuTimes) string {
+	if c.total <= before.total {
+		return "?"
+	}
+	return fmt.Sprintf("%d%%", 100*(c.busy-before.busy)/(c.total-before.total))
 }

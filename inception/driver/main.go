@@ -179,6 +179,8 @@ func (d *driver) runSuite(ctx context.Context, m inception.Manifest, name string
 	sctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
 	defer cancel()
 	d.logf("suite %s: running", name)
+	cpu := readCPU()
+	defer func() { d.logf("suite %s: guest CPU busy %s of the time", name, readCPU().busySince(cpu)) }()
 	res := suiterun.RunBinary(sctx, suiterun.Binary{
 		Name: name, Path: filepath.Join(inception.ToolsDir, "suites", inception.SuiteBinary(name)),
 		Dir: work, Toolchain: toolchain.System, ReportDir: inception.ReportsDir,
