@@ -101,6 +101,9 @@ type Manifest struct {
 	OCIRuntime string `json:"oci_runtime,omitempty"`
 	// TimeScale stretches every suite deadline (ORCHD_TIME_SCALE).
 	TimeScale float64 `json:"time_scale,omitempty"`
+	// Jobs is how many suites run at once against the inner containerd
+	// (suiterun.Schedule: the Alone suites, leak, still run by themselves).
+	Jobs int `json:"jobs,omitempty"`
 }
 
 // DriverReport is ReportsDir/driver.json, the driver's last word: written

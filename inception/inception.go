@@ -46,8 +46,10 @@ const (
 	// Eventually (90 s x 3) and then its cleanup (fell, bounded by 3 min x 3)
 	// write nothing; 6 minutes fired on such a failing spec under crun.
 	DefaultStall = 15 * time.Minute
-	Namespace    = "inception"
-	ServiceName  = "inception"
+	// DefaultJobs is how many suites run at once inside the VM.
+	DefaultJobs = 1
+	Namespace   = "inception"
+	ServiceName = "inception"
 )
 
 // DefaultSuites are the suites run inside the VM when none are named: the
@@ -89,6 +91,8 @@ type Options struct {
 	TimeScale float64
 	// Stall fails the run when nothing progresses for this long; 0 = DefaultStall.
 	Stall time.Duration
+	// Jobs is how many suites run at once inside the VM; 0 = DefaultJobs.
+	Jobs int
 }
 
 // Result is what an inception run found.
@@ -175,6 +179,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	if o.Stall <= 0 {
 		o.Stall = DefaultStall
+	}
+	if o.Jobs <= 0 {
+		o.Jobs = DefaultJobs
 	}
 	switch o.OCIRuntime {
 	case "":
@@ -311,7 +318,7 @@ func (r *runner) stage(ctx context.Context, work string, res *Result) (kernel.Ke
 		return k, "", "", err
 	}
 	m := Manifest{Suites: r.o.Suites, SuiteTimeout: time.Duration(float64(r.o.SuiteTimeout) * r.o.TimeScale), LabelFilter: r.o.LabelFilter,
-		Memory: r.o.Memory, CPUs: r.o.CPUs, OCIRuntime: r.o.OCIRuntime, TimeScale: r.o.TimeScale}
+		Memory: r.o.Memory, CPUs: r.o.CPUs, OCIRuntime: r.o.OCIRuntime, TimeScale: r.o.TimeScale, Jobs: r.o.Jobs}
 	mb, _ := json.MarshalIndent(m, "", "  ")
 	if err := os.WriteFile(filepath.Join(tools, "manifest.json"), mb, 0o644); err != nil {
 		return k, "", "", err

@@ -60,6 +60,7 @@ it passed and nothing leaked inside or outside the VM.`,
 	f.StringVar(&o.LabelFilter, "label-filter", inception.DefaultLabelFilter, "Ginkgo label filter for the inner suites (\"\" runs the slow specs too)")
 	f.StringVar(&o.OCIRuntime, "oci-runtime", "runc", "OCI runtime of the inner containerd's runc shim: runc or crun (copied from the host)")
 	f.Float64Var(&o.TimeScale, "time-scale", inception.DefaultTimeScale, "stretch every suite deadline by this factor (ORCHD_TIME_SCALE inside)")
+	f.IntVar(&o.Jobs, "jobs", inception.DefaultJobs, "suites at once inside the VM (leak always runs alone, last)")
 	f.DurationVar(&o.Stall, "stall", inception.DefaultStall, "fail when no console line and no report byte arrive for this long")
 	f.StringVar(&o.Containerd, "containerd", "", `toolchain staged into the VM: "system" (default) or a 2.x version`)
 	f.StringVar(&o.Memory, "memory", inception.DefaultMemory, "MEMORY of the VM")

@@ -322,46 +322,56 @@ func discoverSuites(root string, want []string) ([]string, error) {
 
 func runSuiteBinaries(ctx context.Context, o Options, root string, names []string, bins map[string]string, env []string, tc, suffix string, progress func(string, ...any)) []Result {
 	results := make([]Result, len(names))
-	run := func(i int, wg *sync.WaitGroup, sem chan struct{}) {
+	Schedule(names, o.Jobs, func(i int) {
 		n := names[i]
+		progress("suite %s: running (%s)", n, tc)
+		r := runSuiteBinary(ctx, o, root, n, bins[n], env, tc, suffix, func(line string) { progress("suite %s: %s", n, line) })
+		results[i] = r
+		status := "PASS"
+		if !r.OK {
+			status = "FAIL"
+		}
+		progress("suite %s: %s  %d specs, %d passed, %d failed, %d skipped in %s", n, status, r.Specs, r.Passed, r.Failed, r.Skipped, r.Duration.Round(time.Second))
+		for _, f := range r.Failures {
+			progress("suite %s:   failed: %s", n, f)
+		}
+		if r.Error != "" {
+			progress("suite %s:   %s (log: %s)", n, r.Error, r.Log)
+		}
+	})
+	return results
+}
+
+// Schedule calls run(i) for every suite in names, up to jobs at once, in
+// the order given; the suites in Alone run afterwards, one at a time with
+// nothing beside them. It returns when every run has returned.
+func Schedule(names []string, jobs int, run func(i int)) {
+	jobs = max(jobs, 1)
+	var wg sync.WaitGroup
+	start := func(i int, sem chan struct{}) {
 		// Acquire before spawning, so suites start in the order given.
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			progress("suite %s: running (%s)", n, tc)
-			r := runSuiteBinary(ctx, o, root, n, bins[n], env, tc, suffix, func(line string) { progress("suite %s: %s", n, line) })
-			results[i] = r
-			status := "PASS"
-			if !r.OK {
-				status = "FAIL"
-			}
-			progress("suite %s: %s  %d specs, %d passed, %d failed, %d skipped in %s", n, status, r.Specs, r.Passed, r.Failed, r.Skipped, r.Duration.Round(time.Second))
-			for _, f := range r.Failures {
-				progress("suite %s:   failed: %s", n, f)
-			}
-			if r.Error != "" {
-				progress("suite %s:   %s (log: %s)", n, r.Error, r.Log)
-			}
+			run(i)
 		}()
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, o.Jobs)
+	sem := make(chan struct{}, jobs)
 	for i, n := range names {
 		if !slices.Contains(Alone, n) {
-			run(i, &wg, sem)
+			start(i, sem)
 		}
 	}
 	wg.Wait()
 	alone := make(chan struct{}, 1)
 	for i, n := range names {
 		if slices.Contains(Alone, n) {
-			run(i, &wg, alone)
+			start(i, alone)
 			wg.Wait()
 		}
 	}
-	return results
 }
 
 func runSuiteBinary(ctx context.Context, o Options, root, name, bin string, env []string, tc, suffix string, spec func(string)) Result {

@@ -15,8 +15,10 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,6 +39,7 @@ func main() {
 }
 
 type driver struct {
+	mu  sync.Mutex // suites run side by side (Manifest.Jobs) share out
 	out io.Writer
 	// orchd is the inner orchd binary the suites run.
 	orchd string
@@ -44,6 +47,8 @@ type driver struct {
 
 func (d *driver) emit(e inception.Event) {
 	e.Time = time.Now().UTC()
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	io.WriteString(d.out, e.Line())
 }
 
@@ -102,15 +107,17 @@ func run(ctx context.Context, out io.Writer) int {
 		return fail(fmt.Errorf("reports: %w", err))
 	}
 	rep := inception.DriverReport{Env: env, Suites: m.Suites}
-	passed := true
-	for _, name := range m.Suites {
+	passed := make([]bool, len(m.Suites))
+	suiterun.Schedule(m.Suites, m.Jobs, func(i int) {
 		if ctx.Err() != nil {
-			rep.Message = ctx.Err().Error()
-			break
+			return
 		}
-		r := d.runSuite(ctx, m, name, dmn)
-		passed = passed && r.Passed
+		r := d.runSuite(ctx, m, m.Suites[i], dmn)
+		passed[i] = r.Passed
 		d.emit(inception.Event{Type: inception.EventSuite, Suite: &r})
+	})
+	if err := ctx.Err(); err != nil {
+		rep.Message = err.Error()
 	}
 
 	empty, text, err := inspect(ctx, dmn)
@@ -127,7 +134,7 @@ func run(ctx context.Context, out io.Writer) int {
 	if err := writeJSON(filepath.Join(inception.ReportsDir, inception.DriverFile), rep); err != nil {
 		return fail(err)
 	}
-	ok := passed && empty && rep.Message == ""
+	ok := !slices.Contains(passed, false) && empty && rep.Message == ""
 	d.emit(inception.Event{Type: inception.EventDone, Passed: ok, Message: rep.Message})
 	if !ok {
 		return 1
