@@ -158,9 +158,12 @@ func (f *Framework) setupEach(ctx SpecContext, data []byte) {
 	f.Orchd = f.shared.Orchd
 	f.Images = loadImages(ctx, f.shared.ImagesDir)
 	SetDefaultEventuallyTimeout(Scaled(90 * time.Second))
-	SetDefaultEventuallyPollingInterval(200 * time.Millisecond)
+	// Polls (an `orchd survey` each, mostly) are stretched too: where every
+	// exec is slow (TCG), a fixed 200 ms would keep one busy all the time,
+	// taking the CPU from the services the poll waits for.
+	SetDefaultEventuallyPollingInterval(Scaled(200 * time.Millisecond))
 	SetDefaultConsistentlyDuration(3 * time.Second)
-	SetDefaultConsistentlyPollingInterval(200 * time.Millisecond)
+	SetDefaultConsistentlyPollingInterval(Scaled(200 * time.Millisecond))
 
 	set := readSettings()
 	if set.External() {
