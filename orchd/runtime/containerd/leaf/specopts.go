@@ -25,6 +25,7 @@ const cfsPeriod = 100000
 func specOpts(rs *crd.RunSpec, img oci.Image, cfg ocispec.ImageConfig, cgroup cgroupHost, log *slog.Logger) ([]oci.SpecOpts, error) {
 	svc := rs.Service
 	opts := []oci.SpecOpts{
+		withSpecVersion,
 		oci.WithImageConfig(img),
 		oci.WithHostname(svc.Name),
 		// Host network: no CNI, no iptables; PUBLISH maps ports by relaying.
@@ -105,6 +106,19 @@ func specOpts(rs *crd.RunSpec, img oci.Image, cfg ocispec.ImageConfig, cgroup cg
 		}
 	}
 	return opts, nil
+}
+
+// SpecVersion is the runtime-spec version the leaf's container specs
+// declare: they use nothing newer than 1.1 (namespaces, mounts, rlimits,
+// cgroup resources, a cgroup namespace). The client library would write its
+// own module's version (1.3.0), which runtimes that check the version
+// strictly refuse: crun before 1.9 (Debian 12's 1.8.1) fails every create
+// with "unknown version specified" for anything above 1.1.
+const SpecVersion = "1.1.0"
+
+func withSpecVersion(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+	s.Version = SpecVersion
+	return nil
 }
 
 // withCgroupMount mounts the container's cgroup read-only at /sys/fs/cgroup.
