@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
+	"google.golang.org/grpc"
 )
 
 // Addresses, names and labels shared by the leaf and the runtime.
@@ -83,9 +84,20 @@ func Dial(socket, namespace string, timeout time.Duration) (*client.Client, erro
 	if _, err := os.Stat(socket); err != nil {
 		return nil, fmt.Errorf("containerd socket %s: %w\n%s", socket, err, startHint(socket))
 	}
-	c, err := client.New(socket, client.WithDefaultNamespace(namespace), client.WithTimeout(timeout))
+	dial, err := client.New(socket, client.WithDefaultNamespace(namespace), client.WithTimeout(timeout))
 	if err != nil {
 		return nil, fmt.Errorf("connect to containerd at %s: %w\n%s", socket, err, startHint(socket))
+	}
+	conn, ok := dial.Conn().(*grpc.ClientConn)
+	if !ok {
+		return dial, nil
+	}
+	// The same connection, with image blobs read once (blobCache).
+	c, err := client.NewWithConn(conn, client.WithDefaultNamespace(namespace),
+		client.WithServices(client.WithContentStore(newBlobCache(dial.ContentStore()))))
+	if err != nil {
+		dial.Close()
+		return nil, fmt.Errorf("connect to containerd at %s: %w", socket, err)
 	}
 	return c, nil
 }
