@@ -12,11 +12,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orchd/orchd/harness/toolchain"
 	"github.com/orchd/orchd/orchd/platform/orchdi"
 )
 
-// localTools copies the binaries every container operation executes
-// (containerd, the shim, runc or crun, orchd and orchd-supervise)
+// localTools copies the binaries every container operation executes (the
+// shim, runc or crun, orchd and orchd-supervise)
 // from the 9p tools share into dst on the guest's tmpfs. On the share
 // (cache=mmap) a binary's pages are dropped once no process holds it, so each
 // exec reads them over 9p again, at TCG speed. It returns dst's bin dir and
@@ -34,7 +35,15 @@ func localTools(src, dst string) (bin, orchd string, err error) {
 		if e.IsDir() {
 			continue
 		}
-		if err := copyExec(filepath.Join(src, "bin", e.Name()), filepath.Join(bin, e.Name())); err != nil {
+		from, to := filepath.Join(src, "bin", e.Name()), filepath.Join(bin, e.Name())
+		if slices.Contains(onceBinaries, e.Name()) {
+			// Run once (or never) a run: a link to the share saves the copy.
+			if err := os.Symlink(from, to); err != nil {
+				return "", "", fmt.Errorf("local tools: %w", err)
+			}
+			continue
+		}
+		if err := copyExec(from, to); err != nil {
 			return "", "", err
 		}
 	}
@@ -46,6 +55,10 @@ func localTools(src, dst string) (bin, orchd string, err error) {
 	}
 	return bin, filepath.Join(dst, "orchd"), nil
 }
+
+// onceBinaries are the toolchain's binaries a run starts once (the daemon)
+// or never (ctr): the others run for every container operation.
+var onceBinaries = []string{toolchain.BinContainerd, toolchain.BinCtr}
 
 func copyExec(src, dst string) error {
 	in, err := os.Open(src)

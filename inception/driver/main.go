@@ -218,7 +218,7 @@ func (d *driver) tools(ctx context.Context, m inception.Manifest) (string, error
 	if err != nil {
 		return "", err
 	}
-	d.logf("copied orchd and %s to %s in %v", share, localToolsDir, time.Since(start).Round(time.Millisecond))
+	d.logf("copied orchd, the shim and the OCI runtime from %s to %s in %v", inception.ToolsDir, localToolsDir, time.Since(start).Round(time.Millisecond))
 	d.logExecs(ctx, "tmpfs", orchd, filepath.Join(bin, oci))
 	d.orchd = orchd
 	return bin, nil
