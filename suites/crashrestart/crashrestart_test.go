@@ -87,7 +87,9 @@ var _ = Describe("crash-restart", Label("containerd"), func() {
 	}, framework.SpecDeadline(3*time.Minute))
 
 	It("restarts a service that crashes after running, with a new task", func(ctx SpecContext) {
-		s.WriteOrchfile(service(s.Image("probe"), "flaky", "crash-after 2s 1",
+		// The first run must last long enough to be seen: a window,
+		// stretched with the time scale like a deadline.
+		s.WriteOrchfile(service(s.Image("probe"), "flaky", fmt.Sprintf("crash-after %v 1", framework.Scaled(2*time.Second)),
 			"RESTART on-failure", "RESTART_DELAY 1s", "START_LIMIT_BURST 100", "START_LIMIT_INTERVAL 60s"))
 		s.Grow(ctx)
 		// The task pids are containerd's: the leaf's own pid changes with

@@ -65,8 +65,11 @@ var _ = Describe("oneshot", Label("containerd"), func() {
 	}, framework.SpecDeadline(3*time.Minute))
 
 	It("makes a REQUIRES dependent wait until it completes, then start after it", func(ctx SpecContext) {
-		s.WriteOrchfile(fmt.Sprintf("SERVICE init\nFROM %s\nCMD crash-after 4s 0\nONESHOT true\nREADINESS_TIMEOUT 60s\n\n"+
-			"SERVICE app\nFROM %[1]s\nCMD sleep forever\nREQUIRES init\nTIMEOUT_STOP 2s\n", s.Image("probe")))
+		// init runs long enough for survey to see app waiting: a window,
+		// stretched with the time scale like a deadline (each survey is
+		// slow where every exec is).
+		s.WriteOrchfile(fmt.Sprintf("SERVICE init\nFROM %s\nCMD crash-after %v 0\nONESHOT true\nREADINESS_TIMEOUT %v\n\n"+
+			"SERVICE app\nFROM %[1]s\nCMD sleep forever\nREQUIRES init\nTIMEOUT_STOP 2s\n", s.Image("probe"), framework.Scaled(4*time.Second), framework.Scaled(60*time.Second)))
 		s.Grow(ctx)
 		By("app waits while init runs")
 		Eventually(ctx, func(g Gomega) {
@@ -74,6 +77,7 @@ var _ = Describe("oneshot", Label("containerd"), func() {
 			g.Expect(err).NotTo(HaveOccurred())
 			initRow, _ := framework.FindRow(rows, "init")
 			app, _ := framework.FindRow(rows, "app")
+			framework.StopIfFailed(app, contract.StateWaiting)
 			g.Expect(initRow.State).To(Equal(contract.StateRunning))
 			g.Expect(app.State).To(Equal(contract.StateWaiting))
 			g.Expect(app.ContainerID).To(BeEmpty(), "app has a container before init completed")
