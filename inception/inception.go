@@ -46,8 +46,10 @@ const (
 	// Eventually (90 s x 3) and then its cleanup (fell, bounded by 3 min x 3)
 	// write nothing; 6 minutes fired on such a failing spec under crun.
 	DefaultStall = 15 * time.Minute
-	// DefaultJobs is how many suites run at once inside the VM.
-	DefaultJobs = 1
+	// DefaultJobs is how many suites run at once inside the VM: two suites
+	// overlap their waits (grace periods, restart delays, Consistently
+	// windows, poll intervals); leak still runs alone.
+	DefaultJobs = 2
 	Namespace   = "inception"
 	ServiceName = "inception"
 )
