@@ -82,6 +82,12 @@ func splitArgv(raw []byte) []string {
 	return strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
 }
 
+// Parent is pid's parent process id, 0 when pid is gone.
+func Parent(pid int) int {
+	ppid, _ := stat(pid)
+	return ppid
+}
+
 // stat reads a process's parent and state letter from /proc/PID/stat (0, 0
 // when it is gone).
 func stat(pid int) (ppid int, state byte) {

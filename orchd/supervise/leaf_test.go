@@ -86,7 +86,7 @@ func TestLeafOutlivesAKilledSupervisorUntilSIGTERMHandled(t *testing.T) {
 	if args := procfs.Argv(leaf); len(args) == 0 || args[0] != os.Args[0] {
 		t.Fatalf("leaf pid %d runs %v, want the start command %s", leaf, args, os.Args[0])
 	}
-	if ppid := parentOf(t, leaf); ppid != sup.Process.Pid {
+	if ppid := procfs.Parent(leaf); ppid != sup.Process.Pid {
 		t.Fatalf("leaf %d has parent %d, want its supervisor %d (no init between)", leaf, ppid, sup.Process.Pid)
 	}
 	sup.Process.Kill()
@@ -100,20 +100,4 @@ func TestLeafOutlivesAKilledSupervisorUntilSIGTERMHandled(t *testing.T) {
 	if got := readFile(logFile); !strings.HasSuffix(got, "leaf got SIGTERM\n") {
 		t.Errorf("log: %q; want the leaf's SIGTERM line", got)
 	}
-}
-
-// parentOf is pid's parent.
-func parentOf(t *testing.T, pid int) int {
-	t.Helper()
-	procs, err := procfs.Processes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range procs {
-		if p.Pid == pid {
-			return p.PPid
-		}
-	}
-	t.Fatalf("process %d not found", pid)
-	return 0
 }

@@ -50,7 +50,7 @@ func TestLeafOfADeadSupervisorIsFound(t *testing.T) {
 			t.Fatal(err)
 		}
 		sup = st.SupervisorPid
-		if ppid := parentOf(t, leaf); ppid != sup {
+		if ppid := procfs.Parent(leaf); ppid != sup {
 			t.Fatalf("leaf %d has parent %d, want its supervisor %d (no init between)", leaf, ppid, sup)
 		}
 		if err := syscall.Kill(sup, syscall.SIGKILL); err != nil {
@@ -73,20 +73,4 @@ func TestLeafOfADeadSupervisorIsFound(t *testing.T) {
 	if alive(next) {
 		t.Errorf("the leaf %d of a dead supervisor survived fell", next)
 	}
-}
-
-// parentOf is pid's parent.
-func parentOf(t *testing.T, pid int) int {
-	t.Helper()
-	procs, err := procfs.Processes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range procs {
-		if p.Pid == pid {
-			return p.PPid
-		}
-	}
-	t.Fatalf("process %d not found", pid)
-	return 0
 }

@@ -9,11 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/orchd/orchd/internal/syncbuf"
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/logline"
 	"github.com/orchd/orchd/orchd/platform"
@@ -105,7 +105,7 @@ func TestLogsLinesAndFollow(t *testing.T) {
 
 	// Follow: sees lines written after it started, returns when ctx ends.
 	ctx, cancel := context.WithCancel(context.Background())
-	sw := &syncBuf{}
+	sw := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- w.p.Logs(ctx, w.env, "counter", sw, platform.LogOptions{Follow: true, Lines: 1}) }()
 	n := len(full)
@@ -129,23 +129,6 @@ func TestLogsLinesAndFollow(t *testing.T) {
 	if err := w.p.Logs(context.Background(), w.env, "nosuch", &buf, platform.LogOptions{Lines: -1}); err == nil {
 		t.Errorf("logs of an unknown service should fail")
 	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestGrowIsIdempotent(t *testing.T) {
