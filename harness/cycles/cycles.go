@@ -37,6 +37,9 @@ type Options struct {
 	// RunningTimeout bounds grow-to-running (default 2m); FellTimeout bounds fell (default 2m).
 	RunningTimeout time.Duration
 	FellTimeout    time.Duration
+	// TimeoutStart, when set, is every generated service's TIMEOUT_START (a
+	// slow machine, e.g. a VM under TCG, needs more than the default 90s).
+	TimeoutStart time.Duration
 	// Progress receives one line per phase; nil = silent.
 	Progress io.Writer
 	// KillRandom, when set, picks one supervisor or containerd-run leaf of the
@@ -83,11 +86,18 @@ func (r *Result) OK() bool {
 }
 
 // Orchfile renders the Orchfile of one cycle: n probe services.
-func Orchfile(image, command string, n int) string {
+func Orchfile(image, command string, n int) string { return orchfile(image, command, n, 0) }
+
+// orchfile renders n probe services, each with timeoutStart as its
+// TIMEOUT_START when it is set.
+func orchfile(image, command string, n int, timeoutStart time.Duration) string {
 	var b strings.Builder
 	b.WriteString("# stress cycle: probe services that run until felled\n")
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&b, "\nSERVICE svc-%02d\nFROM %s\nCMD %s\nTIMEOUT_STOP 2s\n", i, image, command)
+		if timeoutStart > 0 {
+			fmt.Fprintf(&b, "TIMEOUT_START %s\n", timeoutStart)
+		}
 	}
 	return b.String()
 }
@@ -121,7 +131,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	text := opts.Orchfile
 	if text == "" {
-		text = Orchfile(opts.Image, opts.Command, opts.Services)
+		text = orchfile(opts.Image, opts.Command, opts.Services, opts.TimeoutStart)
 	}
 	if err := opts.WriteOrchfile(text); err != nil {
 		return nil, err

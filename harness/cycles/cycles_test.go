@@ -10,8 +10,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/orchd/orchd/orchd/platform"
+	"github.com/orchd/orchd/orchd/spec"
 )
 
 // fakeOrchd writes a script that prints its argv and selected env, and
@@ -121,6 +123,22 @@ func TestOrchfileServices(t *testing.T) {
 	out := Orchfile("oci-layout:///x", "sleep forever", 3)
 	if strings.Count(out, "\nSERVICE svc-") != 3 || !strings.Contains(out, "SERVICE svc-02\nFROM oci-layout:///x\nCMD sleep forever\n") {
 		t.Fatalf("Orchfile:\n%s", out)
+	}
+	if strings.Contains(out, "TIMEOUT_START") {
+		t.Fatalf("no TIMEOUT_START unless asked:\n%s", out)
+	}
+	out = orchfile("oci-layout:///x", "sleep forever", 3, 270*time.Second)
+	if strings.Count(out, "\nTIMEOUT_START 4m30s\n") != 3 {
+		t.Fatalf("every service gets TIMEOUT_START 4m30s:\n%s", out)
+	}
+	s, err := spec.Parse([]spec.Source{{Name: "Orchfile", Data: []byte(out)}}, spec.Options{})
+	if err != nil {
+		t.Fatalf("the Orchfile does not parse: %v", err)
+	}
+	for _, svc := range s.Services {
+		if svc.Timeouts.Start != spec.Duration("4m30s") {
+			t.Fatalf("%s: TIMEOUT_START %v", svc.Name, svc.Timeouts.Start)
+		}
 	}
 }
 

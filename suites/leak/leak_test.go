@@ -41,6 +41,11 @@ func runCycles(ctx SpecContext, s *framework.Spec, services, n int, more ...func
 		Image:    s.Image("probe"),
 		Inspect:  inspector(s),
 		Progress: GinkgoWriter,
+		// 24 containers at once take minutes in a VM under TCG: every bound
+		// stretches with the time scale.
+		RunningTimeout: framework.Scaled(2 * time.Minute),
+		FellTimeout:    framework.Scaled(2 * time.Minute),
+		TimeoutStart:   framework.Scaled(90 * time.Second),
 	}
 	for _, f := range more {
 		f(&o)
