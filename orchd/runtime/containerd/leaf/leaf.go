@@ -348,7 +348,8 @@ func (l *leaf) runTask(ctx context.Context, ctr client.Container, fifoDir string
 	}
 	fwd.serve()
 	l.log.Info("container started", "pid", task.Pid())
-	running := l.notifyRunning(bg, task)
+	// ctx, not bg: a stop request ends the wait for a known status.
+	running := l.notifyRunning(ctx, task)
 	hctx, hcancel := context.WithCancel(bg)
 	hdone := make(chan struct{})
 	if running && l.wantsHealth() {
@@ -376,20 +377,41 @@ func (l *leaf) runTask(ctx context.Context, ctr client.Container, fifoDir string
 // notifyRunning tells the supervisor (sd_notify, when NOTIFY_SOCKET is set)
 // that the service is up once containerd reports the task RUNNING, with the
 // task's host pid as MAINPID. A task that already stopped is not announced:
-// its exit follows.
+// its exit follows. An unknown status is asked again: containerd reports
+// one when the shim did not answer within its task state timeout (2 s),
+// which a loaded machine reaches with the task running.
 func (l *leaf) notifyRunning(ctx context.Context, task client.Task) bool {
-	st, err := task.Status(ctx)
-	if err != nil {
-		l.log.Warn("task status", "err", err)
-		return false
+	wait := statusRetry
+	for {
+		st, err := task.Status(ctx)
+		switch {
+		case err != nil:
+			l.log.Warn("task status", "err", err)
+			return false
+		case st.Status == client.Running:
+			l.notify(fmt.Sprintf("READY=1\nMAINPID=%d", task.Pid()))
+			return true
+		case st.Status == client.Stopped:
+			l.log.Info("task not running after start", "status", st.Status)
+			return false
+		}
+		l.log.Info("task status not known yet; asking again", "status", st.Status, "in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		wait = min(2*wait, maxStatusRetry)
 	}
-	if st.Status != client.Running {
-		l.log.Info("task not running after start", "status", st.Status)
-		return false
-	}
-	l.notify(fmt.Sprintf("READY=1\nMAINPID=%d", task.Pid()))
-	return true
 }
+
+// statusRetry and maxStatusRetry pace notifyRunning's questions.
+const (
+	statusRetry    = 100 * time.Millisecond
+	maxStatusRetry = 2 * time.Second
+)
 
 // stopGraceFor is how long the leaf waits after SIGTERM: derived from the run
 // spec's service, which plant takes from the Cuttings row.
