@@ -14,7 +14,7 @@ func newMatrixCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "matrix [--report-dir D] [--json]",
 		Short: "The conformance matrix (suite x toolchain x OCI runtime x host/vm) from the suites' report files",
-		Long: `Reads every <suite>-<stack>.env.json in --report-dir (written by the suites with
+		Long: `Reads every <suite>-<stack>.env.json in --report-dir and its subdirs (written by the suites with
 ORCHD_REPORT_DIR, by orchd-harness suites and, for the VM, by orchd-harness inception)
 and the Ginkgo report beside each, writes matrix.md and matrix.json into the same dir
 and prints the markdown table (or the JSON with --json). Exits non-zero when a cell

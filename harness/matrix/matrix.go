@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -76,12 +77,22 @@ type envFile struct {
 	Stack
 }
 
-// Read builds the matrix from every *.env.json under dir (not recursive).
+// Read builds the matrix from every *.env.json under dir and its subdirs
+// (CI keeps the VM's reports in a dir of their own beside the host's).
 // A dir without any is an error: a matrix of nothing proves nothing.
 func Read(dir string) (*Matrix, error) {
-	envs, err := filepath.Glob(filepath.Join(dir, "*"+EnvSuffix))
-	if err != nil {
-		return nil, err
+	var envs []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, EnvSuffix) {
+			envs = append(envs, p)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("matrix: %w", err)
 	}
 	if len(envs) == 0 {
 		return nil, fmt.Errorf("matrix: no *%s report in %s (run the suites with ORCHD_REPORT_DIR=%s or orchd-harness suites --report-dir %s)", EnvSuffix, dir, dir, dir)
