@@ -225,7 +225,10 @@ func KillTask(ctx context.Context, c *client.Client, ctr client.Container) error
 	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
 		slog.Debug("kill stale task", "id", ctr.ID(), "err", err)
 	}
-	if err := DeleteTask(ctx, c, task); err != nil {
+	// Not found is gone: crun answers the delete of a container it already
+	// removed "container not created", which the shim passes on as not found
+	// (runc's "does not exist" the shim swallows itself).
+	if err := DeleteTask(ctx, c, task); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete task %s: %w", ctr.ID(), err)
 	}
 	return nil
