@@ -225,10 +225,7 @@ func KillTask(ctx context.Context, c *client.Client, ctr client.Container) error
 	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
 		slog.Debug("kill stale task", "id", ctr.ID(), "err", err)
 	}
-	// Not found is gone: crun answers the delete of a container it already
-	// removed "container not created", which the shim passes on as not found
-	// (runc's "does not exist" the shim swallows itself).
-	if err := DeleteTask(ctx, c, task); err != nil && !errdefs.IsNotFound(err) {
+	if err := DeleteTask(ctx, c, task); err != nil {
 		return fmt.Errorf("delete task %s: %w", ctr.ID(), err)
 	}
 	return nil
@@ -271,10 +268,16 @@ const exitGrace = 5 * time.Second
 // created and never started under runsc: runsc refuses to signal it ("in
 // state created") and the client refuses to delete a created task that has
 // a pid, so it is deleted through the task service, whose runc shim then
-// deletes the created container (ending its init, as for runc).
+// deletes the created container (ending its init, as for runc). A task the
+// runtime no longer has is deleted: crun answers the delete of a container it
+// already removed "container not created", which the shim passes on as not
+// found (runc's "does not exist" the shim swallows itself).
 func DeleteTask(ctx context.Context, c *client.Client, t client.Task) error {
 	_, err := DeleteProcess(ctx, t)
-	if err == nil || errdefs.IsNotFound(err) || status(ctx, t) != client.Created {
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err == nil || status(ctx, t) != client.Created {
 		return err
 	}
 	if _, derr := c.TaskService().Delete(ctx, &tasksapi.DeleteTaskRequest{ContainerID: t.ID()}); derr != nil && !errdefs.IsNotFound(errgrpc.ToNative(derr)) {
