@@ -126,6 +126,9 @@ type LeakReport struct {
 const (
 	DriverFile = "driver.json"
 	LeaksFile  = "leaks.json"
+	// CPUFile is the guest's CPU per program (process accounting), a
+	// diagnostic: it takes no part in the verdict.
+	CPUFile = "guest-cpu.json"
 )
 
 // Environment the driver gives the suites it runs.

@@ -72,6 +72,10 @@ func run(ctx context.Context, out io.Writer) int {
 	}
 	env := guestEnv()
 	d.logf("kernel %s, cgroup %s, %d KiB, %d cpus, %s at %s", env.Kernel, env.CgroupMode, env.MemTotalKiB, env.CPUs, env.ToolsFSType, inception.ToolsDir)
+	acct, err := startAccounting("/run/orchd-acct")
+	if err != nil {
+		d.logf("no CPU summary per program: %v", err)
+	}
 	bin, err := d.tools(ctx, m)
 	if err != nil {
 		return fail(err)
@@ -126,6 +130,9 @@ func run(ctx context.Context, out io.Writer) int {
 	}
 	d.emit(inception.Event{Type: inception.EventLeaks, LeaksEmpty: &empty, LeaksReport: text})
 	stopDaemon()
+	if acct != nil {
+		d.cpuSummary(acct)
+	}
 	// The host reads these files for its verdict; driver.json comes last, so
 	// its presence says the driver finished.
 	if err := writeJSON(filepath.Join(inception.ReportsDir, inception.LeaksFile), inception.LeakReport{Empty: empty, Report: text}); err != nil {
@@ -140,6 +147,25 @@ func run(ctx context.Context, out io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// cpuSummary logs where the guest's CPU went, per program, and writes it to
+// the reports dir (CPUFile).
+func (d *driver) cpuSummary(a *accounting) {
+	ps, err := a.stop()
+	if err != nil {
+		d.logf("CPU per program: %v", err)
+	}
+	if len(ps) == 0 {
+		return
+	}
+	d.logf("CPU of the processes that exited, per program:")
+	for _, line := range strings.Split(cpuTable(ps, 14), "\n") {
+		d.logf("  %s", line)
+	}
+	if err := writeJSON(filepath.Join(inception.ReportsDir, inception.CPUFile), ps); err != nil {
+		d.logf("CPU per program: %v", err)
+	}
 }
 
 func writeJSON(path string, v any) error {
