@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -15,9 +16,11 @@ func record(comm string, utime, stime, minflt uint16) []byte {
 	b := make([]byte, acctRecordSize)
 	b[1] = 3
 	le := binary.LittleEndian
-	le.PutUint16(b[36:], utime)
-	le.PutUint16(b[38:], stime)
-	le.PutUint16(b[46:], minflt)
+	le.PutUint16(b[32:], utime)
+	le.PutUint16(b[34:], stime)
+	le.PutUint16(b[42:], minflt)
+	le.PutUint16(b[36:], 0x1fff) // ac_mem and ac_io: not CPU
+	le.PutUint16(b[38:], 0x1fff)
 	copy(b[48:], comm)
 	return b
 }
@@ -75,9 +78,15 @@ func TestAccountingRecordsAnExitedProcess(t *testing.T) {
 	if err := os.WriteFile(sh, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(sh, "-c", `i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done`).CombinedOutput(); err != nil {
+	cmd := exec.Command(sh, "-c", `i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done`)
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
+	// What the kernel told the parent (rusage) is what accounting must say,
+	// within acct's 10 ms ticks and comp_t's 13-bit mantissa.
+	ps0 := cmd.ProcessState
+	want := ps0.UserTime() + ps0.SystemTime()
+	wantFlt := uint64(ps0.SysUsage().(*syscall.Rusage).Minflt)
 	ps, err := a.stop()
 	stopped = true
 	if err != nil {
@@ -85,8 +94,11 @@ func TestAccountingRecordsAnExitedProcess(t *testing.T) {
 	}
 	for _, p := range ps {
 		if p.Program == "acct-burner" {
-			if p.Processes != 1 || p.CPU < 20*time.Millisecond {
-				t.Fatalf("acct-burner: %+v, want 1 process with CPU", p)
+			if p.Processes != 1 || p.CPU < want-30*time.Millisecond || p.CPU > want+30*time.Millisecond {
+				t.Fatalf("acct-burner: %+v, want 1 process with %v of CPU (rusage)", p, want)
+			}
+			if p.MinorFlt+wantFlt/100+2 < wantFlt || p.MinorFlt > wantFlt+wantFlt/100+2 {
+				t.Fatalf("acct-burner: %d minor faults, rusage says %d", p.MinorFlt, wantFlt)
 			}
 			return
 		}
