@@ -66,7 +66,7 @@ func parseAcct(r io.Reader) ([]acctRecord, error) {
 		}
 		le := binary.LittleEndian
 		recs = append(recs, acctRecord{
-			comm:   strings.TrimRight(string(buf[48:64]), "\x00"),
+			comm: strings.TrimRight(string(buf[48:64]), "\x00"),
 			// ac_utime, ac_stime, then ac_mem, ac_io, ac_rw, ac_minflt.
 			user:   ticks(le.Uint16(buf[32:])),
 			system: ticks(le.Uint16(buf[34:])),
