@@ -41,6 +41,9 @@ type CLI struct {
 	// Observe, when set, is called with every finished invocation (the
 	// suites add up where a spec's time goes).
 	Observe func(Invocation)
+	// Surveys, when set, answers Survey while no status file changed (see
+	// SurveyCache); every other subcommand run through the CLI drops its answer.
+	Surveys *SurveyCache
 }
 
 // Invocation is one finished orchd invocation.
@@ -117,6 +120,11 @@ func (c CLI) Run(ctx context.Context, sub string, args ...string) (Invocation, e
 		argv = append(append(argv, args...), c.globalFlags()...)
 	}
 	res := Invocation{Args: argv, ExitCode: -1}
+	if sub != "survey" {
+		// Before and after: what the command changes need not touch a status file.
+		c.Surveys.Invalidate()
+		defer c.Surveys.Invalidate()
+	}
 	// orchd runs in the project dir, with its own HOME.
 	for _, d := range []string{c.home(), c.ProjectDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -179,6 +187,15 @@ func (c CLI) home() string {
 
 // Survey runs `orchd survey --json` and decodes the rows.
 func (c CLI) Survey(ctx context.Context) ([]platform.ServiceStatus, error) {
+	var gen uint64
+	if c.Surveys != nil {
+		var rows []platform.ServiceStatus
+		var ok bool
+		if rows, ok, gen = c.Surveys.get(); ok {
+			return rows, nil
+		}
+	}
+	at := time.Now()
 	res, err := c.Run(ctx, "survey", "--json")
 	if err != nil {
 		return nil, err
@@ -189,6 +206,9 @@ func (c CLI) Survey(ctx context.Context) ([]platform.ServiceStatus, error) {
 	var rows []platform.ServiceStatus
 	if err := json.Unmarshal([]byte(res.Stdout), &rows); err != nil {
 		return nil, fmt.Errorf("decode survey: %w\n%s", err, res.Stdout)
+	}
+	if c.Surveys != nil {
+		c.Surveys.put(rows, gen, at)
 	}
 	return rows, nil
 }

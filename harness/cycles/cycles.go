@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/platform"
 	"github.com/orchd/orchd/orchd/procfs"
+	"github.com/orchd/orchd/orchd/supervise"
 )
 
 // Inspector counts what a namespace leaked after fell; report is human readable.
@@ -254,7 +258,10 @@ func killRandom(o Options) string {
 	return fmt.Sprintf("%s %d", role, p.Pid)
 }
 
-// waitRunning polls survey until every service is running with a RUNNING task.
+// waitRunning polls survey until every service is running with a RUNNING
+// task. A survey runs only once the status files say every service runs (a
+// read of N small files, where a survey is an exec and N containerd round
+// trips): survey then checks what containerd says of each task.
 func waitRunning(ctx context.Context, o Options) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.RunningTimeout)
 	defer cancel()
@@ -262,19 +269,44 @@ func waitRunning(ctx context.Context, o Options) (int, error) {
 	defer tick.Stop()
 	var last []platform.ServiceStatus
 	for {
-		rows, err := o.Survey(ctx)
-		if err == nil {
-			last = rows
-			if n := countRunning(rows); n == o.Services {
-				return n, nil
+		if o.StateDir == "" || runningFiles(o.CLI) >= o.Services {
+			rows, err := o.Survey(ctx)
+			if err == nil {
+				last = rows
+				if n := countRunning(rows); n == o.Services {
+					return n, nil
+				}
 			}
 		}
 		select {
 		case <-ctx.Done():
+			if last == nil {
+				last, _ = o.Survey(context.WithoutCancel(ctx))
+			}
 			return countRunning(last), fmt.Errorf("%d/%d running after %s: %s", countRunning(last), o.Services, o.RunningTimeout, describe(last))
 		case <-tick.C:
 		}
 	}
+}
+
+// runningFiles counts the namespace's services whose status file says running.
+func runningFiles(c CLI) int {
+	l := contract.Layout{StateDir: c.StateDir}
+	ents, err := os.ReadDir(l.StatusDir())
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, c.Namespace+".") || !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		if st, err := supervise.ReadStatus(filepath.Join(l.StatusDir(), name)); err == nil && st.State == contract.StateRunning {
+			n++
+		}
+	}
+	return n
 }
 
 func countRunning(rows []platform.ServiceStatus) int {

@@ -72,6 +72,8 @@ func (f *Framework) NewSpec() *Spec {
 	}
 	s.timing = newTiming()
 	s.CLI.Observe = s.timing.observe
+	// Polls that find nothing changed cost no survey (see cycles.SurveyCache).
+	s.CLI.Surveys = cycles.NewSurveyCache(s.StateDir, Scaled(time.Second))
 	if f.shared.OCIBinary != "" {
 		s.CLI.Env = append(s.CLI.Env, EnvOCIRuntime+"="+f.shared.OCIBinary)
 	}
@@ -267,7 +269,10 @@ func exitOf(st contract.Status) string {
 // cleanup fells what is left, then force-cleans processes, containerd
 // objects and dirs, so a failed spec does not poison the next one.
 func (s *Spec) cleanup(ctx SpecContext) {
-	defer func() { fmt.Fprintf(GinkgoWriter, "%s: %s\n", s.Namespace, s.timing) }()
+	defer func() {
+		fmt.Fprintf(GinkgoWriter, "%s: %s; survey answered from the cache %dx\n", s.Namespace, s.timing, s.CLI.Surveys.Hits())
+		s.CLI.Surveys.Close()
+	}()
 	if !s.felled {
 		res, err := s.CLI.Run(ctx, "fell")
 		if err != nil || res.ExitCode != 0 {
