@@ -194,24 +194,74 @@ func Alive(pid int) bool {
 	return live(state)
 }
 
-// WaitGone polls until no pid is Alive; it fails naming the survivors when
-// timeout passes or ctx ends first.
+// WaitGone waits until no pid is Alive; it fails naming the survivors when
+// timeout passes or ctx ends first. Each process is watched through a pidfd
+// (readable once it exits), so the wait costs no CPU; a pid whose pidfd
+// cannot be opened (a kernel before 5.3) is polled through /proc.
 func WaitGone(ctx context.Context, pids []int, timeout time.Duration) error {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
+	deadline := time.Now().Add(timeout)
+	var fds []unix.PollFd
+	fdPid := map[int32]int{}
+	var polled []int
+	defer func() {
+		for _, f := range fds {
+			unix.Close(int(f.Fd))
+		}
+	}()
+	for _, p := range pids {
+		if !Alive(p) {
+			continue
+		}
+		fd, err := unix.PidfdOpen(p, 0)
+		switch {
+		case err == nil:
+			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+			fdPid[int32(fd)] = p
+		case errors.Is(err, unix.ESRCH):
+		default:
+			polled = append(polled, p)
+		}
+	}
 	for {
-		alive := slices.DeleteFunc(slices.Clone(pids), func(p int) bool { return !Alive(p) })
-		if len(alive) == 0 {
+		// A pidfd is readable once its process exited (zombies included,
+		// as for Alive); the polled pids are read from /proc.
+		polled = slices.DeleteFunc(polled, func(p int) bool { return !Alive(p) })
+		fds = slices.DeleteFunc(fds, func(f unix.PollFd) bool {
+			if f.Revents&(unix.POLLIN|unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
+				unix.Close(int(f.Fd))
+				return true
+			}
+			return false
+		})
+		if len(fds) == 0 && len(polled) == 0 {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("processes %v still alive: %w", alive, ctx.Err())
-		case <-deadline.C:
+		alive := slices.Clone(polled)
+		for _, f := range fds {
+			alive = append(alive, fdPid[f.Fd])
+		}
+		slices.Sort(alive)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("processes %v still alive: %w", alive, err)
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
 			return fmt.Errorf("processes %v still alive after %s", alive, timeout)
-		case <-tick.C:
+		}
+		// Wake at least every 100 ms for ctx, every 20 ms while polling /proc.
+		wait := min(left, 100*time.Millisecond)
+		if len(polled) > 0 {
+			wait = min(wait, 20*time.Millisecond)
+		}
+		if len(fds) == 0 {
+			time.Sleep(wait) // /proc poll interval; the deadline bounds the wait
+			continue
+		}
+		for i := range fds {
+			fds[i].Revents = 0
+		}
+		if _, err := unix.Poll(fds, int(wait.Milliseconds())+1); err != nil && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("wait for processes %v: %w", alive, err)
 		}
 	}
 }
