@@ -32,7 +32,7 @@ func TestQemuArgsFromSpec(t *testing.T) {
 	joined := strings.Join(args, " ")
 	for _, want := range [][]string{
 		{"-m", "1536"}, {"-smp", "2"}, {"-kernel", "/k/vmlinuz"}, {"-initrd", "/w/initrd.cpio"},
-		{"-machine", "q35,accel=tcg"},
+		{"-machine", "q35,accel=tcg"}, {"-cpu", "qemu64"},
 		{"-fsdev", "local,id=fs0,path=/srv/a,,b,security_model=mapped-xattr"},
 		{"-device", "virtio-9p-pci,fsdev=fs0,mount_tag=vol0"},
 		{"-fsdev", "local,id=fs1,path=/srv/ro,security_model=mapped-xattr,readonly=on"},
