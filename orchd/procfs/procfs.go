@@ -212,7 +212,7 @@ func WaitGone(ctx context.Context, pids []int, timeout time.Duration) error {
 		if !Alive(p) {
 			continue
 		}
-		fd, err := unix.PidfdOpen(p, 0)
+		fd, err := pidfdOpen(p)
 		switch {
 		case err == nil:
 			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
