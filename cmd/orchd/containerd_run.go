@@ -4,19 +4,23 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"syscall"
 
 	clog "github.com/containerd/log"
 	"github.com/spf13/cobra"
 
 	"github.com/orchd/orchd/orchd/logline"
 	crd "github.com/orchd/orchd/orchd/runtime/containerd"
+	"github.com/orchd/orchd/orchd/runtime/containerd/agent"
+	"github.com/orchd/orchd/orchd/runtime/containerd/agent/server"
 	"github.com/orchd/orchd/orchd/runtime/containerd/leaf"
 )
 
 func newContainerdRunCmd(_ *app) *cobra.Command {
-	var file, b64 string
+	var file, b64, agentBin, stateDir string
 	cmd := &cobra.Command{
 		Use:   "containerd-run --spec-file FILE",
 		Short: "Run one FROM service as a containerd container in the foreground (started by a supervisor)",
@@ -30,6 +34,12 @@ The run spec is written by 'orchd sow --runtime containerd' (0600, it may hold
 ENV values); --spec takes the same JSON base64-encoded.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if agentBin != "" {
+				if code := agent.LeafMain(agentBin, stateDir, file, b64); code != 0 {
+					return &exitError{code: code}
+				}
+				return nil
+			}
 			// One service's leaf waits on containerd nearly all the time,
 			// and N of them start at once: with one P its runtime spins no
 			// idle thread looking for work, and a higher GC target spares
@@ -63,5 +73,47 @@ ENV values); --spec takes the same JSON base64-encoded.`,
 	}
 	cmd.Flags().StringVar(&file, "spec-file", "", "run spec file (JSON)")
 	cmd.Flags().StringVar(&b64, "spec", "", "run spec as base64 JSON")
+	cmd.Flags().StringVar(&agentBin, "agent", "", "run the service in the state dir's containerd agent, started with this orchd binary when none runs")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "the state dir whose agent runs the service (with --agent)")
 	return cmd
+}
+
+func newContainerdAgentCmd(_ *app) *cobra.Command {
+	var stateDir string
+	cmd := &cobra.Command{
+		Use:   agent.Command + " --state-dir DIR",
+		Short: "Run the container services of a state dir's leaves in one process (started by the first leaf)",
+		Long: `containerd-agent holds one containerd client for every container service of a
+state dir. Each service's leaf (containerd-run --agent) hands it its run spec,
+stdout and stderr; the agent runs the service as an in-process leaf would and
+exits once its last leaf has gone. A leaf that dies has its task stopped.
+It tells its starter it listens by writing "ready" to file descriptor 3.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if stateDir == "" {
+				return fmt.Errorf("%s: --state-dir is required", agent.Command)
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(cmd)}))
+			slog.SetDefault(log)
+			ready := os.NewFile(3, "ready")
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return server.Serve(ctx, stateDir, readyOnce{ready}, log)
+		},
+	}
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "the state dir whose leaves this agent serves")
+	return cmd
+}
+
+// readyOnce writes the agent's ready line to its starter and closes the
+// pipe, so the starter's read ends.
+type readyOnce struct{ f *os.File }
+
+func (r readyOnce) Write(p []byte) (int, error) {
+	if r.f == nil {
+		return len(p), nil
+	}
+	n, err := r.f.Write(p)
+	r.f.Close()
+	return n, err
 }

@@ -125,7 +125,7 @@ func newRootCmd() *cobra.Command {
 	add("walks", newGrowCmd(a), newSurveyCmd(a), newFellCmd(a), newLogsCmd(a), newRestartCmd(a), newKillCmd(a), newExecCmd(a), newReloadCmd(a))
 	add("rows", newParseCmd(a), newValidateCmd(a), newSowCmd(a), newPlantCmd(a), newTendCmd(a))
 	// Leaves are what supervisors run; users never call them, so help omits them.
-	for _, c := range []*cobra.Command{newSuperviseCmd(a), newContainerdRunCmd(a), newVMRunCmd(a), newVMInitCmd(a), newHealthWaitCmd(a), newEnvExecCmd(a), newNotifyRelayCmd(a)} {
+	for _, c := range []*cobra.Command{newSuperviseCmd(a), newContainerdRunCmd(a), newContainerdAgentCmd(a), newVMRunCmd(a), newVMInitCmd(a), newHealthWaitCmd(a), newEnvExecCmd(a), newNotifyRelayCmd(a)} {
 		c.Hidden = true
 		root.AddCommand(c)
 	}

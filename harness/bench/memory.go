@@ -15,7 +15,8 @@ type memSample struct {
 }
 
 // sampleProcs finds every process whose command line names stateDir: the
-// supervisors and inits (<state>/run/<label>.unit.json) and the leaves.
+// supervisors and inits (<state>/run/<label>.unit.json), the leaves and the
+// containerd agent (--state-dir <state>).
 func sampleProcs(stateDir string) *memSample {
 	m := &memSample{}
 	procs, _ := procfs.Processes()

@@ -23,6 +23,7 @@ import (
 
 	"github.com/orchd/orchd/harness/daemon"
 	"github.com/orchd/orchd/orchd/procfs"
+	"github.com/orchd/orchd/orchd/runtime/containerd/agent"
 
 	"github.com/orchd/orchd/orchd/contract"
 
@@ -63,7 +64,7 @@ type Report struct {
 	Ingests     []string `json:"ingests"`
 	Images      []string `json:"images"`
 	Shims       []string `json:"shims"`     // "pid <n> <argv>"
-	Processes   []string `json:"processes"` // orchd supervise / containerd-run
+	Processes   []string `json:"processes"` // orchd supervise / containerd-run / containerd-agent
 	Mounts      []string `json:"mounts"`
 	Cgroups     []string `json:"cgroups"` // "<hierarchy>:/<ns>/..."
 	Files       []string `json:"files"`
@@ -312,13 +313,14 @@ func snapshotters(ctx context.Context, c *client.Client) ([]string, error) {
 	return out, nil
 }
 
-// orchdProcs finds "orchd supervise" and "orchd containerd-run" processes
-// tied to stateDir by their command line or environment.
+// orchdProcs finds "orchd supervise", "orchd containerd-run" and "orchd
+// containerd-agent" processes tied to stateDir by their command line or
+// environment.
 func orchdProcs(procs []procfs.Proc, stateDir string) []procfs.Proc {
 	var out []procfs.Proc
 	self := os.Getpid()
 	for _, p := range procs {
-		if p.Pid == self || !(slices.Contains(p.Argv, "supervise") || slices.Contains(p.Argv, "containerd-run")) {
+		if p.Pid == self || !(slices.Contains(p.Argv, "supervise") || slices.Contains(p.Argv, "containerd-run") || slices.Contains(p.Argv, agent.Command)) {
 			continue
 		}
 		if strings.Contains(p.Cmdline(), stateDir) || slices.ContainsFunc(procfs.Environ(p.Pid), func(kv string) bool {

@@ -64,6 +64,11 @@ type Exec struct {
 	// dies too), and it writes orchd's service log as logline records itself
 	// (the streams named in logline.RecordsEnv).
 	Leaf bool `json:"leaf,omitempty"`
+	// Agent says a supervisor of its own may run Start (`ORCHD containerd-run
+	// ARGS`) through the state dir's containerd agent instead: it execs
+	// itself as `containerd-run --agent ORCHD --state-dir DIR ARGS`, a thin
+	// leaf (package agent). Platforms that exec Start themselves ignore it.
+	Agent bool `json:"agent,omitempty"`
 }
 
 // Process is the host-process context the supervisor applies to Exec commands.

@@ -22,6 +22,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/runtime/containerd/agent"
 	"github.com/orchd/orchd/suites/framework"
 )
 
@@ -73,10 +74,10 @@ func supervisors(s *framework.Spec, svc string) []proc {
 	})
 }
 
-// orchdProcs are every supervise / containerd-run process of the spec.
+// orchdProcs are every supervise / containerd-run / containerd-agent process of the spec.
 func orchdProcs(s *framework.Spec) []proc {
 	return procs(func(p proc) bool {
-		return (slices.Contains(p.Argv, "supervise") || slices.Contains(p.Argv, "containerd-run")) &&
+		return (slices.Contains(p.Argv, "supervise") || slices.Contains(p.Argv, "containerd-run") || slices.Contains(p.Argv, agent.Command)) &&
 			strings.Contains(strings.Join(p.Argv, " "), s.StateDir)
 	})
 }

@@ -2,12 +2,14 @@ package faults
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/runtime/containerd/agent"
 	"github.com/orchd/orchd/suites/framework"
 )
 
@@ -107,6 +109,67 @@ TIMEOUT_STOP 2s
 		}).WithTimeout(2 * time.Second).Should(Succeed())
 
 		s.Fell(ctx)
+		s.ExpectNoLeaks(ctx)
+	}, framework.SpecDeadline(5*time.Minute))
+})
+
+// agents are the containerd agent processes of the spec's state dir.
+func agents(s *framework.Spec) []proc {
+	return procs(func(p proc) bool {
+		return slices.Contains(p.Argv, agent.Command) && slices.Contains(p.Argv, s.StateDir)
+	})
+}
+
+var _ = Describe("the containerd agent SIGKILLed", Label("agent"), func() {
+	var s *framework.Spec
+	BeforeEach(func() { s = fw.NewSpec() })
+
+	It("fails its leaves, whose services come back under RESTART always in one new agent, and fell leaves nothing", func(ctx SpecContext) {
+		img := s.Image("probe")
+		s.WriteOrchfile(fmt.Sprintf(`SERVICE a
+FROM %[1]s
+CMD sleep forever
+RESTART always
+RESTART_DELAY 1s
+TIMEOUT_STOP 2s
+
+SERVICE b
+FROM %[1]s
+CMD sleep forever
+RESTART always
+RESTART_DELAY 1s
+TIMEOUT_STOP 2s
+`, img))
+		s.Grow(ctx)
+		s.EventuallyState(ctx, "a", contract.StateRunning)
+		s.EventuallyState(ctx, "b", contract.StateRunning)
+		c := connect()
+		old := map[string]uint32{}
+		for _, svc := range []string{"a", "b"} {
+			old[svc] = taskPid(ctx, Default, c, s.Namespace, containerOf(s, svc))
+			eventuallyOne(ctx, "leaf of "+svc, func() []proc { return leaves(s, svc) })
+		}
+		oldAgent := eventuallyOne(ctx, "one agent for the grove", func() []proc { return agents(s) })
+		sigkill(oldAgent)
+
+		By("each service restarts with a new task, both in one new agent")
+		for _, svc := range []string{"a", "b"} {
+			eventuallyNewTask(ctx, c, s, svc, old[svc])
+			s.EventuallyRow(ctx, svc, func(g Gomega, r framework.Row) {
+				g.Expect(r.Restarts).To(BeNumerically(">=", 1), "the supervisor must count the restart")
+				g.Expect(r.State).To(Equal(contract.StateRunning), "%s: %s", svc, r.Message)
+				g.Expect(r.TaskStatus).To(Equal("running"))
+			})
+		}
+		Eventually(ctx, func(g Gomega) {
+			as := agents(s)
+			g.Expect(as).To(HaveLen(1), "exactly one agent")
+			g.Expect(as[0].Pid).NotTo(Equal(oldAgent.Pid))
+			g.Expect(containers(ctx, g, c, s.Namespace)).To(ConsistOf(containerOf(s, "a"), containerOf(s, "b")))
+		}).Should(Succeed())
+
+		s.Fell(ctx)
+		Expect(agents(s)).To(BeEmpty(), "fell returned with the agent still running")
 		s.ExpectNoLeaks(ctx)
 	}, framework.SpecDeadline(5*time.Minute))
 })

@@ -20,6 +20,7 @@ import (
 	"github.com/orchd/orchd/orchd/durable"
 	"github.com/orchd/orchd/orchd/platform"
 	"github.com/orchd/orchd/orchd/procfs"
+	"github.com/orchd/orchd/orchd/runtime/containerd/agent"
 	"github.com/orchd/orchd/orchd/spec"
 	"github.com/orchd/orchd/orchd/supervise"
 )
@@ -46,6 +47,12 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 	}
 	if err := l.Create(); err != nil {
 		return res, fmt.Errorf("tend: %w", err)
+	}
+	if orchd, ok := agentBinary(beds); ok && !opts.NoStart {
+		// The containerd agent starts beside the file writes and the
+		// supervisors' starts, not after the first of their leaves.
+		release := agent.Hold(beds.StateDir, orchd, beds.Namespace)
+		defer release()
 	}
 	// Units and spec files are durable before any supervisor reads them.
 	var files []durable.File
@@ -155,6 +162,22 @@ func (p *Platform) Tend(ctx context.Context, beds contract.Beds, opts platform.T
 		}
 	}
 	return res, nil
+}
+
+// agentBinary is the orchd that runs the containerd agent when a unit's
+// start may use it (contract.Exec.Agent).
+func agentBinary(beds contract.Beds) (string, bool) {
+	for _, b := range beds.Beds {
+		a, ok := unitArtifact(b)
+		if !ok || b.Skip != "" || !strings.Contains(a.Content, `"agent"`) {
+			continue
+		}
+		var u contract.Unit
+		if json.Unmarshal([]byte(a.Content), &u) == nil && u.Exec.Agent && len(u.Exec.Start) > 0 {
+			return u.Exec.Start[0], true
+		}
+	}
+	return "", false
 }
 
 // withRequires is the set of services named in only plus, transitively, the

@@ -28,6 +28,7 @@ import (
 	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/runtime"
 	"github.com/orchd/orchd/orchd/runtime/bare"
+	"github.com/orchd/orchd/orchd/runtime/containerd/agent"
 	"github.com/orchd/orchd/orchd/runtime/healthcheck"
 	"github.com/orchd/orchd/orchd/spec"
 )
@@ -101,6 +102,8 @@ func (r *Runtime) Cut(svc spec.Service, env contract.Env) (contract.Cutting, err
 	// Its task has a PID namespace of its own: no init between it and its
 	// supervisor.
 	c.Exec.Leaf = true
+	// orchd's supervisors run it through the grove's agent (package agent).
+	c.Exec.Agent = true
 	// A command HEALTHCHECK runs inside the container, from the leaf.
 	if healthcheck.IsCommand(svc.Healthcheck) && !svc.Oneshot {
 		c.Exec.NotifyHealth = true
@@ -118,6 +121,11 @@ func (r *Runtime) Check(ctx context.Context, env contract.Env) error {
 	return c.Close()
 }
 
+// drainTimeout bounds the wait for the agent's services of the namespace:
+// a stop is TIMEOUT_STOP and a teardown, and the supervisors (which waited
+// for their leaves) are already gone.
+const drainTimeout = time.Minute
+
 // sweepers bounds the containers Sweep tears down at once: each blocks a
 // thread of containerd's in unmount and fsync, and its threads never shrink.
 const sweepers = 8
@@ -130,6 +138,14 @@ const sweepers = 8
 // the namespace. Images that were in the store before orchd ran carry no orchd
 // label and stay.
 func (r *Runtime) Sweep(ctx context.Context, env contract.Env, services []string) error {
+	// The agent may still be stopping a service whose leaf was killed; the
+	// sweep comes after it, and so does its exit when nothing else keeps it.
+	dctx, cancel := context.WithTimeout(ctx, drainTimeout)
+	err := agent.Drain(dctx, env.StateDir, env.Namespace, services)
+	cancel()
+	if err != nil {
+		slog.Warn("sweep: the containerd agent did not finish in time; sweeping anyway", "err", err)
+	}
 	socket := ResolveSocket(r.Socket)
 	if _, err := os.Stat(socket); errors.Is(err, os.ErrNotExist) {
 		// No daemon, nothing it could hold; the FIFO dirs are still ours.

@@ -41,7 +41,19 @@ func CheckArgv(hc string) ([]string, error) { return healthcheck.Argv(hc) }
 // command check, a supervisor listening, and a service that is not a oneshot.
 func (l *leaf) wantsHealth() bool {
 	hc := strings.TrimSpace(l.rs.Service.Healthcheck)
-	return healthcheck.IsCommand(hc) && !l.rs.Service.Oneshot && os.Getenv("NOTIFY_SOCKET") != ""
+	return healthcheck.IsCommand(hc) && !l.rs.Service.Oneshot && l.canNotify()
+}
+
+// canNotify reports whether a supervisor listens for this leaf's notices.
+func (l *leaf) canNotify() bool {
+	if l.opts.Notify != nil {
+		return true
+	}
+	getenv := l.opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	return getenv("NOTIFY_SOCKET") != ""
 }
 
 // healthLoop checks until ctx ends, notifying each change of the verdict.
@@ -127,6 +139,12 @@ func (l *leaf) check(ctx context.Context, ctr client.Container, task client.Task
 // notify sends one sd_notify datagram; a leaf without a supervisor socket
 // sends nothing.
 func (l *leaf) notify(state string) {
+	if l.opts.Notify != nil {
+		if err := l.opts.Notify(state); err != nil {
+			l.log.Warn("notify supervisor", "err", err)
+		}
+		return
+	}
 	if _, err := daemon.SdNotify(false, state); err != nil {
 		l.log.Warn("notify supervisor", "err", err)
 	}

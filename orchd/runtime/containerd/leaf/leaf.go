@@ -52,6 +52,18 @@ type Options struct {
 	CgroupRoot string
 	// ReconnectBound overrides ReconnectBound (tests).
 	ReconnectBound time.Duration
+	// Client, when set, is a connection shared with other leaves (the
+	// agent's, one per daemon and namespace): the leaf uses it instead of
+	// dialling, until a containerd restart makes it dial its own, and never
+	// closes it.
+	Client *client.Client
+	// Getenv reads the leaf's environment (NOTIFY_SOCKET, the socket
+	// variable); nil means the process's own. The containerd agent runs
+	// many leaves in one process, each with its client's environment.
+	Getenv func(string) string
+	// Notify sends an sd_notify state to the supervisor; nil means to
+	// $NOTIFY_SOCKET, from this process.
+	Notify func(state string) error
 }
 
 // Run runs the service of rs to completion (or until ctx is cancelled) and
@@ -66,6 +78,18 @@ func Run(ctx context.Context, rs *crd.RunSpec, opts Options) (int, error) {
 	log := opts.Log
 	if log == nil {
 		log = slog.Default()
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	if rs.Socket == "" {
+		// Resolved once, from the leaf's environment, for every dial.
+		cp := *rs
+		cp.Socket = crd.DefaultSocket
+		if s := opts.Getenv(crd.EnvSocket); s != "" {
+			cp.Socket = s
+		}
+		rs = &cp
 	}
 	if rs.Label == "" {
 		// The FIFO dir is named by the label; never let it collapse to the shared parent.
@@ -107,7 +131,7 @@ func (l *leaf) setClient(c *client.Client) {
 	old := l.c
 	l.c = c
 	l.mu.Unlock()
-	if old != nil && old != c {
+	if old != nil && old != c && old != l.opts.Client {
 		old.Close()
 	}
 }
@@ -124,14 +148,19 @@ func (l *leaf) cleanupCtx() (context.Context, context.CancelFunc) {
 func (l *leaf) run(ctx context.Context) (int, error) {
 	rs := l.rs
 	socket := crd.ResolveSocket(rs.Socket)
-	c, err := crd.Dial(socket, rs.Namespace, dialTimeout)
-	if err != nil {
-		return 0, err
+	c := l.opts.Client
+	if c == nil {
+		var err error
+		if c, err = crd.Dial(socket, rs.Namespace, dialTimeout); err != nil {
+			return 0, err
+		}
 	}
 	l.setClient(c)
 	defer func() {
 		l.releasing.Wait()
-		l.client().Close()
+		if c := l.client(); c != l.opts.Client {
+			c.Close()
+		}
 	}()
 	ctx = namespaces.WithNamespace(ctx, rs.Namespace)
 	fifoDir := contract.Layout{StateDir: rs.StateDir}.FIFODir(rs.Label)
