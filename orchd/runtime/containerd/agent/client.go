@@ -52,21 +52,7 @@ func (l *Leaf) Run(ctx context.Context) (int, error) {
 	}
 	defer conn.Close()
 	agentPid := conn.peerPid()
-
-	msgs := make(chan Message)
-	readErr := make(chan error, 1)
-	go func() {
-		dec := json.NewDecoder(conn.r)
-		for {
-			var m Message
-			if err := dec.Decode(&m); err != nil {
-				readErr <- err
-				close(msgs)
-				return
-			}
-			msgs <- m
-		}
-	}()
+	msgs := conn.messages()
 	stopSent := false
 	for {
 		select {
@@ -84,7 +70,7 @@ func (l *Leaf) Run(ctx context.Context) (int, error) {
 			}
 		case m, ok := <-msgs:
 			if !ok {
-				return 0, fmt.Errorf("the containerd agent ended before the service did (%v); its log: %s", <-readErr, LogFile(l.StateDir))
+				return 0, fmt.Errorf("the containerd agent ended before the service did (%v); its log: %s", conn.readErr, LogFile(l.StateDir))
 			}
 			switch {
 			case m.Notify != "":
@@ -131,18 +117,7 @@ func Drain(ctx context.Context, stateDir, namespace string, services []string) e
 	}
 	defer conn.Close()
 	agentPid := conn.peerPid()
-	msgs := make(chan Message)
-	go func() {
-		defer close(msgs)
-		dec := json.NewDecoder(conn.r)
-		for {
-			var m Message
-			if err := dec.Decode(&m); err != nil {
-				return
-			}
-			msgs <- m
-		}
-	}()
+	msgs := conn.messages()
 	for {
 		select {
 		case <-ctx.Done():
@@ -198,9 +173,39 @@ func (l *Leaf) connectRunning(req Request) (*agentConn, error) {
 type agentConn struct {
 	c *net.UnixConn
 	r *bufio.Reader
+	// closed ends messages' reader once the caller stops listening.
+	closed chan struct{}
+	// readErr is why messages' channel closed.
+	readErr error
 }
 
-func (c *agentConn) Close() error { return c.c.Close() }
+func (c *agentConn) Close() error {
+	close(c.closed)
+	return c.c.Close()
+}
+
+// messages delivers the agent's messages until the connection ends (then
+// the channel closes and readErr says why) or is closed.
+func (c *agentConn) messages() <-chan Message {
+	out := make(chan Message)
+	go func() {
+		defer close(out)
+		dec := json.NewDecoder(c.r)
+		for {
+			var m Message
+			if err := dec.Decode(&m); err != nil {
+				c.readErr = err
+				return
+			}
+			select {
+			case out <- m:
+			case <-c.closed:
+				return
+			}
+		}
+	}()
+	return out
+}
 
 func (c *agentConn) send(m Message) error {
 	b, err := json.Marshal(m)
@@ -275,7 +280,7 @@ func (l *Leaf) handshake(req Request) (*agentConn, error) {
 		c.Close()
 		return nil, fmt.Errorf("send the service to the containerd agent: %w", err)
 	}
-	ac := &agentConn{c: c, r: bufio.NewReader(c)}
+	ac := &agentConn{c: c, r: bufio.NewReader(c), closed: make(chan struct{})}
 	c.SetReadDeadline(time.Now().Add(startTimeout))
 	line, err := ac.r.ReadBytes('\n')
 	c.SetReadDeadline(time.Time{})
