@@ -17,7 +17,7 @@ var _ = Describe("the containerd-run leaf SIGKILLed", Label("leaf"), func() {
 	var s *framework.Spec
 	BeforeEach(func() { s = fw.NewSpec() })
 
-	It("comes back with exactly one container under RESTART always, is reported under RESTART no, and fell leaves nothing", func(ctx SpecContext) {
+	It("comes back with exactly one container under RESTART always, is reported with its task stopped under RESTART no, and fell leaves nothing", func(ctx SpecContext) {
 		img := s.Image("probe")
 		s.WriteOrchfile(fmt.Sprintf(`SERVICE always
 FROM %[1]s
@@ -58,6 +58,10 @@ TIMEOUT_STOP 2s
 			g.Expect(r.State).To(BeElementOf(contract.StateExited, contract.StateFailed), "once: %s", r.Message)
 			g.Expect(r.ExitCode).NotTo(BeNil(), "the exit is reported")
 		})
+		By("RESTART no: the dead leaf's task does not run on (the agent stops and removes it)")
+		Eventually(ctx, func(g Gomega) {
+			g.Expect(taskPid(ctx, g, c, s.Namespace, containerOf(s, "once"))).To(BeZero(), "the task of once outlived its leaf")
+		}).Should(Succeed())
 		Consistently(ctx, func(g Gomega) {
 			ids := containers(ctx, g, c, s.Namespace)
 			g.Expect(ids).To(ContainElement(containerOf(s, "always")))
