@@ -189,15 +189,17 @@ func (s *server) leave(c *net.UnixConn, w *sender) {
 		}
 	}
 	if err != nil {
-		s.log.Warn("agent lock; staying", "err", err)
-		w.send(agent.Message{Bye: agent.ByeStaying})
-		c.Close()
-		return
+		// No lock to take (the state dir was removed, say). Exiting without
+		// it risks failing a leaf that connects right now (its service then
+		// restarts); staying would keep an agent with no client for good.
+		s.log.Warn("agent lock; exiting without it", "err", err)
 	}
 	s.mu.Lock()
 	if s.active > 0 { // a leaf connected meanwhile
 		s.mu.Unlock()
-		lock.Close()
+		if lock != nil {
+			lock.Close()
+		}
 		w.send(agent.Message{Bye: agent.ByeStaying})
 		c.Close()
 		return

@@ -129,6 +129,24 @@ func TestConcurrentClientsShareOneAgentWhichExitsAfterTheLast(t *testing.T) {
 	waitNoAgent(t, dir)
 }
 
+func TestAgentWhoseStateDirIsGoneExitsAfterItsLastClient(t *testing.T) {
+	dir := stateDir(t)
+	release := agent.Hold(dir, os.Args[0], "")
+	deadline := time.Now().Add(10 * time.Second)
+	for len(agentsOf(t, dir)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(agentsOf(t, dir)) != 1 {
+		t.Fatalf("agents after a hold: %v, want one", agentsOf(t, dir))
+	}
+	// Its lock file goes with the dir: the agent cannot take it to exit.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	waitNoAgent(t, dir)
+}
+
 // badLeaf runs a leaf whose run spec is missing: the agent answers with an
 // error naming it, and the leaf returns after its goodbye.
 func badLeaf(t *testing.T, dir string) {
