@@ -64,6 +64,12 @@ func stateDir(t *testing.T) string {
 	if err := (contract.Layout{StateDir: dir}).Create(); err != nil {
 		t.Fatal(err)
 	}
+	// A test that failed must not leave its agent running.
+	t.Cleanup(func() {
+		for _, pid := range agentsOf(t, dir) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	return dir
 }
 
