@@ -38,11 +38,15 @@ const (
 )
 
 // ResolveSocket picks the socket: explicit, else $ORCHD_CONTAINERD_SOCKET, else the default.
-func ResolveSocket(explicit string) string {
+func ResolveSocket(explicit string) string { return ResolveSocketEnv(explicit, os.Getenv) }
+
+// ResolveSocketEnv is ResolveSocket reading the variable through getenv (a
+// leaf's environment, which the agent runs it with).
+func ResolveSocketEnv(explicit string, getenv func(string) string) string {
 	if explicit != "" {
 		return explicit
 	}
-	if s := os.Getenv(EnvSocket); s != "" {
+	if s := getenv(EnvSocket); s != "" {
 		return s
 	}
 	return DefaultSocket

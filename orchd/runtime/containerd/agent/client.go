@@ -247,6 +247,20 @@ func (l *Leaf) connect(req Request) (*agentConn, error) {
 	return l.handshake(req)
 }
 
+// LockAgent takes stateDir's agent lock exclusively (creating the file),
+// as an exiting agent does; closing the file releases it.
+func LockAgent(stateDir string) (*os.File, error) {
+	f, err := os.OpenFile(LockFile(stateDir), os.O_CREATE|os.O_RDWR|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("containerd agent lock: %w", err)
+	}
+	if err := flock(f, unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
 func flock(f *os.File, how int) error {
 	for {
 		err := unix.Flock(int(f.Fd()), how)

@@ -85,10 +85,7 @@ func Run(ctx context.Context, rs *crd.RunSpec, opts Options) (int, error) {
 	if rs.Socket == "" {
 		// Resolved once, from the leaf's environment, for every dial.
 		cp := *rs
-		cp.Socket = crd.DefaultSocket
-		if s := opts.Getenv(crd.EnvSocket); s != "" {
-			cp.Socket = s
-		}
+		cp.Socket = crd.ResolveSocketEnv("", opts.Getenv)
 		rs = &cp
 	}
 	if rs.Label == "" {

@@ -20,7 +20,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -180,14 +179,7 @@ func (s *server) leave(c *net.UnixConn, w *sender) {
 		c.Close()
 		return
 	}
-	lock, err := os.OpenFile(agent.LockFile(s.stateDir), os.O_CREATE|os.O_RDWR|syscall.O_CLOEXEC, 0o600)
-	if err == nil {
-		for {
-			if err = unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != unix.EINTR {
-				break
-			}
-		}
-	}
+	lock, err := agent.LockAgent(s.stateDir)
 	if err != nil {
 		// No lock to take (the state dir was removed, say). Exiting without
 		// it risks failing a leaf that connects right now (its service then
@@ -339,12 +331,7 @@ func (s *server) drain(ctx context.Context, req agent.Request) error {
 // client is the shared connection for a daemon socket ("": the leaf's
 // environment's, else the default) and namespace.
 func (s *server) client(socket, namespace string, getenv func(string) string) (*client.Client, error) {
-	if socket == "" {
-		socket = crd.DefaultSocket
-		if v := getenv(crd.EnvSocket); v != "" {
-			socket = v
-		}
-	}
+	socket = crd.ResolveSocketEnv(socket, getenv)
 	key := [2]string{socket, namespace}
 	s.clientMu.Lock()
 	defer s.clientMu.Unlock()
