@@ -83,9 +83,11 @@ const warmUpServices = 4
 // released (shim connections, their goroutines).
 const settleBound = 60 * time.Second
 
-// threadSlack is how far containerd's thread high-water mark may rise after
-// the warm-up (fds and goroutines get none).
-const threadSlack = 4
+// threadSlack is how far the last usage cycle may raise containerd's thread
+// high-water mark (fds and goroutines get none). Seen: +5 on the host with
+// containerd 1.6 (marks [26 26 31]) while every fd and goroutine came back; a
+// thread leaked per container (24 a cycle) is far above it.
+const threadSlack = 8
 
 // runscThreadSlack is threadSlack under runsc (deviation
 // runsc-thread-high-water): +7 was seen after the warm-up.
@@ -236,10 +238,11 @@ func TestThreadBound(t *testing.T) {
 	}{
 		{26, []int{26, 31, 31}, 31, true},  // a mark raised once, then settled
 		{14, []int{30, 30, 30}, 30, true},  // the first full-speed cycle raised it (VM)
-		{20, []int{26, 32, 38}, 38, false}, // six threads more with every cycle
-		{20, []int{20, 20, 26}, 26, false}, // the last cycle alone adds more than the slack
-		{20, nil, 24, true},
-		{20, nil, 25, false},
+		{20, []int{20, 20, 29}, 29, false}, // the last cycle alone adds more than the slack
+		{26, []int{26, 26, 31}, 31, true},  // containerd 1.6: the last cycle's busier moment
+		{20, []int{30, 40, 50}, 50, false}, // ten threads more with every cycle
+		{20, nil, 28, true},
+		{20, nil, 29, false},
 	} {
 		if got := c.after <= threadBound(c.base, c.marks, threadSlack); got != c.ok {
 			t.Errorf("baseline %d, marks %v, after %d: within bound %v, want %v", c.base, c.marks, c.after, got, c.ok)

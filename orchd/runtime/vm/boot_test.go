@@ -356,3 +356,39 @@ func TestBootPublish(t *testing.T) {
 		t.Errorf("exit = %d (%v), want 143 after the stop", r.code, r.err)
 	}
 }
+
+// TestBootSilentGuestIsBootedAgain: a guest that says nothing on its control
+// port within the silence limit (here far shorter than any boot under TCG) is
+// killed and booted once more with the kernel's warnings on the console; after
+// the last attempt the leaf fails and leaves no qemu behind.
+func TestBootSilentGuestIsBootedAgain(t *testing.T) {
+	t.Parallel()
+	env := prepareBoot(t)
+	state := t.TempDir()
+	ce := contract.Env{ProjectDir: t.TempDir(), StateDir: state, DataDir: filepath.Join(state, "data"), Namespace: "t", Orchd: env.orchd}
+	svc := probeService(env, "mute", "sleep forever")
+	c := plantCutting(t, svc, ce)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var out, diag syncBuffer
+	var pids []int
+	leaf := &vm.Leaf{Stdout: &out, Stderr: &diag, Self: env.orchd,
+		Log:          slog.New(slog.NewTextHandler(&diag, nil)),
+		OnBoot:       func(pid int) { pids = append(pids, pid) },
+		SilenceLimit: 300 * time.Millisecond,
+	}
+	code, err := leaf.Run(ctx, c.Exec.Start[len(c.Exec.Start)-1])
+	t.Logf("exit %d err %v\nstderr:\n%s", code, err, diag.String())
+	if err == nil || !strings.Contains(err.Error(), "said nothing") || code != 1 {
+		t.Errorf("exit %d err %v, want 1 and the guest's silence named", code, err)
+	}
+	if len(pids) != 2 {
+		t.Errorf("qemu started %d times (%v), want 2: one boot and one more after the silence", len(pids), pids)
+	}
+	if !strings.Contains(diag.String(), "booting again") {
+		t.Errorf("no warning of the second boot on stderr")
+	}
+	for _, pid := range pids {
+		assertNoQemu(t, pid, contract.Layout{StateDir: state}.VMWorkDir(contract.Label("t", svc.Name)))
+	}
+}

@@ -23,7 +23,7 @@ func TestQemuArgsFromSpec(t *testing.T) {
 		Resources: spec.Resources{Memory: "1536M", CPUs: ptr(1.5)},
 		Publish:   []spec.Publish{{Host: 8080, Container: 80, HostIP: "127.0.0.1"}, {Host: 9000, Container: 9000}},
 	}
-	m := vm.Machine{Kernel: "/k/vmlinuz", Initrd: "/w/initrd.cpio", Append: vm.KernelCmdline(false), ControlFD: 3, StderrFD: 4, Publish: svc.Publish,
+	m := vm.Machine{Kernel: "/k/vmlinuz", Initrd: "/w/initrd.cpio", Append: vm.KernelCmdline(vm.LogQuiet), ControlFD: 3, StderrFD: 4, Publish: svc.Publish,
 		Shares: []vm.Share{{Tag: "vol0", Source: "/srv/a,b"}, {Tag: "vol1", Source: "/srv/ro", ReadOnly: true}}}
 	if err := m.Resources(svc.Resources); err != nil {
 		t.Fatal(err)

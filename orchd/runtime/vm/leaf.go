@@ -15,6 +15,7 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -52,6 +53,14 @@ const HealthKey = "X_ORCHD_HEALTH"
 // EnvDebug, when set to 1 in vm-run's environment, keeps kernel messages on the console.
 const EnvDebug = "ORCHD_VM_DEBUG"
 
+// logLevel is the kernel console level: level, or LogDebug with EnvDebug=1.
+func logLevel(level int) int {
+	if os.Getenv(EnvDebug) == "1" {
+		return LogDebug
+	}
+	return level
+}
+
 // bootGrace is how long a guest may take, beyond TIMEOUT_STOP, to boot (if it
 // had not yet), stop its process and power off before qemu is killed.
 func bootGrace(kvm bool) time.Duration {
@@ -60,6 +69,24 @@ func bootGrace(kvm bool) time.Duration {
 	}
 	return 30 * time.Second
 }
+
+// silenceLimit is how long a booted guest may stay silent on its control port
+// (no "started", no other line) before the leaf counts it as hung. A guest
+// here starts its command in about 1 s with KVM and 4 s under TCG; under TCG
+// on an overloaded host a boot has been seen to hang without a word for
+// minutes, which a second boot does not repeat.
+func silenceLimit(kvm bool) time.Duration {
+	if kvm {
+		return 30 * time.Second
+	}
+	return 90 * time.Second
+}
+
+// bootAttempts is how many times a guest that stays silent is booted.
+const bootAttempts = 2
+
+// errGuestSilent is boot's error for a guest killed by the silence limit.
+var errGuestSilent = errors.New("the guest said nothing on its control port")
 
 // Leaf runs one vm service in the foreground: `orchd vm-run`.
 type Leaf struct {
@@ -73,6 +100,16 @@ type Leaf struct {
 	// the guest reports the service process started.
 	OnBoot    func(pid int)
 	OnStarted func()
+	// SilenceLimit overrides how long a booted guest may stay silent before
+	// it is killed and booted again (zero: 30 s with KVM, 90 s under TCG).
+	SilenceLimit time.Duration
+}
+
+func (l *Leaf) silenceLimit(kvm bool) time.Duration {
+	if l.SilenceLimit > 0 {
+		return l.SilenceLimit
+	}
+	return silenceLimit(kvm)
 }
 
 // Run boots the service described by specFile and returns its exit code. When
@@ -110,7 +147,7 @@ func (l *Leaf) Run(ctx context.Context, specFile string) (int, error) {
 	defer os.RemoveAll(work)
 
 	start := time.Now()
-	m := Machine{KVM: KVMAvailable(ctx, qemu), BIOS: FindQboot(), Kernel: k.Vmlinuz, Initrd: filepath.Join(work, "initrd.cpio"), Append: KernelCmdline(os.Getenv(EnvDebug) == "1"), Publish: s.Service.Publish}
+	m := Machine{KVM: KVMAvailable(ctx, qemu), BIOS: FindQboot(), Kernel: k.Vmlinuz, Initrd: filepath.Join(work, "initrd.cpio"), Append: KernelCmdline(logLevel(LogQuiet)), Publish: s.Service.Publish}
 	if err := m.Resources(s.Service.Resources); err != nil {
 		return 1, err
 	}
@@ -125,6 +162,22 @@ func (l *Leaf) Run(ctx context.Context, specFile string) (int, error) {
 	}
 	l.Log.Info("vm: initramfs built", "service", s.Service.Name, "image", s.Service.Image, "kernel", k.Version, "took", time.Since(start).Round(time.Millisecond))
 
+	m.ControlFD, m.StderrFD = 3, 4
+	for attempt := 1; ; attempt++ {
+		code, err := l.bootOnce(ctx, qemu, m, s, cfg)
+		if !errors.Is(err, errGuestSilent) || attempt == bootAttempts || ctx.Err() != nil {
+			return code, err
+		}
+		// The second boot keeps the kernel's warnings on the console: if it
+		// hangs too, the log shows where.
+		l.Log.Warn("vm: guest silent after boot; killed qemu, booting again", "service", s.Service.Name,
+			"silent_for", l.silenceLimit(m.KVM), "attempt", attempt+1, "of", bootAttempts)
+		m.Append = KernelCmdline(logLevel(LogWarnings))
+	}
+}
+
+// bootOnce boots the machine once with fresh control and stderr ports.
+func (l *Leaf) bootOnce(ctx context.Context, qemu string, m Machine, s *Spec, cfg guest.Config) (int, error) {
 	host, guestEnd, err := socketPair()
 	if err != nil {
 		return 1, err
@@ -136,7 +189,6 @@ func (l *Leaf) Run(ctx context.Context, specFile string) (int, error) {
 		return 1, err
 	}
 	defer errHost.Close()
-	m.ControlFD, m.StderrFD = 3, 4
 	return l.boot(ctx, qemu, m, s, cfg, host, guestEnd, errHost, errGuest)
 }
 
@@ -182,6 +234,8 @@ func (l *Leaf) boot(ctx context.Context, qemu string, m Machine, s *Spec, cfg gu
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	reported := make(chan int, 1)
+	heard := make(chan struct{})
+	var heardOnce sync.Once
 	ctlDone := make(chan struct{})
 	healthCtx, stopHealth := context.WithCancel(ctx)
 	defer stopHealth()
@@ -191,6 +245,7 @@ func (l *Leaf) boot(ctx context.Context, qemu string, m Machine, s *Spec, cfg gu
 		sc := bufio.NewScanner(host)
 		for sc.Scan() {
 			line := sc.Text()
+			heardOnce.Do(func() { close(heard) })
 			switch {
 			case line == "started":
 				l.Log.Info("vm: service process started", "service", s.Service.Name)
@@ -222,13 +277,23 @@ func (l *Leaf) boot(ctx context.Context, qemu string, m Machine, s *Spec, cfg gu
 	}()
 
 	var killTimer <-chan time.Time
-	stopping := false
+	stopping, silent := false, false
+	silence := time.NewTimer(l.silenceLimit(m.KVM))
+	defer silence.Stop()
 	var waitErr error
 loop:
 	for {
 		select {
 		case waitErr = <-exited:
 			break loop
+		case <-heard:
+			silence.Stop()
+			heard = nil
+		case <-silence.C:
+			if !stopping {
+				silent = true
+				_ = cmd.Process.Kill()
+			}
 		case <-ctx.Done():
 			if !stopping {
 				stopping = true
@@ -254,6 +319,9 @@ loop:
 	case code := <-reported:
 		return code, nil
 	default:
+	}
+	if silent {
+		return 1, fmt.Errorf("vm %s: %w for %s after boot; qemu killed", s.Service.Name, errGuestSilent, l.silenceLimit(m.KVM))
 	}
 	if stopping {
 		return 128 + int(syscall.SIGKILL), fmt.Errorf("vm %s: killed before the guest reported an exit code", s.Service.Name)

@@ -107,15 +107,23 @@ func KVMAvailable(ctx context.Context, qemu string) bool {
 	return cmd.Run() == nil
 }
 
-// KernelCmdline is the guest kernel's command line: serial console, quiet
-// unless debugging, a panic ends the VM, and orchd's init with its argument.
-func KernelCmdline(debug bool) string {
+// Kernel console levels: the service's console shows kernel messages more
+// urgent than the level (LogQuiet: emergencies only).
+const (
+	LogQuiet    = 1
+	LogWarnings = 5
+	LogDebug    = 8
+)
+
+// KernelCmdline is the guest kernel's command line: serial console, kernel
+// messages below loglevel, a panic ends the VM, and orchd's init with its
+// argument.
+func KernelCmdline(loglevel int) string {
 	parts := []string{"console=ttyS0", "panic=-1", "edd=off", "no_timer_check", "tsc=reliable", "rdinit=/orchd/orchd"}
-	if debug {
-		parts = append(parts, "loglevel=7")
-	} else {
-		parts = append(parts, "quiet", "loglevel=1")
+	if loglevel <= LogQuiet {
+		parts = append(parts, "quiet")
 	}
+	parts = append(parts, "loglevel="+strconv.Itoa(loglevel))
 	return strings.Join(append(parts, "--", "vm-init"), " ")
 }
 
