@@ -15,7 +15,6 @@ import (
 	"runtime"
 	"syscall"
 
-	"github.com/orchd/orchd/orchd/runtime/containerd/agent"
 	"github.com/orchd/orchd/orchd/supervise"
 	"github.com/orchd/orchd/orchd/version"
 )
@@ -25,11 +24,8 @@ func main() {
 		fmt.Print(version.Read().String("orchd-supervise"))
 		return
 	}
-	if len(os.Args) >= 2 && os.Args[1] == "containerd-run" {
-		os.Exit(containerdRun(os.Args[2:]))
-	}
 	if len(os.Args) < 2 || os.Args[1] != "supervise" {
-		fmt.Fprintln(os.Stderr, "usage: orchd-supervise supervise [--init] --spec UNIT | orchd-supervise containerd-run --agent ORCHD --state-dir DIR --spec-file FILE | orchd-supervise --version")
+		fmt.Fprintln(os.Stderr, "usage: orchd-supervise supervise [--init] --spec UNIT | orchd-supervise --version")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("supervise", flag.ExitOnError)
@@ -52,18 +48,4 @@ func main() {
 		fmt.Fprintln(os.Stderr, "orchd supervise:", err)
 		os.Exit(1)
 	}
-}
-
-// containerdRun is a container service's leaf: a client of the state dir's
-// containerd agent (package agent), which needs none of the containerd
-// client in this binary.
-func containerdRun(args []string) int {
-	fs := flag.NewFlagSet("containerd-run", flag.ExitOnError)
-	orchd := fs.String("agent", "", "the orchd binary that runs the containerd agent")
-	stateDir := fs.String("state-dir", "", "the state dir whose agent runs the service")
-	file := fs.String("spec-file", "", "run spec file (JSON)")
-	b64 := fs.String("spec", "", "run spec as base64 JSON")
-	fs.Parse(args)
-	runtime.GOMAXPROCS(1)
-	return agent.LeafMain(*orchd, *stateDir, *file, *b64)
 }

@@ -20,7 +20,7 @@ import (
 )
 
 func newContainerdRunCmd(_ *app) *cobra.Command {
-	var file, b64, agentBin, stateDir string
+	var file, b64 string
 	cmd := &cobra.Command{
 		Use:   "containerd-run --spec-file FILE",
 		Short: "Run one FROM service as a containerd container in the foreground (started by a supervisor)",
@@ -34,12 +34,6 @@ The run spec is written by 'orchd sow --runtime containerd' (0600, it may hold
 ENV values); --spec takes the same JSON base64-encoded.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if agentBin != "" {
-				if code := agent.LeafMain(agentBin, stateDir, file, b64); code != 0 {
-					return &exitError{code: code}
-				}
-				return nil
-			}
 			// One service's leaf waits on containerd nearly all the time,
 			// and N of them start at once: with one P its runtime spins no
 			// idle thread looking for work, and a higher GC target spares
@@ -73,8 +67,6 @@ ENV values); --spec takes the same JSON base64-encoded.`,
 	}
 	cmd.Flags().StringVar(&file, "spec-file", "", "run spec file (JSON)")
 	cmd.Flags().StringVar(&b64, "spec", "", "run spec as base64 JSON")
-	cmd.Flags().StringVar(&agentBin, "agent", "", "run the service in the state dir's containerd agent, started with this orchd binary when none runs")
-	cmd.Flags().StringVar(&stateDir, "state-dir", "", "the state dir whose agent runs the service (with --agent)")
 	return cmd
 }
 
@@ -82,12 +74,13 @@ func newContainerdAgentCmd(_ *app) *cobra.Command {
 	var stateDir string
 	cmd := &cobra.Command{
 		Use:   agent.Command + " --state-dir DIR",
-		Short: "Run the container services of a state dir's leaves in one process (started by the first leaf)",
+		Short: "Run the container services of a state dir in one process (started by their supervisors)",
 		Long: `containerd-agent holds one containerd client for every container service of a
-state dir. Each service's leaf (containerd-run --agent) hands it its run spec,
-stdout and stderr; the agent runs the service as an in-process leaf would and
-exits once its last leaf has gone. A leaf that dies has its task stopped.
-It tells its starter it listens by writing "ready" to file descriptor 3.`,
+state dir. Each service's supervisor hands it the run spec, stdout and stderr;
+the agent runs the service as an in-process leaf would and exits once its last
+client has gone. A client whose connection closes (its supervisor died) has its
+task stopped and removed. It tells its starter it listens by writing "ready" to
+file descriptor 3.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if stateDir == "" {

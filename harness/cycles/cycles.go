@@ -230,7 +230,8 @@ func runCycle(ctx context.Context, o Options, n int) Cycle {
 }
 
 // killRandom SIGKILLs one supervisor or leaf of the state dir (not a
-// supervisor's init) and says which.
+// supervisor's init; under orchd's own platform a container service's
+// supervisor is its leaf too, the containerd agent's client) and says which.
 func killRandom(o Options) string {
 	procs, err := procfs.Processes()
 	if err != nil {

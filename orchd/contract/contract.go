@@ -65,9 +65,9 @@ type Exec struct {
 	// (the streams named in logline.RecordsEnv).
 	Leaf bool `json:"leaf,omitempty"`
 	// Agent says a supervisor of its own may run Start (`ORCHD containerd-run
-	// ARGS`) through the state dir's containerd agent instead: it execs
-	// itself as `containerd-run --agent ORCHD --state-dir DIR ARGS`, a thin
-	// leaf (package agent). Platforms that exec Start themselves ignore it.
+	// ARGS`) through the state dir's containerd agent instead of exec'ing it:
+	// the supervisor is then the agent's client (package agent) and no leaf
+	// process runs. Platforms that exec Start themselves ignore it.
 	Agent bool `json:"agent,omitempty"`
 }
 

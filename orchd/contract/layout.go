@@ -128,7 +128,8 @@ type Status struct {
 	// Pid is the service's main process: MAINPID when the start command sent
 	// one (a container's task pid), else the start command's pid.
 	Pid int `json:"pid"`
-	// LeafPid is the start command's pid (a leaf such as containerd-run).
+	// LeafPid is the start command's pid (a leaf such as containerd-run), or
+	// for a service run by the state dir's containerd agent, the agent's.
 	LeafPid       int  `json:"leaf_pid,omitempty"`
 	SupervisorPid int  `json:"supervisor_pid"`
 	Restarts      int  `json:"restarts"`

@@ -81,7 +81,8 @@ type ServiceStatus struct {
 	// Health is the HEALTHCHECK verdict: "", starting, healthy, unhealthy.
 	Health string `json:"health,omitempty"`
 	// LeafPid is the start command's pid when Pid is another process (a
-	// container's task pid reported by its containerd-run leaf).
+	// container's task pid reported by its containerd-run leaf), or the
+	// containerd agent's for a service it runs.
 	LeafPid     int           `json:"leaf_pid,omitempty"`
 	Since       time.Time     `json:"since"`
 	Uptime      time.Duration `json:"uptime_ns"`

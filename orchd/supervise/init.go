@@ -254,6 +254,9 @@ type proc struct {
 	sig  func(syscall.Signal) error
 	// report yields the child's host pid (read once, by servicePid).
 	report *os.File
+	// notices, when not nil, carries the service's sd_notify notices in
+	// process (a service run by the containerd agent; see spawnAgent).
+	notices chan notice
 }
 
 // spawner starts inits.

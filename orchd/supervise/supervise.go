@@ -65,7 +65,7 @@ func Run(ctx context.Context, unitPath string) error {
 	if err := s.write(); err != nil {
 		return err
 	}
-	if u.Exec.Notify {
+	if _, inAgent := s.agentRun(); u.Exec.Notify && !inAgent {
 		if s.notify, err = listenNotify(s.layout.NotifySocket(u.Label)); err != nil {
 			return s.fail(err.Error())
 		}
@@ -262,7 +262,13 @@ func (s *supervisor) loop(ctx context.Context) error {
 			// READY=1 the supervisor waits for.
 			startPc.env = append(append([]string(nil), pc.env...), NotifySocketEnv+"="+s.notify.path)
 		}
-		p, err := s.sp.spawn(s.startArgv(), startPc, spawnOpts{timeoutStop: KillAfter(u), out: s.out, cgroups: cgDirs, leaf: u.Exec.Leaf})
+		o := spawnOpts{timeoutStop: KillAfter(u), out: s.out, cgroups: cgDirs, leaf: u.Exec.Leaf}
+		var p *proc
+		if a, ok := s.agentRun(); ok {
+			p, err = s.spawnAgent(a, startPc, o)
+		} else {
+			p, err = s.sp.spawn(u.Exec.Start, startPc, o)
+		}
 		if err != nil {
 			cg.remove()
 			return s.fail(err.Error())
@@ -358,17 +364,6 @@ func (s *supervisor) cgroups() (*cgroupSet, error) {
 		return nil, err
 	}
 	return newCgroups(CgroupName(s.unit.Label, s.unit.StateDir), l)
-}
-
-// startArgv is the start command: a containerd leaf that may use the
-// state dir's agent becomes this binary as the agent's thin leaf.
-func (s *supervisor) startArgv() []string {
-	start := s.unit.Exec.Start
-	if !s.unit.Exec.Agent || len(start) < 2 || start[1] != "containerd-run" {
-		return start
-	}
-	argv := []string{s.sp.argv0, "containerd-run", "--agent", start[0], "--state-dir", s.unit.StateDir}
-	return append(argv, start[2:]...)
 }
 
 // stop ends a running service: the STOP command or SIGTERM, TIMEOUT_STOP grace,

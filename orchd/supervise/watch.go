@@ -106,7 +106,9 @@ func (s *supervisor) watch(ctx context.Context, p *proc, pc procCtx) (stopped, t
 		s.flush()
 	}
 	var notices <-chan notice
-	if s.notify != nil {
+	if p.notices != nil {
+		notices = p.notices
+	} else if s.notify != nil {
 		notices = s.notify.C
 	}
 	for {

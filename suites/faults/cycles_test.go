@@ -100,7 +100,7 @@ TIMEOUT_STOP 2s
 			find func() []proc
 		}{
 			{"nothing", func() []proc { return nil }},
-			{"leaf of ctr", func() []proc { return leaves(s, "ctr") }},
+			{"the containerd agent", func() []proc { return agents(s) }},
 			{"supervisor of ctr", func() []proc { return supervisors(s, "ctr") }},
 			{"supervisor of host", func() []proc { return supervisors(s, "host") }},
 			{"host process", func() []proc { return withArgv("sleep", m) }},

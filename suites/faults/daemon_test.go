@@ -56,7 +56,7 @@ TIMEOUT_STOP 2s
 		s.Grow(ctx)
 		before := s.EventuallyState(ctx, "always", contract.StateRunning)
 		s.EventuallyState(ctx, "once", contract.StateRunning)
-		oldLeaf := eventuallyOne(ctx, "leaf of always", func() []proc { return leaves(s, "always") })
+		oldAgent := eventuallyOne(ctx, "the containerd agent", func() []proc { return agents(s) })
 		c := connect()
 		oldTask := taskPid(ctx, Default, c, s.Namespace, containerOf(s, "always"))
 
@@ -64,19 +64,19 @@ TIMEOUT_STOP 2s
 		restartDaemon(ctx)
 
 		// The old task may survive in its shim and look running for a moment; what
-		// counts is the state once a leaf is attached to containerd again.
+		// counts is the state once the agent is attached to containerd again.
 		s.EventuallyRow(ctx, "always", func(g Gomega, r framework.Row) {
 			g.Expect(r.State).To(Equal(contract.StateRunning), "always: %s", r.Message)
 			g.Expect(strings.ToLower(r.TaskStatus)).To(Equal("running"))
-			ls := leaves(s, "always")
-			g.Expect(ls).To(HaveLen(1))
-			if ls[0].Pid != oldLeaf.Pid {
-				g.Expect(r.Restarts).To(BeNumerically(">", before.Restarts), "a new leaf is a counted restart")
+			as := agents(s)
+			g.Expect(as).To(HaveLen(1))
+			if as[0].Pid != oldAgent.Pid {
+				g.Expect(r.Restarts).To(BeNumerically(">", before.Restarts), "a run in a new agent is a counted restart")
 			}
 			g.Expect(containers(ctx, g, c, s.Namespace)).To(ContainElement(containerOf(s, "always")))
 		})
-		if ls := leaves(s, "always"); len(ls) == 1 && ls[0].Pid != oldLeaf.Pid {
-			// A new leaf replaces the stale container: wait for its own task.
+		if as := agents(s); len(as) == 1 && as[0].Pid != oldAgent.Pid {
+			// A run in a new agent replaces the stale container: wait for its own task.
 			eventuallyNewTask(ctx, c, s, "always", oldTask)
 		}
 		once := s.EventuallyRow(ctx, "once", func(g Gomega, r framework.Row) {
@@ -98,7 +98,7 @@ TIMEOUT_STOP 2s
 			for _, id := range ids {
 				g.Expect(id).To(BeElementOf(containerOf(s, "always"), containerOf(s, "once")), "a container orchd did not name")
 			}
-			g.Expect(leaves(s, "always")).To(HaveLen(1), "exactly one leaf for always")
+			g.Expect(agents(s)).To(HaveLen(1), "exactly one containerd agent")
 			g.Expect(supervisors(s, "always")).To(HaveLen(1), "exactly one supervisor for always")
 		}).WithTimeout(5 * time.Second).Should(Succeed())
 

@@ -90,7 +90,7 @@ TIMEOUT_STOP 2s
 		s.EventuallyRow(ctx, "crash", func(g Gomega, r framework.Row) {
 			g.Expect(r.State).To(Equal(contract.StateRestarting), "crash: %s", r.Message)
 		})
-		Expect(leaves(s, "crash")).To(BeEmpty(), "no leaf runs during the restart delay")
+		Expect(tasks(ctx, Default, connect(), s.Namespace)).To(BeEmpty(), "no task runs during the restart delay")
 		timedFell(ctx, s)
 		s.ExpectNoLeaks(ctx)
 	}, framework.SpecDeadline(4*time.Minute))
@@ -107,7 +107,7 @@ TIMEOUT_STOP 2s
 		s.Grow(ctx)
 		By("wait until a blob download is in flight")
 		Eventually(ctx, proxy.stalled).WithTimeout(framework.Scaled(2 * time.Minute)).Should(Receive(ContainSubstring("/blobs/")))
-		Expect(leaves(s, "pulled")).To(HaveLen(1), "the leaf is pulling")
+		Expect(agents(s)).To(HaveLen(1), "the containerd agent is pulling")
 		c := connect()
 		Expect(tasks(ctx, Default, c, s.Namespace)).To(BeEmpty(), "no task can exist before the image is pulled")
 

@@ -68,10 +68,10 @@ TIMEOUT_STOP 2s
 			Eventually(ctx, func() []proc { return withArgv("sleep", m) }).Should(HaveLen(1))
 			Consistently(ctx, func(g Gomega) {
 				for _, svc := range services {
-					g.Expect(leaves(s, svc)).To(HaveLen(1), "one leaf for %s", svc)
 					g.Expect(supervisors(s, svc)).To(HaveLen(1), "one supervisor for %s", svc)
 				}
 				g.Expect(supervisors(s, "host")).To(HaveLen(1), "one supervisor for host")
+				g.Expect(agents(s)).To(HaveLen(1), "one containerd agent")
 				g.Expect(withArgv("sleep", m)).To(HaveLen(1), "one host process")
 				want := []string{containerOf(s, "always"), containerOf(s, "once"), containerOf(s, "slow")}
 				g.Expect(containers(ctx, g, c, s.Namespace)).To(ConsistOf(want), "one container per service")

@@ -57,14 +57,6 @@ func procs(keep func(p proc) bool) []proc {
 	return out
 }
 
-// leaves are the containerd-run processes of one service.
-func leaves(s *framework.Spec, svc string) []proc {
-	crun := s.Layout.CrunFile(s.Label(svc))
-	return procs(func(p proc) bool {
-		return slices.Contains(p.Argv, "containerd-run") && slices.Contains(p.Argv, crun)
-	})
-}
-
 // supervisors are the orchd supervise processes of one service (not a
 // `supervise --init` reaper a host command runs under).
 func supervisors(s *framework.Spec, svc string) []proc {
@@ -74,7 +66,9 @@ func supervisors(s *framework.Spec, svc string) []proc {
 	})
 }
 
-// orchdProcs are every supervise / containerd-run / containerd-agent process of the spec.
+// orchdProcs are every supervise / containerd-run / containerd-agent process
+// of the spec (a container service's supervisor is the agent's client; a
+// containerd-run leaf runs only where a platform execs it).
 func orchdProcs(s *framework.Spec) []proc {
 	return procs(func(p proc) bool {
 		return (slices.Contains(p.Argv, "supervise") || slices.Contains(p.Argv, "containerd-run") || slices.Contains(p.Argv, agent.Command)) &&

@@ -13,67 +13,6 @@ import (
 	"github.com/orchd/orchd/suites/framework"
 )
 
-var _ = Describe("the containerd-run leaf SIGKILLed", Label("leaf"), func() {
-	var s *framework.Spec
-	BeforeEach(func() { s = fw.NewSpec() })
-
-	It("comes back with exactly one container under RESTART always, is reported with its task stopped under RESTART no, and fell leaves nothing", func(ctx SpecContext) {
-		img := s.Image("probe")
-		s.WriteOrchfile(fmt.Sprintf(`SERVICE always
-FROM %[1]s
-CMD sleep forever
-RESTART always
-RESTART_DELAY 1s
-TIMEOUT_STOP 2s
-
-SERVICE once
-FROM %[1]s
-CMD sleep forever
-RESTART no
-TIMEOUT_STOP 2s
-`, img))
-		s.Grow(ctx)
-		s.EventuallyState(ctx, "always", contract.StateRunning)
-		s.EventuallyState(ctx, "once", contract.StateRunning)
-
-		c := connect()
-		oldTask := taskPid(ctx, Default, c, s.Namespace, containerOf(s, "always"))
-		oldAlways := eventuallyOne(ctx, "leaf of always", func() []proc { return leaves(s, "always") })
-		oldOnce := eventuallyOne(ctx, "leaf of once", func() []proc { return leaves(s, "once") })
-		sigkill(oldAlways)
-		sigkill(oldOnce)
-
-		By("RESTART always: a new leaf, a new running task, one container")
-		eventuallyNewTask(ctx, c, s, "always", oldTask)
-		s.EventuallyRow(ctx, "always", func(g Gomega, r framework.Row) {
-			g.Expect(r.Restarts).To(BeNumerically(">=", 1), "the supervisor must count the restart")
-			g.Expect(r.State).To(Equal(contract.StateRunning), "always: %s", r.Message)
-			g.Expect(r.TaskStatus).To(Equal("running"))
-			ls := leaves(s, "always")
-			g.Expect(ls).To(HaveLen(1))
-			g.Expect(ls[0].Pid).NotTo(Equal(oldAlways.Pid))
-		})
-		By("RESTART no: reported exited or failed, not running")
-		s.EventuallyRow(ctx, "once", func(g Gomega, r framework.Row) {
-			g.Expect(r.State).To(BeElementOf(contract.StateExited, contract.StateFailed), "once: %s", r.Message)
-			g.Expect(r.ExitCode).NotTo(BeNil(), "the exit is reported")
-		})
-		By("RESTART no: the dead leaf's task does not run on (the agent stops and removes it)")
-		Eventually(ctx, func(g Gomega) {
-			g.Expect(taskPid(ctx, g, c, s.Namespace, containerOf(s, "once"))).To(BeZero(), "the task of once outlived its leaf")
-		}).Should(Succeed())
-		Consistently(ctx, func(g Gomega) {
-			ids := containers(ctx, g, c, s.Namespace)
-			g.Expect(ids).To(ContainElement(containerOf(s, "always")))
-			g.Expect(leaves(s, "always")).To(HaveLen(1), "exactly one leaf for always")
-			g.Expect(leaves(s, "once")).To(BeEmpty(), "RESTART no must not start a new leaf")
-		}).Should(Succeed())
-
-		s.Fell(ctx)
-		s.ExpectNoLeaks(ctx)
-	}, framework.SpecDeadline(5*time.Minute))
-})
-
 var _ = Describe("the supervisor SIGKILLed", Label("supervisor"), func() {
 	var s *framework.Spec
 	BeforeEach(func() { s = fw.NewSpec() })
@@ -94,7 +33,6 @@ TIMEOUT_STOP 2s
 		s.Grow(ctx)
 		s.EventuallyState(ctx, "ctr", contract.StateRunning)
 		s.EventuallyRow(ctx, "host", func(g Gomega, r framework.Row) { g.Expect(r.State).To(Equal(contract.StateRunning)) })
-		eventuallyOne(ctx, "leaf of ctr", func() []proc { return leaves(s, "ctr") })
 		eventuallyOne(ctx, "host process", func() []proc { return withArgv("sleep", m) })
 
 		for _, svc := range []string{"ctr", "host"} {
@@ -104,12 +42,61 @@ TIMEOUT_STOP 2s
 		By("every child dies with its supervisor, within the stop timeouts")
 		c := connect()
 		Eventually(ctx, func(g Gomega) {
-			g.Expect(orchdProcs(s)).To(BeEmpty(), "orphan supervise/containerd-run")
+			g.Expect(orchdProcs(s)).To(BeEmpty(), "orphan supervisor or containerd agent")
 			g.Expect(withArgv("sleep", m)).To(BeEmpty(), "orphan host process")
 			g.Expect(tasks(ctx, g, c, s.Namespace)).To(BeEmpty(), "orphan task")
 		}).WithTimeout(framework.Scaled(30 * time.Second)).Should(Succeed())
 		Consistently(ctx, func(g Gomega) {
 			g.Expect(orchdProcs(s)).To(BeEmpty(), "nothing restarts the killed supervisors")
+		}).WithTimeout(2 * time.Second).Should(Succeed())
+
+		s.Fell(ctx)
+		s.ExpectNoLeaks(ctx)
+	}, framework.SpecDeadline(5*time.Minute))
+
+	// A container service has no leaf process of its own: its supervisor is
+	// the containerd agent's client. Its death is what a leaf's was.
+	It("of a container service: the agent stops and removes its task; a grow at once waits for that and runs exactly one new task", func(ctx SpecContext) {
+		img := s.Image("probe")
+		s.WriteOrchfile(fmt.Sprintf(`SERVICE always
+FROM %[1]s
+CMD sleep forever
+RESTART always
+TIMEOUT_STOP 2s
+
+SERVICE stubborn
+FROM %[1]s
+CMD term-ignore
+TIMEOUT_STOP 3s
+`, img))
+		s.Grow(ctx)
+		s.EventuallyState(ctx, "always", contract.StateRunning)
+		s.EventuallyState(ctx, "stubborn", contract.StateRunning)
+		c := connect()
+		old := map[string]uint32{}
+		for _, svc := range []string{"always", "stubborn"} {
+			old[svc] = taskPid(ctx, Default, c, s.Namespace, containerOf(s, svc))
+			sigkill(eventuallyOne(ctx, "supervisor of "+svc, func() []proc { return supervisors(s, svc) }))
+		}
+
+		By("grow at once: stubborn's old task is still in its TIMEOUT_STOP")
+		s.Grow(ctx)
+		for _, svc := range []string{"always", "stubborn"} {
+			eventuallyNewTask(ctx, c, s, svc, old[svc])
+			s.EventuallyRow(ctx, svc, func(g Gomega, r framework.Row) {
+				g.Expect(r.State).To(Equal(contract.StateRunning), "%s: %s", svc, r.Message)
+				g.Expect(r.TaskStatus).To(Equal("running"))
+			})
+		}
+		By("exactly one supervisor, container and task per service, and it stays that way")
+		Consistently(ctx, func(g Gomega) {
+			for _, svc := range []string{"always", "stubborn"} {
+				g.Expect(supervisors(s, svc)).To(HaveLen(1), "one supervisor for %s", svc)
+			}
+			want := []string{containerOf(s, "always"), containerOf(s, "stubborn")}
+			g.Expect(containers(ctx, g, c, s.Namespace)).To(ConsistOf(want))
+			g.Expect(tasks(ctx, g, c, s.Namespace)).To(ConsistOf(want))
+			g.Expect(agents(s)).To(HaveLen(1), "one agent")
 		}).WithTimeout(2 * time.Second).Should(Succeed())
 
 		s.Fell(ctx)
@@ -128,7 +115,7 @@ var _ = Describe("the containerd agent SIGKILLed", Label("agent"), func() {
 	var s *framework.Spec
 	BeforeEach(func() { s = fw.NewSpec() })
 
-	It("fails its leaves, whose services come back under RESTART always in one new agent, and fell leaves nothing", func(ctx SpecContext) {
+	It("fails its services, which come back under RESTART always in one new agent, and fell leaves nothing", func(ctx SpecContext) {
 		img := s.Image("probe")
 		s.WriteOrchfile(fmt.Sprintf(`SERVICE a
 FROM %[1]s
@@ -151,7 +138,6 @@ TIMEOUT_STOP 2s
 		old := map[string]uint32{}
 		for _, svc := range []string{"a", "b"} {
 			old[svc] = taskPid(ctx, Default, c, s.Namespace, containerOf(s, svc))
-			eventuallyOne(ctx, "leaf of "+svc, func() []proc { return leaves(s, svc) })
 		}
 		oldAgent := eventuallyOne(ctx, "one agent for the grove", func() []proc { return agents(s) })
 		sigkill(oldAgent)

@@ -64,15 +64,18 @@ TIMEOUT_STOP 2s
 		survivors := []string{"steady", "keeper"}
 		c := connect()
 		taskOf := map[string]uint32{}
-		leafOf := map[string]int{}
+		supervisorOf := map[string]int{}
 		restartsOf := map[string]int{}
 		for _, svc := range append(survivors, "ender") {
 			r := s.EventuallyState(ctx, svc, contract.StateRunning)
 			restartsOf[svc] = r.Restarts
 			taskOf[svc] = taskPid(ctx, Default, c, s.Namespace, containerOf(s, svc))
 			Expect(taskOf[svc]).NotTo(BeZero(), "task of %s", svc)
-			leafOf[svc] = eventuallyOne(ctx, "leaf of "+svc, func() []proc { return leaves(s, svc) }).Pid
+			supervisorOf[svc] = eventuallyOne(ctx, "supervisor of "+svc, func() []proc { return supervisors(s, svc) }).Pid
 		}
+		// The agent holds every service's containerd connection: it dials
+		// again, and no service runs anywhere else meanwhile.
+		oldAgent := eventuallyOne(ctx, "the containerd agent", func() []proc { return agents(s) })
 		Eventually(ctx, func(g Gomega) int { return tickCount(g, s.Logs(ctx, "steady")) }).Should(BeNumerically(">=", 5))
 
 		By(how + " containerd; the shims keep the tasks")
@@ -89,14 +92,15 @@ TIMEOUT_STOP 2s
 		restartDaemon(ctx)
 
 		for _, svc := range survivors {
-			By(svc + ": still running, same task, same leaf, no restart")
+			By(svc + ": still running, same task, same supervisor and agent, no restart")
 			s.EventuallyRow(ctx, svc, func(g Gomega, r framework.Row) {
 				framework.StopIfFailed(r, contract.StateRunning)
 				g.Expect(r.State).To(Equal(contract.StateRunning), "%s: %s", svc, r.Message)
 				g.Expect(strings.ToLower(r.TaskStatus)).To(Equal("running"), "task of %s", svc)
 				g.Expect(taskPid(ctx, g, c, s.Namespace, containerOf(s, svc))).To(Equal(taskOf[svc]), "the task pid of %s", svc)
 				g.Expect(r.Restarts).To(Equal(restartsOf[svc]), "restarts of %s", svc)
-				g.Expect(leaves(s, svc)).To(ConsistOf(HaveField("Pid", leafOf[svc])), "the leaf of %s", svc)
+				g.Expect(supervisors(s, svc)).To(ConsistOf(HaveField("Pid", supervisorOf[svc])), "the supervisor of %s", svc)
+				g.Expect(agents(s)).To(ConsistOf(HaveField("Pid", oldAgent.Pid)), "the containerd agent")
 			})
 		}
 		By("steady's log continues from where it was, nothing lost or repeated")
@@ -119,15 +123,15 @@ TIMEOUT_STOP 2s
 			g.Expect(pid).NotTo(Equal(taskOf["ender"]), "a new task for ender")
 		})
 
-		By("it stays that way: one leaf, one supervisor, the same tasks")
+		By("it stays that way: one supervisor each, one agent, the same tasks")
 		Consistently(ctx, func(g Gomega) {
 			for _, svc := range survivors {
 				g.Expect(taskPid(ctx, g, c, s.Namespace, containerOf(s, svc))).To(Equal(taskOf[svc]), "the task pid of %s", svc)
 			}
 			for _, svc := range append(survivors, "ender") {
-				g.Expect(leaves(s, svc)).To(HaveLen(1), "one leaf for %s", svc)
 				g.Expect(supervisors(s, svc)).To(HaveLen(1), "one supervisor for %s", svc)
 			}
+			g.Expect(agents(s)).To(ConsistOf(HaveField("Pid", oldAgent.Pid)), "the same containerd agent")
 		}).WithTimeout(3 * time.Second).Should(Succeed())
 
 		s.Fell(ctx)

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/orchd/orchd/orchd/contract"
+	"github.com/orchd/orchd/orchd/runtime/containerd/agent"
 	"github.com/orchd/orchd/suites/framework"
 )
 
@@ -26,11 +28,14 @@ var _ = Describe("readiness", Label("containerd"), func() {
 			g.Expect(strings.ToLower(r.TaskStatus)).NotTo(Equal("running"), "task status while starting")
 			g.Expect(r.Healthy).To(BeFalse())
 		})
-		By("running, pid = containerd's task pid, leaf_pid = the leaf")
+		By("running, pid = containerd's task pid, leaf_pid = the containerd agent that runs it")
 		r := s.EventuallyState(ctx, "app", contract.StateRunning)
 		Expect(r.Pid).To(BeNumerically("==", taskPid(cctx, c, s, "app")), "survey pid vs containerd task pid")
 		Expect(r.LeafPid).To(BeNumerically(">", 0))
 		Expect(r.LeafPid).NotTo(Equal(r.Pid))
+		argv, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", r.LeafPid))
+		Expect(err).NotTo(HaveOccurred(), "leaf_pid %d", r.LeafPid)
+		Expect(strings.Split(string(argv), "\x00")).To(ContainElements(agent.Command, s.StateDir), "leaf_pid %d is not the state dir's containerd agent", r.LeafPid)
 		s.Fell(ctx)
 		s.ExpectNoLeaks(ctx)
 	}, framework.SpecDeadline(3*time.Minute))

@@ -1,30 +1,32 @@
 // Package agent runs a grove's container services through one process: the
 // containerd agent (`orchd containerd-agent`, package server) holds the
 // containerd client for every container service of a state dir, and each
-// service's leaf is a thin client of it (`containerd-run --agent ORCHD`).
+// service's supervisor is a client of it (package supervise, spawnAgent).
 //
 // Why: a leaf that linked the containerd client cost every container service
 // a Go process start with the client's package initialisation, its own
 // connection and its own reads of the image (about 30 ms of CPU and 20 MB
 // of peak RSS each); N services starting at once on a small machine queue on
-// that CPU. The agent pays it once, as a program with one client would.
+// that CPU. The agent pays it once, as a program with one client would; the
+// supervisor, which links only this package, speaks to it directly, so a
+// container service costs one orchd process, not two.
 //
-// What stays as it was: the leaf is still the supervisor's child, with the
-// service's log as its stdout and stderr (passed to the agent over the
-// socket), its sd_notify notices relayed from the agent under its own pid,
-// SIGTERM (or its supervisor's death, through PDEATHSIG) stopping the task,
-// and its exit code the task's. A leaf that dies (SIGKILL) ends its
-// connection, and the agent stops and removes its task as the leaf would.
+// What a leaf process did, the client does: it hands the agent the
+// service's log as stdout and stderr (over the socket), receives its
+// sd_notify notices as messages, asks it to stop the service (STOP,
+// TIMEOUT_STOP), and gets the task's exit code. A client that dies (its
+// supervisor SIGKILLed) ends its connection, and the agent stops and
+// removes its task as a dying leaf would have.
 //
-// The agent's life: the first leaf that finds none starts it (under an
-// exclusive flock, so only one starts); it exits once its last leaf has
-// gone, after closing its socket under the same lock so a leaf arriving
+// The agent's life: the first client that finds none starts it (under an
+// exclusive flock, so only one starts); it exits once its last client has
+// gone, after closing its socket under the same lock so a client arriving
 // meanwhile starts a new one instead of reaching a closing agent. The last
-// leaf waits for the agent's exit, so a grove whose supervisors are gone
+// client waits for the agent's exit, so a grove whose supervisors are gone
 // has no agent either.
 //
 // This package is the client side and the protocol; it links no containerd
-// code, so the supervisor-only binary can be the leaf.
+// code, so the supervisor-only binary can be a client.
 package agent
 
 import (
@@ -57,8 +59,12 @@ type Request struct {
 	Hold      bool     `json:"hold,omitempty"`
 	Namespace string   `json:"namespace,omitempty"`
 	Services  []string `json:"services,omitempty"`
+	// Notify says the client takes the service's sd_notify notices (READY=1
+	// once containerd runs the task, MAINPID, health verdicts) as Notify
+	// messages: its supervisor follows the service's readiness.
+	Notify bool `json:"notify,omitempty"`
 	// Env is the leaf's environment (the socket variable, the log records
-	// variable, NOTIFY_SOCKET): the agent runs the service as the leaf
+	// variable): the agent runs the service as the leaf
 	// would have, with this environment rather than its own.
 	Env []string `json:"env,omitempty"`
 }

@@ -25,7 +25,8 @@ const (
 	exitTimeout = 30 * time.Second
 )
 
-// Leaf is one service's thin leaf: its run spec and the agent binary.
+// Leaf is one service's side of the protocol (its supervisor, in the place
+// a leaf process had): its run spec and the agent binary.
 type Leaf struct {
 	StateDir string
 	// Orchd is the binary that runs the agent (`orchd containerd-agent`).
@@ -38,20 +39,30 @@ type Leaf struct {
 	Notify func(state string) error
 	// Stop delivers the requests to stop the service (SIGTERM, SIGINT).
 	Stop <-chan os.Signal
+	// Accepted, when set, is called with the agent's pid once it has
+	// accepted the service.
+	Accepted func(agentPid int)
 }
 
 // Run runs the service through the state dir's agent, starting the agent
 // when none runs, and returns the task's exit code. A stop arriving before
-// the agent has accepted the service is sent as soon as it has.
+// the agent has accepted the service is sent as soon as it has. When ctx
+// ends, Run returns at once: the agent sees the connection close, as when a
+// leaf dies, and stops and removes the task.
 func (l *Leaf) Run(ctx context.Context) (int, error) {
 	req := l.Request
-	req.Env = os.Environ()
+	if req.Env == nil {
+		req.Env = os.Environ()
+	}
 	conn, err := l.connect(req)
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close()
 	agentPid := conn.peerPid()
+	if l.Accepted != nil {
+		l.Accepted(agentPid)
+	}
 	msgs := conn.messages()
 	stopSent := false
 	for {
@@ -64,10 +75,7 @@ func (l *Leaf) Run(ctx context.Context) (int, error) {
 				}
 			}
 		case <-ctx.Done():
-			if !stopSent {
-				stopSent = true
-				conn.send(Message{Stop: true})
-			}
+			return 0, ctx.Err()
 		case m, ok := <-msgs:
 			if !ok {
 				return 0, fmt.Errorf("the containerd agent ended before the service did (%v); its log: %s", conn.readErr, LogFile(l.StateDir))

@@ -237,8 +237,7 @@ func (s *server) run(ctx context.Context, req agent.Request, files []*os.File, w
 	if opts.Client, err = s.client(rs.Socket, rs.Namespace, getenv); err != nil {
 		return 0, err
 	}
-	if env["NOTIFY_SOCKET"] != "" {
-		// Relayed: the supervisor takes notices from its leaf's pid only.
+	if req.Notify {
 		opts.Notify = func(state string) error { return w.send(agent.Message{Notify: state}) }
 	}
 	end, err := s.begin(ctx, rs)
