@@ -17,7 +17,7 @@ var _ = Describe("the supervisor SIGKILLed", Label("supervisor"), func() {
 	var s *framework.Spec
 	BeforeEach(func() { s = fw.NewSpec() })
 
-	It("leaves no orphan leaf, task or host process behind (bounded)", func(ctx SpecContext) {
+	It("leaves no orphan task or host process behind (bounded)", func(ctx SpecContext) {
 		m := marker()
 		s.WriteOrchfile(fmt.Sprintf(`SERVICE ctr
 FROM %s
