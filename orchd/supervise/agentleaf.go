@@ -21,6 +21,9 @@ import (
 // supervisor's death now means: the agent sees the connection close and
 // stops and removes the task.
 
+// noticeBuffer is how many of the agent's notices wait for the supervisor.
+const noticeBuffer = 32
+
 // agentStart is a containerd unit's start command taken apart:
 // `ORCHD containerd-run --spec-file F` (or --spec B64).
 type agentStart struct {
@@ -74,7 +77,7 @@ func (s *supervisor) spawnAgent(a agentStart, pc procCtx, o spawnOpts) (*proc, e
 	}
 	ctx, abort := context.WithCancel(context.Background())
 	stop := make(chan os.Signal, 1)
-	p := &proc{done: make(chan struct{}), notices: make(chan notice)}
+	p := &proc{done: make(chan struct{}), notices: make(chan notice, noticeBuffer)}
 	accepted := make(chan int, 1)
 	agentPid := 0 // Run's goroutine: set by Accepted before any Notify
 	l := &agent.Leaf{
@@ -85,10 +88,15 @@ func (s *supervisor) spawnAgent(a agentStart, pc procCtx, o spawnOpts) (*proc, e
 		Stderr:   stderr,
 		Stop:     stop,
 		Accepted: func(pid int) { agentPid = pid; accepted <- pid },
+		// Never blocks the connection: the supervisor reads notices only
+		// while it watches the service (not while it stops it, when a
+		// health verdict may still arrive). The buffer stands in for the
+		// notify socket's: a notice nobody reads is dropped.
 		Notify: func(state string) error {
 			select {
 			case p.notices <- notice{pid: agentPid, fields: parseNotice([]byte(state))}:
-			case <-ctx.Done():
+			default:
+				s.log.Debug("notice from the agent dropped (not read)", "state", state)
 			}
 			return nil
 		},

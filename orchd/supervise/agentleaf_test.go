@@ -88,6 +88,9 @@ func fakeAgent(t *testing.T, stateDir string, answerStop bool) <-chan fakeAgentS
 			if m.Stop && !seen.stopped {
 				seen.stopped = true
 				if answerStop {
+					// A notice while stopping (a health verdict can come
+					// late) must not hold up the exit behind it.
+					send(agent.Message{Notify: "STATUS=stopping"})
 					code := 0
 					send(agent.Message{Exit: &code})
 				}
@@ -141,8 +144,8 @@ func TestAgentServiceRunsWithoutALeafProcess(t *testing.T) {
 	if log := readFile(contract.Layout{StateDir: state}.LogFile("t.svc")); log != "hello from the agent\n" {
 		t.Errorf("service log %q; want the agent's line", log)
 	}
-	if st := statusOf(t, unit); st.State != contract.StateStopped {
-		t.Errorf("state %s, want stopped", st.State)
+	if st := statusOf(t, unit); st.State != contract.StateStopped || st.ExitCode == nil || *st.ExitCode != 0 {
+		t.Errorf("state %s exit %s, want stopped with the agent's exit code 0", st.State, exitOf(st))
 	}
 }
 
@@ -169,6 +172,13 @@ func TestAgentServiceNotStoppedInTimeIsDropped(t *testing.T) {
 		t.Errorf("connection closed %s after the stop; want after TIMEOUT_STOP 1s, bounded", d)
 	}
 	if st := statusOf(t, unit); st.State != contract.StateStopped || st.ExitCode == nil || *st.ExitCode != 137 {
-		t.Errorf("state %s exit %v, want stopped with 137", st.State, st.ExitCode)
+		t.Errorf("state %s exit %s, want stopped with 137", st.State, exitOf(st))
 	}
+}
+
+func exitOf(st contract.Status) string {
+	if st.ExitCode == nil {
+		return "none"
+	}
+	return fmt.Sprint(*st.ExitCode)
 }
