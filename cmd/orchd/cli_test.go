@@ -377,7 +377,10 @@ TIMEOUT_STOP 2s
 
 SERVICE broken
 RUN sh -c 'echo broken on purpose >&2; exit 3'
+HEALTHCHECK test -e never-there
 `)
+	// broken's check never passes: a RUN service without one is ready the
+	// moment it is exec'd, and a poll of --wait may see that before it exits.
 	r := h.run(proj, "grow", "--wait")
 	if r.code == 0 || !strings.Contains(r.stderr, "broken is not ready: failed") || !strings.Contains(r.stderr, "exit code 3") {
 		t.Fatalf("grow --wait with a failing service: want a failure naming broken and its exit code, got %s", r)
