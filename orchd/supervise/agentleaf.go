@@ -8,6 +8,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/orchd/orchd/orchd/contract"
 	"github.com/orchd/orchd/orchd/logline"
 	"github.com/orchd/orchd/orchd/runtime/containerd/agent"
 )
@@ -34,10 +35,10 @@ type agentStart struct {
 // containerd agent, and with what. Limits or rlimits on the supervisor's side
 // (none that the containerd runtime writes) need a process to apply them to:
 // such a unit execs its start command as written.
-func (s *supervisor) agentRun() (agentStart, bool) {
-	start := s.unit.Exec.Start
-	if !s.unit.Exec.Agent || len(start) < 2 || start[1] != "containerd-run" ||
-		s.unit.Process.Resources != nil || len(s.unit.Process.Rlimits) > 0 {
+func agentRun(u contract.Unit) (agentStart, bool) {
+	start := u.Exec.Start
+	if !u.Exec.Agent || len(start) < 2 || start[1] != "containerd-run" ||
+		u.Process.Resources != nil || len(u.Process.Rlimits) > 0 {
 		return agentStart{}, false
 	}
 	fs := flag.NewFlagSet("containerd-run", flag.ContinueOnError)
@@ -72,7 +73,7 @@ func (s *supervisor) spawnAgent(a agentStart, pc procCtx, o spawnOpts) (*proc, e
 		}
 	}
 	env := pc.env
-	if v := logline.RecordsValue(o.out.stdout.f != nil && o.out.stdout.stamp, o.out.stderr.f != nil && o.out.stderr.stamp); v != "" {
+	if v := o.out.recordsValue(); v != "" {
 		env = append(append([]string(nil), env...), logline.RecordsEnv+"="+v)
 	}
 	ctx, abort := context.WithCancel(context.Background())

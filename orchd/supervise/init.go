@@ -305,7 +305,7 @@ func (s spawner) spawn(argv []string, pc procCtx, o spawnOpts) (*proc, error) {
 			SysProcAttr: &syscall.SysProcAttr{Setpgid: true}}
 		if leaf {
 			cmd.SysProcAttr = leafAttr()
-			if v := logline.RecordsValue(o.out.stdout.f != nil && o.out.stdout.stamp, o.out.stderr.f != nil && o.out.stderr.stamp); v != "" {
+			if v := o.out.recordsValue(); v != "" {
 				cmd.Env = append(append([]string(nil), pc.env...), logline.RecordsEnv+"="+v)
 			}
 		}

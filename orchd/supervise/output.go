@@ -33,6 +33,12 @@ func (o output) writer(stream string) io.Writer {
 // outputs are a unit's stdout and stderr.
 type outputs struct{ stdout, stderr output }
 
+// recordsValue is the logline.RecordsEnv value for a leaf that writes these
+// outputs itself: the streams that are orchd's service log.
+func (o outputs) recordsValue() string {
+	return logline.RecordsValue(o.stdout.f != nil && o.stdout.stamp, o.stderr.f != nil && o.stderr.stamp)
+}
+
 func (o outputs) Close() {
 	o.stdout.f.Close()
 	if o.stderr.f != o.stdout.f {

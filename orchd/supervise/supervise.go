@@ -65,7 +65,9 @@ func Run(ctx context.Context, unitPath string) error {
 	if err := s.write(); err != nil {
 		return err
 	}
-	if _, inAgent := s.agentRun(); u.Exec.Notify && !inAgent {
+	// Decided once: the unit does not change while this supervisor runs.
+	s.agent, s.inAgent = agentRun(u)
+	if u.Exec.Notify && !s.inAgent {
 		if s.notify, err = listenNotify(s.layout.NotifySocket(u.Label)); err != nil {
 			return s.fail(err.Error())
 		}
@@ -82,6 +84,10 @@ type supervisor struct {
 	out    outputs
 	// notify receives the start command's sd_notify notices (Exec.Notify).
 	notify *notifySocket
+	// inAgent: the service runs in the state dir's containerd agent, with
+	// this supervisor as its client (agent is its start command taken apart).
+	inAgent bool
+	agent   agentStart
 
 	mu sync.Mutex
 	st contract.Status
@@ -264,8 +270,8 @@ func (s *supervisor) loop(ctx context.Context) error {
 		}
 		o := spawnOpts{timeoutStop: KillAfter(u), out: s.out, cgroups: cgDirs, leaf: u.Exec.Leaf}
 		var p *proc
-		if a, ok := s.agentRun(); ok {
-			p, err = s.spawnAgent(a, startPc, o)
+		if s.inAgent {
+			p, err = s.spawnAgent(s.agent, startPc, o)
 		} else {
 			p, err = s.sp.spawn(u.Exec.Start, startPc, o)
 		}
